@@ -1,0 +1,77 @@
+"""Protocol evaluation of one fitted method on one set of new users (the runner's inner loop).
+
+Methods only ever receive `FitData` and `SupportBatch`es built here; query sets stay in this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from metarec.core.metrics import ranking_metrics
+from metarec.data.splits import ColdStartSplit, Episodes
+from metarec.methods.base import FitData, SupportBatch, Validator
+
+KS = (10, 20)
+HEADLINE = "ndcg@10"
+SCORE_CHUNK = 512  # users scored at once: bounds memory at SCORE_CHUNK x n_items floats
+
+
+def fit_data(split: ColdStartSplit) -> FitData:
+    """The fitting side of a split: pre-T interactions, catalog text, warm users' fields only."""
+    d = split.data
+    users = d.users.copy()
+    not_warm = np.ones(d.n_users, bool)
+    not_warm[split.warm_users] = False
+    users.loc[not_warm, [c for c in users.columns if c != "user_id"]] = None
+    return FitData(
+        matrix=split.train_matrix(values="binary"), ratings=split.train_matrix(values="rating"),
+        sequences=split.train_sequences(), warm_users=split.warm_users, items=d.items, users=users,
+        explicit=d.explicit, dataset=d.name,
+    )
+
+
+def support_batch(split: ColdStartSplit, ep: Episodes, rows: slice | np.ndarray = slice(None)) -> SupportBatch:
+    return SupportBatch(
+        support_items=ep.support_items[rows], support_ratings=ep.support_ratings[rows],
+        users=split.data.users.iloc[ep.users[rows]].reset_index(drop=True),
+    )
+
+
+def score_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdStartSplit,
+                   ep: Episodes) -> np.ndarray:
+    """float64 [U, n_items] scores with every user's support items set to -inf."""
+    out = np.empty((len(ep), split.data.n_items), dtype=np.float64)
+    for start in range(0, len(ep), SCORE_CHUNK):
+        rows = slice(start, start + SCORE_CHUNK)
+        s = np.asarray(score_fn(support_batch(split, ep, rows)), dtype=np.float64)
+        if s.shape != (min(SCORE_CHUNK, len(ep) - start), split.data.n_items):
+            raise ValueError(f"score() returned shape {s.shape}; expected [users, {split.data.n_items}]")
+        out[rows] = s
+    if ep.k:
+        r = np.repeat(np.arange(len(ep)), ep.k)
+        out[r, ep.support_items.ravel()] = -np.inf
+    return out
+
+
+def metrics_for(scores: np.ndarray, ep: Episodes, *, threshold: float | None = None,
+                item_mask: np.ndarray | None = None, ks=KS) -> dict[str, np.ndarray]:
+    """Per-user metrics; `item_mask` restricts relevance to a subset of items (the scenarios)."""
+    rel = ep.relevant(threshold)
+    if item_mask is not None:
+        rel = rel.multiply(item_mask[None, :]).tocsr()
+    out = ranking_metrics(scores, rel, ks)
+    out["n_relevant"] = np.asarray(rel.sum(axis=1)).ravel().astype(np.float64)
+    return out
+
+
+def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = None) -> Validator:
+    """score_fn -> mean NDCG@10 over validation users at K = k (what methods tune on)."""
+    ep = split.episodes("val", k)
+
+    def validate(score_fn: Callable[[SupportBatch], np.ndarray]) -> float:
+        m = metrics_for(score_episodes(score_fn, split, ep), ep, threshold=threshold, ks=(10,))
+        return float(np.nanmean(m[HEADLINE])) if len(ep) else float("nan")
+
+    return validate

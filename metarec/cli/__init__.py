@@ -1,0 +1,1 @@
+"""The `metarec` command line (typer). Only this layer configures logging handlers."""

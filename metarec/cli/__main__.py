@@ -1,0 +1,3 @@
+from metarec.cli.app import main
+
+main()

@@ -1,0 +1,25 @@
+"""Root of the `metarec` command: wires the sub-command groups together."""
+
+from __future__ import annotations
+
+import typer
+
+from metarec.cli import data_cmd
+from metarec.cli.common import setup_logging
+from metarec.core.progress import set_progress
+
+app = typer.Typer(help="metarec: few-shot recommendation for new users.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(data_cmd.app, name="data")
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
+          no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars.")) -> None:
+    setup_logging(verbose)
+    if no_progress:
+        set_progress(False)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,56 @@
+"""Options and output helpers shared by the CLI's sub-commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from metarec.core.errors import MetarecError
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Dataset name, e.g. ml-100k.")]
+DataDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Folder with the dataset files (default: $METAREC_DATA_DIR/<name>)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the validation/test user split.")]
+SplitModeOpt = Annotated[
+    str, typer.Option("--split", help="'time' (protocol) or 'random' (data without timestamps).")
+]
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def emit_table(title: str, rows: list[tuple[str, Any]]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for k, v in rows:
+        table.add_row(str(k), str(v))
+    console.print(table)
+
+
+def fail(exc: MetarecError) -> None:
+    """Turn a deliberate error into a one-line message and exit code 2 (no traceback)."""
+    err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+    raise typer.Exit(code=2)

@@ -1,0 +1,193 @@
+"""Baselines that need no neural network: random, popularity, item-kNN, EASE, MF (ALS) fold-in."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+from metarec.core.errors import ConfigError
+from metarec.methods.base import FitData, Method, SupportBatch, Validator
+from metarec.methods.registry import register
+
+log = logging.getLogger(__name__)
+
+
+@register
+class RandomMethod(Method):
+    """Uniform random scores: the sanity floor."""
+
+    name = "random"
+
+    def fit(self, data: FitData, validator: Validator | None = None) -> "RandomMethod":
+        self.n_items = data.n_items
+        self.rng = np.random.default_rng([self.seed, 17])
+        return self
+
+    def score(self, batch: SupportBatch) -> np.ndarray:
+        return self.rng.random((len(batch), self.n_items))
+
+
+@register
+class Popularity(Method):
+    """Score = number of pre-T interactions of the item (the same list for every user)."""
+
+    name = "popularity"
+
+    def fit(self, data: FitData, validator: Validator | None = None) -> "Popularity":
+        self.counts = data.item_counts
+        return self
+
+    def score(self, batch: SupportBatch) -> np.ndarray:
+        return np.broadcast_to(self.counts, (len(batch), self.counts.size)).copy()
+
+
+def cosine_item_similarity(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """CSR [I, I] cosine similarity between the item columns of a binary user-item matrix."""
+    x = sp.csr_matrix(matrix, dtype=np.float64)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    xn = x @ sp.diags(inv)
+    return (xn.T @ xn).tocsr()
+
+
+@register
+class ItemKNN(Method):
+    """Fold-in item-kNN: score(i) = sum over support items s of cosine(s, i) on the pre-T matrix."""
+
+    name = "itemknn"
+
+    def fit(self, data: FitData, validator: Validator | None = None) -> "ItemKNN":
+        self.sim = cosine_item_similarity(data.warm_matrix)
+        self.n_items = data.n_items
+        return self
+
+    def score(self, batch: SupportBatch) -> np.ndarray:
+        return np.asarray((batch.indicator(self.n_items) @ self.sim).todense())
+
+
+@register
+class EASE(Method):
+    """EASE (Steck, WWW 2019): closed-form item-item weights B with a zero diagonal.
+
+    B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1. lambda is chosen on validation users.
+    """
+
+    name = "ease"
+    LAMBDAS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+    MAX_ITEMS = 30_000  # the dense I x I inverse beyond this needs more memory than it is worth
+
+    def __init__(self, seed: int = 0, lam: float | None = None) -> None:
+        super().__init__(seed)
+        self.lam = lam
+        self.val_scores: dict[float, float] = {}
+
+    @staticmethod
+    def weights(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
+        g = np.asarray((matrix.T @ matrix).todense(), dtype=np.float64)
+        g[np.diag_indices_from(g)] += lam
+        p = np.linalg.inv(g)
+        b = -p / np.diag(p)[None, :]
+        b[np.diag_indices_from(b)] = 0.0
+        return b
+
+    def fit(self, data: FitData, validator: Validator | None = None) -> "EASE":
+        if data.n_items > self.MAX_ITEMS:
+            raise ConfigError(f"EASE needs a dense {data.n_items}^2 inverse; catalog exceeds "
+                              f"{self.MAX_ITEMS} items")
+        x = data.warm_matrix
+        if self.lam is not None or validator is None:
+            self.lam = self.lam if self.lam is not None else 300.0
+            self.b = self.weights(x, self.lam)
+            return self
+        best = None
+        for lam in self.LAMBDAS:
+            self.b = self.weights(x, lam)
+            self.val_scores[lam] = validator(self.score)
+            if best is None or self.val_scores[lam] > self.val_scores[best]:
+                best, best_b = lam, self.b
+        self.lam, self.b = best, best_b
+        log.info("ease: lambda=%s chosen on validation users (%s)", best, self.val_scores)
+        return self
+
+    def score(self, batch: SupportBatch) -> np.ndarray:
+        return np.asarray(batch.indicator(self.b.shape[0]) @ self.b)
+
+    def describe(self) -> dict:
+        return {"lambda": self.lam, "val_ndcg@10_by_lambda": self.val_scores}
+
+
+def als_fold_in(item_factors: np.ndarray, support: np.ndarray, confidence: np.ndarray,
+                reg: float) -> np.ndarray:
+    """New users' factors by the implicit-ALS normal equations (Hu, Koren, Volinsky 2008).
+
+    x_u = (Y^T Y + Y_S^T (C_S - 1) Y_S + reg I)^-1 Y_S^T C_S 1, where S are the user's support items.
+
+    Args:
+        item_factors: float [I, F].
+        support: int64 [U, K] item indices; confidence: float [U, K] (1 + alpha * weight).
+    Returns:
+        float [U, F].
+    """
+    y = np.asarray(item_factors, dtype=np.float64)
+    f = y.shape[1]
+    yty = y.T @ y
+    ys = y[support]  # [U, K, F]
+    c = np.asarray(confidence, dtype=np.float64)
+    a = yty[None] + np.einsum("uk,ukf,ukg->ufg", c - 1.0, ys, ys) + reg * np.eye(f)[None]
+    rhs = np.einsum("uk,ukf->uf", c, ys)
+    return np.linalg.solve(a, rhs[..., None])[..., 0]
+
+
+@register
+class ALSFoldIn(Method):
+    """Implicit-feedback matrix factorisation (`implicit` ALS) with new users solved by fold-in."""
+
+    name = "mf"
+    GRID = ((64, 0.05), (64, 1.0), (128, 0.05))
+
+    def __init__(self, seed: int = 0, factors: int | None = None, regularization: float | None = None,
+                 alpha: float = 1.0, iterations: int = 15) -> None:
+        super().__init__(seed)
+        self.factors, self.regularization = factors, regularization
+        self.alpha, self.iterations = alpha, iterations
+        self.val_scores: dict[str, float] = {}
+
+    def _train(self, data: FitData, factors: int, reg: float) -> np.ndarray:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        model = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=self.alpha,
+                                        iterations=self.iterations, random_state=self.seed,
+                                        num_threads=1, calculate_training_loss=False)
+        model.fit(sp.csr_matrix(data.warm_matrix, dtype=np.float32), show_progress=False)
+        return np.asarray(model.item_factors, dtype=np.float64)
+
+    def fit(self, data: FitData, validator: Validator | None = None) -> "ALSFoldIn":
+        grid = ([(self.factors or 64, self.regularization if self.regularization is not None else 0.05)]
+                if validator is None or self.factors is not None else list(self.GRID))
+        best = None
+        for factors, reg in grid:
+            self.y, self.reg = self._train(data, factors, reg), reg
+            if len(grid) == 1:
+                best = (factors, reg)
+                break
+            key = f"factors={factors},reg={reg}"
+            self.val_scores[key] = validator(self.score)
+            if best is None or self.val_scores[key] > self.val_scores[f"factors={best[0]},reg={best[1]}"]:
+                best, best_y = (factors, reg), self.y
+        if len(grid) > 1:
+            self.y, self.reg = best_y, best[1]
+        self.factors, self.regularization = best
+        return self
+
+    def score(self, batch: SupportBatch) -> np.ndarray:
+        if batch.k == 0:
+            return np.zeros((len(batch), self.y.shape[0]))
+        conf = 1.0 + self.alpha * np.ones_like(batch.support_items, dtype=np.float64)
+        x = als_fold_in(self.y, batch.support_items, conf, self.reg)
+        return x @ self.y.T
+
+    def describe(self) -> dict:
+        return {"factors": self.factors, "regularization": self.regularization, "alpha": self.alpha,
+                "val_ndcg@10": self.val_scores}

@@ -1,0 +1,48 @@
+"""Shared fixtures: where the real data lives, and tiny generated datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ML100K = Path(os.environ.get("METAREC_ML100K", REPO.parent / "shared" / "data" / "ml-100k"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never write to the user's cache from tests; never download."""
+    monkeypatch.setenv("METAREC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir() -> Path:
+    if not (ML100K / "u.data").exists():
+        pytest.skip(f"ML-100K not found at {ML100K} (set METAREC_ML100K)")
+    return ML100K
+
+
+@pytest.fixture(scope="session")
+def ml100k(ml100k_dir):
+    from metarec.data import load_dataset
+
+    return load_dataset("ml-100k", ml100k_dir)
+
+
+@pytest.fixture(scope="session")
+def ml100k_split(ml100k):
+    from metarec.data import make_split
+
+    return make_split(ml100k)
+
+
+@pytest.fixture()
+def tiny_ml(tmp_path):
+    from metarec.data import load_dataset
+    from tests.fixtures import write_ml100k
+
+    return load_dataset("ml-100k", write_ml100k(tmp_path / "ml-100k"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from metarec.cli import data_cmd
+from metarec.cli import bench_cmd, data_cmd
 from metarec.cli.common import setup_logging
 from metarec.core.progress import set_progress
 
 app = typer.Typer(help="metarec: few-shot recommendation for new users.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(data_cmd.app, name="data")
+app.command("benchmark")(bench_cmd.benchmark)
 
 
 @app.callback()

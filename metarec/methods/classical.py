@@ -126,7 +126,8 @@ def als_fold_in(item_factors: np.ndarray, support: np.ndarray, confidence: np.nd
 
     Args:
         item_factors: float [I, F].
-        support: int64 [U, K] item indices; confidence: float [U, K] (1 + alpha * weight).
+        support: int64 [U, K] item indices; confidence: float [U, K], alpha * weight (the
+            convention of the `implicit` library, whose item factors this consumes).
     Returns:
         float [U, F].
     """
@@ -160,7 +161,11 @@ class ALSFoldIn(Method):
         model = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=self.alpha,
                                         iterations=self.iterations, random_state=self.seed,
                                         num_threads=1, calculate_training_loss=False)
-        model.fit(sp.csr_matrix(data.warm_matrix, dtype=np.float32), show_progress=False)
+        from threadpoolctl import threadpool_limits
+
+        # implicit's own loop is threaded; a threaded BLAS underneath it only oversubscribes
+        with threadpool_limits(1, "blas"):
+            model.fit(sp.csr_matrix(data.warm_matrix, dtype=np.float32), show_progress=False)
         return np.asarray(model.item_factors, dtype=np.float64)
 
     def fit(self, data: FitData, validator: Validator | None = None) -> "ALSFoldIn":
@@ -184,7 +189,7 @@ class ALSFoldIn(Method):
     def score(self, batch: SupportBatch) -> np.ndarray:
         if batch.k == 0:
             return np.zeros((len(batch), self.y.shape[0]))
-        conf = 1.0 + self.alpha * np.ones_like(batch.support_items, dtype=np.float64)
+        conf = self.alpha * np.ones_like(batch.support_items, dtype=np.float64)
         x = als_fold_in(self.y, batch.support_items, conf, self.reg)
         return x @ self.y.T
 

@@ -1,0 +1,154 @@
+"""Write a benchmark's artefacts: results.json, per_user.csv, report.md (tables, tests, counts)."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metarec.bench.evaluate import HEADLINE
+from metarec.bench.runner import BenchmarkResult
+from metarec.bench.stats import mean_ci, paired_test
+from metarec.core.config import atomic_write_text, save_json
+
+TABLE_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
+
+
+def _fmt(mean: float, half: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "–"
+    return f"{mean:.4f}" if math.isnan(half) else f"{mean:.4f} ± {half:.4f}"
+
+
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def seed_means(records: list[dict], split: str = "test", scenario: str = "all") -> pd.DataFrame:
+    df = pd.DataFrame(records)
+    return df[(df["split"] == split) & (df["scenario"] == scenario)]
+
+
+def strongest(res: BenchmarkResult, k: int, exclude: str | None = None) -> str | None:
+    df = seed_means(res.records)
+    df = df[(df["metric"] == HEADLINE) & (df["shots"] == k)]
+    if exclude:
+        df = df[df["method"] != exclude]
+    if df.empty:
+        return None
+    return str(df.groupby("method")["value"].mean().idxmax())
+
+
+def write_artifacts(res: BenchmarkResult, out: Path, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    recs = sorted(res.records, key=lambda r: (r["method"], r["shots"], r["seed"], r["split"],
+                                               r["scenario"], r["metric"]))
+    save_json(out / "results.json", recs)
+    pu = res.per_user.sort_values(["method", "shots", "seed", "split", "user_id"], kind="stable")
+    atomic_write_text(out / "per_user.csv", pu.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(out / "report.md", render_report(res, command))
+    save_json(out / "run_info.json", {
+        "command": command, "git_sha": _git_sha(), "python": platform.python_version(),
+        "machine": platform.machine(), "timings": res.timings, "methods": res.method_info,
+        "splits": res.splits, "versions": _versions(),
+    })
+    from metarec.bench.plots import plot_ndcg_vs_shots
+
+    plot_ndcg_vs_shots(res, out / "ndcg_vs_shots.png")
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("metarec", "torch", "transformers", "numpy", "scipy", "implicit", "learn2learn"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def render_report(res: BenchmarkResult, command: str) -> str:
+    cfg = res.config
+    lines = [f"# Cold-start benchmark: {cfg.dataset}", "", "Produced by:", "", "```", command, "```", ""]
+    lines += [f"git {_git_sha()}, Python {platform.python_version()}, {platform.machine()}; "
+              f"{cfg.seeds} seed(s); shots {', '.join(map(str, cfg.shots))}; relevance: "
+              + ("all query items" if cfg.relevance_threshold is None else f"query items rated >= {cfg.relevance_threshold:g}")
+              + ". Full-catalog ranking, support items excluded. Values are the mean over seeds of the "
+              "mean over test users, ± the 95% t-interval over seeds.", ""]
+    if cfg.split != "time":
+        lines += ["> **Not a time-based split**: this dataset has no timestamps, so new users were chosen "
+                  "at random (seeded) and support/query order within a user is random.", ""]
+    s0 = res.splits[0]
+    lines += ["## Counts", "", "| seed | cut time | users | items | warm users | new users | val | test | new items | train rows |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in res.splits:
+        lines.append(f"| {s['seed']} | {s['cut_time']} | {s['n_users']} | {s['n_items']} | {s['n_warm_users']} | "
+                     f"{s['n_new_users']} | {s['n_val_users']} | {s['n_test_users']} | {s['n_new_items']} | "
+                     f"{s['n_train_interactions']} |")
+    lines += ["", "| K | test users (seed 0) | dropped (< K+1 interactions) | query items that are new items |",
+              "|---|---|---|---|"]
+    for k in cfg.shots:
+        lines.append(f"| {k} | {s0['users_per_shot'][str(k)]} | {s0['dropped_test_users_per_shot'][str(k)]} | "
+                     f"{s0['new_query_items_per_shot'][str(k)]} |")
+    df = seed_means(res.records)
+    for k in cfg.shots:
+        lines += ["", f"## K = {k} (test users)", "", "| method | " + " | ".join(TABLE_METRICS) + " |",
+                  "|---|" + "---|" * len(TABLE_METRICS)]
+        sub = df[df["shots"] == k]
+        order = (sub[sub["metric"] == HEADLINE].groupby("method")["value"].mean()
+                 .sort_values(ascending=False).index)
+        for m in order:
+            cells = [_fmt(*mean_ci(sub[(sub["method"] == m) & (sub["metric"] == met)]["value"].astype(float)))
+                     for met in TABLE_METRICS]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "## Scenarios (NDCG@10, test users)", "",
+              "Under the global time cut every evaluated user is new. Relevance is restricted to query items "
+              "that were seen before T (warm items) or not (new items); the ranking is still the full catalog. "
+              "Users with no relevant item in a scenario are left out of it.", "",
+              "| method | " + " | ".join(f"K={k} {sc}" for k in cfg.shots for sc in ("warm-items", "new-items")) + " |",
+              "|---|" + "---|" * (2 * len(cfg.shots))]
+    for m in sorted(df["method"].unique()):
+        cells = []
+        for k in cfg.shots:
+            for sc in ("warm-items", "new-items"):
+                sd = seed_means(res.records, scenario=sc)
+                v = sd[(sd["method"] == m) & (sd["shots"] == k) & (sd["metric"] == HEADLINE)]
+                n = int(v["n_users"].sum() / max(1, len(v)))
+                cells.append(_fmt(*mean_ci(v["value"].astype(float))) + f" (n≈{n})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += ["", "## Paired test: best method vs the strongest other", "",
+              "Per-user NDCG@10 on test users, paired over (seed, user).", "",
+              "| K | best | runner-up | mean diff | pairs | t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|"]
+    pu = res.per_user[res.per_user["split"] == "test"] if len(res.per_user) else res.per_user
+    for k in cfg.shots:
+        best = strongest(res, k)
+        other = strongest(res, k, exclude=best)
+        if best is None or other is None:
+            continue
+        a = pu[(pu["method"] == best) & (pu["shots"] == k)].sort_values(["seed", "user_id"])
+        b = pu[(pu["method"] == other) & (pu["shots"] == k)].sort_values(["seed", "user_id"])
+        t = paired_test(a[HEADLINE].to_numpy(), b[HEADLINE].to_numpy())
+        lines.append(f"| {k} | {best} | {other} | {t['mean_diff']:+.4f} | {t['n_pairs']} | {t['t_p']:.3g} | "
+                     f"{t['wilcoxon_p']:.3g} |")
+    lines += ["", "## Chosen settings and wall time", "", "| method | fit s (mean) | score s (mean) | settings (seed 0) |",
+              "|---|---|---|---|"]
+    tdf = pd.DataFrame(res.timings)
+    for m, infos in res.method_info.items():
+        t = tdf[tdf["method"] == m]
+        lines.append(f"| {m} | {t['fit_s'].mean():.2f} | {t['score_s'].mean():.2f} | "
+                     f"{json.dumps(infos[0] if infos else {}, sort_keys=True)} |")
+    total = tdf["fit_s"].sum() + tdf["score_s"].sum()
+    lines += ["", f"Total fit + score time: {total:.1f} s.", "", "![NDCG@10 vs K](ndcg_vs_shots.png)", ""]
+    return "\n".join(lines)

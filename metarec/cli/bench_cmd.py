@@ -1,0 +1,58 @@
+"""`metarec benchmark`: the cold-start benchmark under protocol.md."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from metarec.cli.common import DataDirOpt, DatasetOpt, console, fail
+from metarec.core.errors import MetarecError
+
+
+def _ints(s: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in s.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated integers, got {s!r}") from None
+
+
+def benchmark(
+    dataset: DatasetOpt = "ml-100k",
+    data_dir: DataDirOpt = None,
+    methods: str = typer.Option("popularity,itemknn,ease,mf,random", help="Comma-separated, or 'all'."),
+    shots: str = typer.Option("1,3,5,10", help="Support sizes K."),
+    seeds: int = typer.Option(5, help="Number of seeds (0..N-1)."),
+    out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
+    split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
+    threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
+) -> None:
+    """Run methods x shots x seeds on new users; write tables, per-user results and a plot."""
+    from metarec.bench.report import write_artifacts
+    from metarec.bench.runner import BenchmarkConfig, run_benchmark
+
+    command = "metarec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        cfg = BenchmarkConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
+                              methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                              shots=_ints(shots, "--shots"), seeds=seeds, split=split,
+                              relevance_threshold=threshold)
+        res = run_benchmark(cfg)
+    except MetarecError as e:
+        fail(e)
+    write_artifacts(res, out, command)
+    console.print(f"wrote {out}/report.md, results.json, per_user.csv, ndcg_vs_shots.png")
+    from metarec.bench.report import seed_means
+    from metarec.bench.stats import mean_ci
+
+    df = seed_means(res.records)
+    df = df[df["metric"] == "ndcg@10"]
+    for k in cfg.shots:
+        parts = []
+        for m in cfg.resolved_methods():
+            mean, half = mean_ci(df[(df["method"] == m) & (df["shots"] == k)]["value"].astype(float))
+            parts.append(f"{m} {mean:.4f}")
+        console.print(f"K={k} test NDCG@10: " + ", ".join(parts))

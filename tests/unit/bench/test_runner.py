@@ -1,0 +1,92 @@
+"""The runner owns the protocol: methods never see query data, test users or post-T rows."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from metarec.bench.report import write_artifacts
+from metarec.bench.runner import BenchmarkConfig, run_benchmark
+from metarec.data import make_split
+from metarec.methods.base import Method
+from metarec.methods.registry import _REGISTRY, register
+
+
+class Spy(Method):
+    """Records everything the runner hands it; scores like popularity."""
+
+    name = "_spy"
+    fits: list = []
+    batches: list = []
+
+    def fit(self, data, validator=None):
+        Spy.fits.append(data)
+        self.counts = data.item_counts
+        self.fitting = True
+        if validator is not None:
+            validator(self.score)
+        self.fitting = False
+        return self
+
+    def score(self, batch):
+        Spy.batches.append((self.seed, self.fitting, batch))
+        return np.broadcast_to(self.counts, (len(batch), self.counts.size)).copy()
+
+
+def test_methods_never_see_query_test_users_or_post_t_rows(tiny_ml):
+    register(Spy)
+    try:
+        Spy.fits, Spy.batches = [], []
+        cfg = BenchmarkConfig(dataset="fixture", methods=("_spy",), shots=(1, 3), seeds=2)
+        run_benchmark(cfg, data=tiny_ml)
+    finally:
+        _REGISTRY.pop("_spy")
+    d = tiny_ml
+    for seed, fd in enumerate(Spy.fits):
+        split = make_split(d, __import__("metarec.data", fromlist=["SplitConfig"]).SplitConfig(seed=seed))
+        rows, cols = fd.matrix.nonzero()
+        pre = {(u, i) for u, i, t in zip(d.user, d.item, d.timestamp) if t < split.cut_time}
+        assert set(zip(rows.tolist(), cols.tolist())) == pre  # exactly the pre-T rows
+        assert not np.isin(rows, split.new_users).any()
+        assert fd.users.loc[split.new_users, "age"].isna().all()
+        for items, _ in fd.sequences:
+            assert len(items) > 0
+    # every scored row is exactly the first-K prefix of a new user's history (never a query item);
+    # while fitting (validation) those users are validation users, never test users
+    from metarec.data import SplitConfig
+
+    n_fit_rows = 0
+    for seed, fitting, b in Spy.batches:
+        split = make_split(d, SplitConfig(seed=seed))
+        allowed_users = split.val_users if fitting else split.new_users
+        prefixes = {tuple(split.user_history(int(u))[0][:b.k].tolist()) for u in allowed_users}
+        for row in b.support_items:
+            assert tuple(row.tolist()) in prefixes
+        n_fit_rows += len(b) if fitting else 0
+    assert n_fit_rows > 0 and len(Spy.batches) > 2
+
+
+def test_results_json_is_byte_identical_and_complete(tiny_ml, tmp_path):
+    cfg = BenchmarkConfig(dataset="fixture", methods=("popularity", "itemknn", "ease", "mf", "random"),
+                          shots=(1, 3), seeds=2)
+    for out in ("a", "b"):
+        write_artifacts(run_benchmark(cfg, data=tiny_ml), tmp_path / out, "metarec benchmark (test)")
+    a, b = (tmp_path / "a" / "results.json").read_bytes(), (tmp_path / "b" / "results.json").read_bytes()
+    assert a == b
+    recs = json.loads(a)
+    assert {r["metric"] for r in recs} >= {"ndcg@10", "recall@10", "precision@10", "map@10", "hit@10",
+                                           "ndcg@20", "recall@20"}
+    assert {r["split"] for r in recs} == {"val", "test"}
+    for key in ("dataset", "method", "shots", "seed", "split", "metric", "value", "n_users"):
+        assert key in recs[0]
+    pu = pd.read_csv(tmp_path / "a" / "per_user.csv")
+    assert {"user_id", "n_relevant", "n_support", "ndcg@10"} <= set(pu.columns)
+    assert set(pu["user_id"]) <= set(tiny_ml.user_ids.tolist())
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "metarec benchmark (test)" in report and "Paired test" in report and "Scenarios" in report
+    assert (tmp_path / "a" / "ndcg_vs_shots.png").stat().st_size > 10_000
+    # the record means are the per-user means
+    r = next(x for x in recs if x["method"] == "itemknn" and x["shots"] == 3 and x["seed"] == 1
+             and x["split"] == "test" and x["metric"] == "ndcg@10" and x["scenario"] == "all")
+    sel = pu[(pu.method == "itemknn") & (pu.shots == 3) & (pu.seed == 1) & (pu.split == "test")]
+    assert r["value"] == np.float64(sel["ndcg@10"].mean()).round(6) or abs(r["value"] - sel["ndcg@10"].mean()) < 1e-6

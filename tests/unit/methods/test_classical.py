@@ -1,0 +1,95 @@
+"""Classical baselines against slow, direct reference computations."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from metarec.bench.evaluate import fit_data, metrics_for, score_episodes
+from metarec.data import make_split
+from metarec.methods import create_method
+from metarec.methods.classical import EASE, als_fold_in
+
+
+def _ref_ndcg(scores: dict[int, float], relevant: set[int], k=10) -> float:
+    ranked = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+    dcg = sum(1 / math.log2(r + 2) for r, i in enumerate(ranked) if i in relevant)
+    idcg = sum(1 / math.log2(r + 2) for r in range(min(len(relevant), k)))
+    return dcg / idcg
+
+
+def _reference_scores(split, name, support):
+    """Pure-python popularity / item-kNN from the raw pre-T rows."""
+    d = split.data
+    rows = np.flatnonzero(split.train_mask)
+    users_of = {}
+    for r in rows:
+        users_of.setdefault(int(d.item[r]), set()).add(int(d.user[r]))
+    out = {}
+    for i in range(d.n_items):
+        if i in support:
+            continue
+        if name == "popularity":
+            out[i] = float(len(users_of.get(i, ())))
+        else:
+            tot = 0.0
+            for s in support:
+                a, b = users_of.get(int(s), set()), users_of.get(i, set())
+                if a and b:
+                    tot += len(a & b) / math.sqrt(len(a) * len(b))
+            out[i] = tot
+    return out
+
+
+@pytest.mark.parametrize("name", ["popularity", "itemknn"])
+def test_per_user_ndcg_matches_slow_reference(tiny_ml, name):
+    split = make_split(tiny_ml)
+    m = create_method(name).fit(fit_data(split))
+    for k in (1, 3):
+        ep = split.episodes("new", k)
+        got = metrics_for(score_episodes(m.score, split, ep), ep)["ndcg@10"]
+        for row in range(len(ep)):
+            sup = set(ep.support_items[row].tolist())
+            want = _ref_ndcg(_reference_scores(split, name, sup), set(ep.query_items[row].tolist()))
+            assert got[row] == pytest.approx(want, abs=1e-12)
+
+
+def test_ease_equals_columnwise_constrained_ridge():
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 7)) < 0.3).astype(np.float64)
+    lam = 2.5
+    b = EASE.weights(sp.csr_matrix(x), lam)
+    for j in range(7):
+        others = [i for i in range(7) if i != j]
+        xo = x[:, others]
+        col = np.linalg.solve(xo.T @ xo + lam * np.eye(6), xo.T @ x[:, j])
+        np.testing.assert_allclose(b[others, j], col, atol=1e-10)
+        assert b[j, j] == 0.0
+
+
+def test_ease_picks_lambda_on_validation(tiny_ml):
+    split = make_split(tiny_ml)
+    seen = []
+
+    def validator(score_fn):
+        seen.append(1)
+        return float(len(seen) == 3)  # the third lambda "wins"
+
+    m = EASE().fit(fit_data(split), validator)
+    assert m.lam == EASE.LAMBDAS[2] and len(seen) == len(EASE.LAMBDAS)
+
+
+def test_als_fold_in_matches_implicit_recalculate_user():
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    rng = np.random.default_rng(1)
+    x = sp.csr_matrix((rng.random((50, 30)) < 0.2).astype(np.float32))
+    model = AlternatingLeastSquares(factors=8, regularization=0.1, alpha=2.0, iterations=5, random_state=0,
+                                    num_threads=1)
+    model.fit(x, show_progress=False)
+    support = np.array([[1, 4, 7], [2, 3, 29]])
+    user_items = sp.csr_matrix((np.ones(6, np.float32), (np.repeat([0, 1], 3), support.ravel())), shape=(2, 30))
+    want = np.stack([model.recalculate_user(0, user_items[u]).ravel() for u in range(2)])
+    got = als_fold_in(model.item_factors, support, 2.0 * np.ones((2, 3)), 0.1)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)

@@ -46,3 +46,25 @@ def tiny_ml(tmp_path):
     from tests.fixtures import write_ml100k
 
     return load_dataset("ml-100k", write_ml100k(tmp_path / "ml-100k"))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A tiny randomly initialised BERT and GPT-2 (with MiniLM's tokenizer) saved as local folders."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model
+
+    from metarec.encoders.hf import default_model_path
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                num_attention_heads=2, intermediate_size=64, max_position_embeddings=128))
+    bert.save_pretrained(root / "bert")
+    tok.save_pretrained(root / "bert")
+    gpt = GPT2Model(GPT2Config(vocab_size=tok.vocab_size, n_positions=128, n_embd=32, n_layer=2, n_head=2))
+    gpt.config.architectures = ["GPT2LMHeadModel"]
+    gpt.save_pretrained(root / "gpt2")
+    tok.save_pretrained(root / "gpt2")
+    return {"bert": str(root / "bert"), "gpt2": str(root / "gpt2")}

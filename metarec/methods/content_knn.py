@@ -1,0 +1,42 @@
+"""Content kNN: cosine similarity between the mean support-item text embedding and every item."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metarec.encoders import EncoderConfig, TextEncoder, TemplateConfig, encode_texts, item_texts
+from metarec.methods.base import FitData, Method, SupportBatch, Validator
+from metarec.methods.registry import register
+
+
+def item_embeddings(items, encoder_config: EncoderConfig | None = None,
+                    template: TemplateConfig | None = None) -> np.ndarray:
+    """Frozen catalog embeddings through the on-disk cache (float32 [n_items, D])."""
+    template = template or TemplateConfig()
+    enc = TextEncoder(encoder_config or EncoderConfig())
+    vecs, _ = encode_texts(item_texts(items, template), enc, namespace=template.fingerprint(),
+                           show_progress=False)
+    return vecs
+
+
+@register
+class ContentKNN(Method):
+    """Zero training: frozen text embeddings of the catalog; score = cos(mean support vector, item)."""
+
+    name = "content-knn"
+
+    def __init__(self, seed: int = 0, encoder: EncoderConfig | None = None) -> None:
+        super().__init__(seed)
+        self.encoder = encoder
+
+    def fit(self, data: FitData, validator: Validator | None = None) -> "ContentKNN":
+        v = item_embeddings(data.items, self.encoder).astype(np.float64)
+        self.vecs = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return self
+
+    def score(self, batch: SupportBatch) -> np.ndarray:
+        if batch.k == 0:
+            return np.zeros((len(batch), self.vecs.shape[0]))
+        q = self.vecs[batch.support_items].mean(axis=1)
+        q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+        return q @ self.vecs.T

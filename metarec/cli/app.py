@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from metarec.cli import bench_cmd, data_cmd, encode_cmd
+from metarec.cli import bench_cmd, data_cmd, encode_cmd, meta_cmd
 from metarec.cli.common import setup_logging
 from metarec.core.progress import set_progress
 
@@ -13,6 +13,8 @@ app = typer.Typer(help="metarec: few-shot recommendation for new users.", no_arg
 app.add_typer(data_cmd.app, name="data")
 app.command("benchmark")(bench_cmd.benchmark)
 app.command("encode")(encode_cmd.encode)
+app.command("meta-train")(meta_cmd.meta_train)
+app.command("recommend")(meta_cmd.recommend)
 
 
 @app.callback()

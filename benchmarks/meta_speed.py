@@ -1,0 +1,118 @@
+"""Meta-training throughput (functional vs learn2learn backend) and single-user adapt+rank latency.
+
+Same model, same meta-batch (users x K=5 support, 5 inner steps, second-order MAML, head adaptation),
+backends alternated within one run. Latency: adapt one new ML-100K user from 5 interactions and rank
+the full catalog (p50/p99). Prints a table; writes JSON and Markdown.
+
+    python benchmarks/meta_speed.py --data-dir ../shared/data/ml-100k --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default="../shared/data/ml-100k")
+    ap.add_argument("--batches", default="32", help="meta-batch sizes, comma-separated (e.g. 32,256)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--inner-steps", type=int, default=5)
+    ap.add_argument("--latency-users", type=int, default=100)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+
+    from metarec.bench.evaluate import fit_data
+    from metarec.data import load_dataset, make_split
+    from metarec.meta.learners import MetaConfig, make_learner
+    from metarec.meta.recommender import MetaRecommender, RecommenderInfo
+    from metarec.meta.tasks import sample_tasks
+    from metarec.methods.content_knn import item_embeddings
+    from metarec.methods.neural import meta_data
+    from metarec.models.features import ItemSide
+    from metarec.models.heads import HeadConfig, ScoringModel
+
+    dev = torch.device(args.device)
+    data = load_dataset("ml-100k", args.data_dir)
+    split = make_split(data)
+    fd = fit_data(split)
+    side = ItemSide.build(item_embeddings(fd.items), fd.matrix)
+    md = meta_data(fd, side, None)
+    text = torch.from_numpy(side.text).to(dev)
+    model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items,
+                         generator=torch.Generator().manual_seed(0)).to(dev)
+    rows = []
+    for T in [int(b) for b in args.batches.split(",")]:
+        rng = np.random.default_rng(0)
+        batch = sample_tasks(md, model.cfg, rng, n_tasks=T, k=5).to(device=dev)
+        learners = {b: make_learner(model, MetaConfig(inner_steps=args.inner_steps, backend=b), text)
+                    for b in ("functional", "learn2learn")}
+        times = {b: [] for b in learners}
+        for r in range(args.rounds + 1):  # round 0 is warm-up
+            for b, lrn in learners.items():
+                model.zero_grad(set_to_none=True)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                lrn.meta_loss(batch).backward()
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                if r:
+                    times[b].append(time.perf_counter() - t0)
+        med = {b: float(np.median(v)) for b, v in times.items()}
+        rows.append({"meta_batch": T, "functional_ms": round(med["functional"] * 1e3, 2),
+                     "learn2learn_ms": round(med["learn2learn"] * 1e3, 2),
+                     "functional_tasks_per_s": round(T / med["functional"], 1),
+                     "learn2learn_tasks_per_s": round(T / med["learn2learn"], 1),
+                     "speedup": round(med["learn2learn"] / med["functional"], 2)})
+    # single-user latency: adapt on 5 interactions + rank 1,682 items
+    rec = MetaRecommender(model.cpu(), MetaConfig(inner_steps=args.inner_steps), side, RecommenderInfo(),
+                          item_ids=data.item_ids.tolist())
+    ep = split.episodes("test", 5)
+    lat = []
+    for r in range(min(args.latency_users, len(ep)) + 5):
+        row = r % len(ep)
+        t0 = time.perf_counter()
+        user = rec.adapt([data.item_ids[i] for i in ep.support_items[row]], ratings=ep.support_ratings[row])
+        user.recommend(10)
+        if r >= 5:
+            lat.append((time.perf_counter() - t0) * 1e3)
+    p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    meta = {"command": command, "device": str(dev), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "inner_steps": args.inner_steps, "k": 5,
+            "algorithm": "maml (second order), head adaptation", "rounds": args.rounds,
+            "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None}
+    lines = ["| meta-batch (users) | functional ms | learn2learn ms | functional tasks/s | learn2learn tasks/s | speed-up |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['meta_batch']} | {r['functional_ms']} | {r['learn2learn_ms']} | {r['functional_tasks_per_s']} | "
+                     f"{r['learn2learn_tasks_per_s']} | {r['speedup']}x |")
+    lines += ["", f"Adapt one new user (5 interactions, {args.inner_steps} inner steps) + rank {side.n_items} items: "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(lat)} users (CPU)."]
+    table = "\n".join(lines)
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = "meta_speed" if dev.type == "cpu" else f"meta_speed_{dev.type}"
+    (out / f"{tag}.json").write_text(json.dumps({"meta": meta, "rows": rows, "latency_ms": {"p50": p50, "p99": p99,
+                                                 "n": len(lat)}}, indent=2) + "\n")
+    (out / f"{tag}.md").write_text(f"# Meta-training speed ({dev})\n\nProduced by:\n\n```\n{command}\n```\n\n{table}\n\n"
+                                   f"Median of {args.rounds} alternated rounds, one forward+backward of the whole "
+                                   f"meta-batch (second-order MAML, head adaptation). torch {torch.__version__}, "
+                                   f"{torch.get_num_threads()} threads. Targets (CPU): functional >= 5x learn2learn; "
+                                   "adapt + rank p50 < 20 ms.\n")
+
+
+if __name__ == "__main__":
+    main()

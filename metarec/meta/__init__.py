@@ -1,0 +1,1 @@
+"""Meta-learning: users as MAML tasks, two backends (functional, learn2learn), trainer, recommender."""

@@ -1,0 +1,187 @@
+"""MAML, first-order MAML, MetaSGD and ANIL with two interchangeable backends.
+
+`functional`: every task of a meta-batch adapted at once. The adapted weights carry a leading task
+dimension ([T, in, out]), the forward runs `bmm`, and one `torch.autograd.grad` over the sum of
+per-task losses gives each task its own gradient (tasks share no adapted weight).
+`learn2learn`: `l2l.algorithms.MAML` / `MetaSGD`, `clone()` then `adapt(loss)`, one task at a time.
+
+Both return the same outer loss (the mean over tasks of the query loss after adaptation), so a
+float64 parity test can compare them to 1e-8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from metarec.core.errors import ConfigError
+from metarec.meta.losses import LOSSES, task_losses
+from metarec.meta.tasks import TaskBatch
+from metarec.models.heads import ScoreInputs, ScoringModel
+
+ALGORITHMS = ("maml", "fomaml", "metasgd", "anil")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetaConfig:
+    """The inner loop and how the outer gradient flows through it.
+
+    algorithm: "maml" (second order), "fomaml" (first order), "metasgd" (learned per-parameter
+    inner learning rates, second order), "anil" (second-order MAML that adapts the head only).
+    adapt: which parameters the inner loop changes ("head" = ANIL/MeLU-style local update, or "all"
+    dense layers; the item-id table is always shared).
+    """
+
+    algorithm: Literal["maml", "fomaml", "metasgd", "anil"] = "maml"
+    adapt: Literal["head", "all"] = "head"
+    inner_steps: int = 3
+    inner_lr: float = 0.5
+    loss: Literal["softmax", "bce", "bpr", "mse"] = "softmax"
+    backend: Literal["functional", "learn2learn"] = "functional"
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.adapt not in ("head", "all"):
+            raise ConfigError(f"adapt must be 'head' or 'all', got {self.adapt!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.backend not in ("functional", "learn2learn"):
+            raise ConfigError(f"backend must be 'functional' or 'learn2learn', got {self.backend!r}")
+        if self.inner_steps < 0 or self.inner_lr < 0:
+            raise ConfigError("inner_steps and inner_lr must be >= 0")
+
+    @property
+    def adapt_scope(self) -> str:
+        return "head" if self.algorithm == "anil" else self.adapt
+
+    @property
+    def second_order(self) -> bool:
+        return self.algorithm != "fomaml"
+
+
+class LearnedLRs(nn.Module):
+    """MetaSGD's per-parameter inner learning rates, one tensor per adapted weight."""
+
+    def __init__(self, model: ScoringModel, names: list[str], init: float) -> None:
+        super().__init__()
+        params = model.params()
+        self.names = list(names)
+        self.lrs = nn.ParameterList([nn.Parameter(torch.full_like(params[n], init)) for n in names])
+
+    def as_dict(self) -> dict[str, Tensor]:
+        return dict(zip(self.names, self.lrs))
+
+
+class FunctionalMeta:
+    """Batched inner loop over per-task weight copies (see module docstring)."""
+
+    def __init__(self, model: ScoringModel, cfg: MetaConfig, item_text: Tensor) -> None:
+        self.model, self.cfg, self.item_text = model, cfg, item_text
+        self.names = model.adaptable_names(cfg.adapt_scope)
+        self.lrs = LearnedLRs(model, self.names, cfg.inner_lr) if cfg.algorithm == "metasgd" else None
+
+    def outer_parameters(self) -> list[nn.Parameter]:
+        return list(self.model.parameters()) + (list(self.lrs.parameters()) if self.lrs is not None else [])
+
+    def adapt(self, inputs: ScoreInputs, labels: Tensor, mask: Tensor, *, steps: int | None = None,
+              create_graph: bool | None = None, params: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Adapted weights {name: [T, ...]} after the inner loop on (inputs, labels, mask)."""
+        params = params if params is not None else self.model.params()
+        t = inputs.items.shape[0]
+        steps = self.cfg.inner_steps if steps is None else steps
+        create_graph = self.cfg.second_order if create_graph is None else create_graph
+        fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
+        lrs = self.lrs.as_dict() if self.lrs is not None else None
+        for _ in range(steps):
+            # without create_graph (inference) each step starts from detached leaves
+            cur = fast if create_graph else {n: v.detach().requires_grad_(True) for n, v in fast.items()}
+            with torch.enable_grad():
+                s = self.model.score_fn({**params, **cur}, self.item_text, inputs)
+                loss = task_losses(self.cfg.loss, s, labels, mask).sum()
+                grads = torch.autograd.grad(loss, [cur[n] for n in self.names], create_graph=create_graph)
+            fast = {n: cur[n] - (lrs[n] if lrs is not None else self.cfg.inner_lr) * g
+                    for n, g in zip(self.names, grads)}
+        return fast if create_graph else {n: v.detach() for n, v in fast.items()}
+
+    def meta_loss(self, batch: TaskBatch) -> Tensor:
+        """Mean over tasks of the query loss after adapting each task on its support set."""
+        params = self.model.params()
+        if self.cfg.algorithm == "fomaml":
+            fast = self._first_order_adapt(batch, params)
+        else:
+            fast = self.adapt(batch.inner, batch.inner_labels, batch.inner_mask, params=params)
+        s = self.model.score_fn({**params, **fast}, self.item_text, batch.outer)
+        return task_losses(self.cfg.loss, s, batch.outer_labels, batch.outer_mask).mean()
+
+    def _first_order_adapt(self, batch: TaskBatch, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        # FOMAML: theta' = theta - lr * g with g treated as a constant, so d theta'/d theta = I
+        t = batch.n_tasks
+        fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
+        for _ in range(self.cfg.inner_steps):
+            probe = {n: v.detach().requires_grad_(True) for n, v in fast.items()}
+            with torch.enable_grad():
+                s = self.model.score_fn({**params, **probe}, self.item_text, batch.inner)
+                loss = task_losses(self.cfg.loss, s, batch.inner_labels, batch.inner_mask).sum()
+                grads = torch.autograd.grad(loss, [probe[n] for n in self.names])
+            fast = {n: fast[n] - self.cfg.inner_lr * g for n, g in zip(self.names, grads)}
+        return fast
+
+
+class _Adaptable(nn.Module):
+    """What learn2learn clones: the adapted parameter groups of a ScoringModel (shared objects)."""
+
+    def __init__(self, model: ScoringModel, scope: str) -> None:
+        super().__init__()
+        if scope == "all":  # registration order = the model's parameter order (body before head)
+            self.body = model.body
+        self.head = model.head
+
+
+class L2LMeta:
+    """learn2learn backend: `clone()` + `adapt(loss)` per task, then the query loss."""
+
+    def __init__(self, model: ScoringModel, cfg: MetaConfig, item_text: Tensor) -> None:
+        import learn2learn as l2l
+
+        self.model, self.cfg, self.item_text = model, cfg, item_text
+        self.target = _Adaptable(model, cfg.adapt_scope)
+        self.names = [n for n, _ in self.target.named_parameters()]
+        if cfg.algorithm == "metasgd":
+            self.learner = l2l.algorithms.MetaSGD(self.target, lr=cfg.inner_lr, first_order=False)
+            # share the functional backend's layout: one learned-rate tensor per adapted weight, by name
+            self.lrs = LearnedLRs(model, self.names, cfg.inner_lr)
+            self.learner.lrs = nn.ParameterList(list(self.lrs.lrs))
+        else:
+            self.lrs = None
+            self.learner = l2l.algorithms.MAML(self.target, lr=cfg.inner_lr,
+                                               first_order=cfg.algorithm == "fomaml", allow_unused=True)
+
+    def outer_parameters(self) -> list[nn.Parameter]:
+        return list(self.model.parameters()) + (list(self.lrs.parameters()) if self.lrs is not None else [])
+
+    def _params(self, clone) -> dict[str, Tensor]:
+        return {**self.model.params(), **dict(clone.module.named_parameters())}
+
+    def adapt_task(self, batch: TaskBatch, t: int):
+        task = batch.task(t)
+        clone = self.learner.clone()
+        for _ in range(self.cfg.inner_steps):
+            s = self.model.score_fn(self._params(clone), self.item_text, task.inner)
+            clone.adapt(task_losses(self.cfg.loss, s, task.inner_labels, task.inner_mask).sum())
+        return clone, task
+
+    def meta_loss(self, batch: TaskBatch) -> Tensor:
+        total = 0.0
+        for t in range(batch.n_tasks):
+            clone, task = self.adapt_task(batch, t)
+            s = self.model.score_fn(self._params(clone), self.item_text, task.outer)
+            total = total + task_losses(self.cfg.loss, s, task.outer_labels, task.outer_mask).sum()
+        return total / batch.n_tasks
+
+
+def make_learner(model: ScoringModel, cfg: MetaConfig, item_text: Tensor):
+    return (FunctionalMeta if cfg.backend == "functional" else L2LMeta)(model, cfg, item_text)

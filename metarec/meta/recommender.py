@@ -1,0 +1,229 @@
+"""Inference: load a meta-trained model, adapt to a new user's few interactions, rank the catalog.
+
+    rec = MetaRecommender.load("model_dir")
+    user = rec.adapt([50, 181, 258], ratings=[5, 4, 5], profile="A 24-year-old male technician.")
+    ids, scores = user.recommend(k=10)          # support items never recommended
+    user = user.update([(300, 4.0)])            # keep adapting as the user interacts
+
+With K = 0 (no interactions) the meta-learned initialisation scores from the profile alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from metarec.core.config import from_dict, save_json, to_dict
+from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
+from metarec.meta import checkpoint as ckpt
+from metarec.meta.learners import MetaConfig, make_learner
+from metarec.meta.tasks import inner_inputs, outer_inputs, support_weights
+from metarec.models.features import ItemSide
+from metarec.models.heads import HeadConfig, ScoringModel
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecommenderInfo:
+    """What a checkpoint says about its data and encoder (all JSON)."""
+
+    dataset: str = ""
+    rating_max: float = 5.0
+    explicit: bool = True
+    n_inner_neg: int = 20
+    encoder: dict | None = None  # EncoderConfig as a dict (None = the default)
+    template: dict | None = None
+
+
+class MetaRecommender:
+    """A meta-trained ScoringModel plus the catalog side-information it scores with."""
+
+    def __init__(self, model: ScoringModel, meta: MetaConfig, side: ItemSide, info: RecommenderInfo,
+                 item_ids: list | None = None, titles: list[str] | None = None, seed: int = 0,
+                 learner=None) -> None:
+        self.model, self.meta, self.side, self.info, self.seed = model, meta, side, info, seed
+        self.item_text = torch.from_numpy(side.text)
+        self.learner = learner or make_learner(model, MetaConfig(**{**to_dict(meta), "backend": "functional"}),
+                                               self.item_text)
+        self.item_ids = list(item_ids) if item_ids is not None else list(range(side.n_items))
+        self.titles = titles
+        self._index = {i: n for n, i in enumerate(self.item_ids)}
+        self.warm = side.counts > 0
+        self._encoder = None
+
+    # -- batch scoring (the benchmark path) ---------------------------------------------------
+    def score_batch(self, support: np.ndarray, ratings: np.ndarray | None = None,
+                    profiles: np.ndarray | None = None, chunk: int | None = None) -> np.ndarray:
+        """float32 [U, I] scores for U users given support item indices [U, K] (K may be 0)."""
+        support = np.asarray(support, np.int64)
+        u_n, k = support.shape
+        n_i = self.side.n_items
+        if ratings is None:
+            ratings = np.full((u_n, k), np.nan, np.float32)
+        if profiles is None:
+            profiles = np.zeros((u_n, self.side.text.shape[1]), np.float32)
+        chunk = chunk or max(1, min(256, 2_000_000 // max(n_i, 1)))
+        out = np.empty((u_n, n_i), np.float32)
+        for start in range(0, u_n, chunk):
+            sl = slice(start, start + chunk)
+            out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl], start)
+        return out
+
+    def _score_chunk(self, support, ratings, profiles, offset: int) -> np.ndarray:
+        u_n, k = support.shape
+        n_i = self.side.n_items
+        mask = np.ones((u_n, k), bool)
+        sf = self.side.support_features(support, mask)
+        keep = np.broadcast_to(self.warm, (u_n, n_i))
+        w = support_weights(ratings, mask, self.info.rating_max, self.info.explicit)
+        cfg = self.model.cfg
+        dtype = self.item_text.dtype
+        all_items = np.ascontiguousarray(np.broadcast_to(np.arange(n_i), (u_n, n_i)))
+        full = outer_inputs(cfg, all_items, sf, keep, support, w, profiles).to(dtype=dtype)
+        params = self.model.params()
+        fast = {}
+        if k and self.meta.inner_steps:
+            m = max(1, -(-self.info.n_inner_neg // k)) if self.info.n_inner_neg else 0
+            neg = self._negatives(support, offset, k * m).reshape(u_n, k, m)
+            inner, labels, lmask = inner_inputs(self.side, cfg, neg, np.ones(neg.shape, bool), sf, keep, support, w,
+                                                profiles, ratings=ratings if self.meta.loss == "mse" else None)
+            fast = self.learner.adapt(inner.to(dtype=dtype), torch.tensor(labels, dtype=dtype),
+                                      torch.tensor(lmask, dtype=dtype), create_graph=False)
+        with torch.no_grad():
+            return self.model.score_fn({**params, **fast}, self.item_text, full).float().numpy()
+
+    def _negatives(self, support: np.ndarray, offset: int, n: int) -> np.ndarray:
+        """Per-user deterministic negatives for the inner loop (never a support item)."""
+        n_i = self.side.n_items
+        out = np.empty((len(support), n), np.int64)
+        for r, row in enumerate(support):
+            rng = np.random.default_rng([self.seed, offset + r, len(row)])
+            cand = rng.integers(0, n_i, size=n * 2)
+            cand = cand[~np.isin(cand, row)]
+            if len(cand) < n:
+                cand = np.resize(cand if len(cand) else np.setdiff1d(np.arange(n_i), row), n)
+            out[r] = cand[:n]
+        return out
+
+    # -- single user (the library path) --------------------------------------------------------
+    def index_of(self, ids) -> np.ndarray:
+        missing = [i for i in ids if i not in self._index and str(i) not in self._str_index]
+        if missing:
+            raise UnknownItemError(f"item id(s) not in this model's catalog: {missing[:10]}")
+        return np.array([self._index.get(i, self._str_index.get(str(i))) for i in ids], np.int64)
+
+    @property
+    def _str_index(self) -> dict:
+        if not hasattr(self, "_si"):
+            self._si = {str(i): n for n, i in enumerate(self.item_ids)}
+        return self._si
+
+    def encode_profile(self, profile: str | None) -> np.ndarray:
+        if not profile:
+            return np.zeros(self.side.text.shape[1], np.float32)
+        from metarec.encoders import EncoderConfig, TextEncoder, encode_texts
+
+        if self._encoder is None:
+            self._encoder = TextEncoder(from_dict(EncoderConfig, self.info.encoder or {}))
+        vec, _ = encode_texts([profile], self._encoder, show_progress=False)
+        return vec[0]
+
+    def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":
+        """Adapt to one user from their interactions (original item ids) and optional profile text."""
+        idx = self.index_of(list(support_items))
+        r = np.full(len(idx), np.nan, np.float32) if ratings is None else np.asarray(ratings, np.float32)
+        if len(r) != len(idx):
+            raise ConfigError(f"{len(r)} ratings for {len(idx)} support items")
+        return AdaptedUser(self, idx, r, self.encode_profile(profile), profile)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save(self, out: str | Path, state: dict[str, torch.Tensor] | None = None) -> None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        cooc = self.side.cooc.tocsr()
+        ckpt.save_tensors(out / "side.safetensors", {
+            "text": torch.from_numpy(self.side.text), "counts": torch.from_numpy(self.side.counts),
+            "cooc.indptr": torch.from_numpy(cooc.indptr.astype(np.int64)),
+            "cooc.indices": torch.from_numpy(cooc.indices.astype(np.int64)),
+            "cooc.data": torch.from_numpy(cooc.data.astype(np.float32)),
+        })
+        if state is None:
+            state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+            if getattr(self.learner, "lrs", None) is not None:
+                state.update({f"lrs.{n}": p for n, p in self.learner.lrs.as_dict().items()})
+        ckpt.save_tensors(out / "model.safetensors", state)
+        save_json(out / "items.json", {"item_ids": [_plain(i) for i in self.item_ids], "titles": self.titles})
+        save_json(out / "config.json", {
+            "format_version": FORMAT_VERSION, "head": to_dict(self.model.cfg), "meta": to_dict(self.meta),
+            "info": to_dict(self.info), "seed": self.seed, "text_dim": int(self.side.text.shape[1]),
+            "n_items": int(self.side.n_items),
+        })
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MetaRecommender":
+        path = Path(path)
+        cfg = ckpt.load_json(path / "config.json")
+        if cfg.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{path}: format_version {cfg.get('format_version')} != {FORMAT_VERSION}")
+        head = from_dict(HeadConfig, cfg["head"], where="config.head")
+        meta = from_dict(MetaConfig, cfg["meta"], where="config.meta")
+        info = from_dict(RecommenderInfo, cfg["info"], where="config.info")
+        t = ckpt.load_tensors(path / "side.safetensors")
+        n = int(cfg["n_items"])
+        cooc = sp.csr_matrix((t["cooc.data"].numpy(), t["cooc.indices"].numpy(), t["cooc.indptr"].numpy()), shape=(n, n))
+        side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy())
+        model = ScoringModel(head, int(cfg["text_dim"]), n)
+        state = ckpt.load_tensors(path / "model.safetensors")
+        try:
+            model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}/model.safetensors does not fit config.json: {e}") from e
+        items = ckpt.load_json(path / "items.json")
+        rec = cls(model, meta, side, info, items["item_ids"], items.get("titles"), seed=int(cfg.get("seed", 0)))
+        if rec.learner.lrs is not None:
+            with torch.no_grad():
+                for name, p in rec.learner.lrs.as_dict().items():
+                    p.copy_(state[f"lrs.{name}"])
+        return rec
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+class AdaptedUser:
+    """One user after adaptation: rank the catalog, score items, keep adapting."""
+
+    def __init__(self, rec: MetaRecommender, support: np.ndarray, ratings: np.ndarray, profile_vec: np.ndarray,
+                 profile: str | None) -> None:
+        self.rec, self.support, self.ratings, self.profile_vec, self.profile = rec, support, ratings, profile_vec, profile
+        self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
+
+    def recommend(self, k: int = 10, exclude_support: bool = True) -> tuple[list, np.ndarray]:
+        """(original item ids, scores) of the k best items, best first."""
+        s = self.scores.astype(np.float64).copy()
+        if exclude_support:
+            s[self.support] = -np.inf
+        k = min(k, int(np.isfinite(s).sum()))
+        top = np.lexsort((np.arange(len(s)), -s))[:k]
+        return [self.rec.item_ids[i] for i in top], s[top]
+
+    def score(self, items) -> np.ndarray:
+        return self.scores[self.rec.index_of(list(items))]
+
+    def update(self, interactions) -> "AdaptedUser":
+        """A new AdaptedUser with (item_id or (item_id, rating)) appended to the support set."""
+        ids, rs = [], []
+        for x in interactions:
+            i, r = (x if isinstance(x, (tuple, list)) else (x, float("nan")))
+            ids.append(i)
+            rs.append(r)
+        idx = np.concatenate([self.support, self.rec.index_of(ids)])
+        r = np.concatenate([self.ratings, np.asarray(rs, np.float32)])
+        return AdaptedUser(self.rec, idx, r, self.profile_vec, self.profile)

@@ -1,0 +1,193 @@
+"""Users as tasks: sample support/query windows from warm users' pre-T histories as padded tensors.
+
+A task is one warm user: support = K consecutive interactions, query = the (up to `n_query`)
+interactions that follow. The inner loop fits support positives against sampled negatives; the outer
+loss scores query positives against other sampled negatives. K is shared within a meta-batch, so a
+meta-batch is a handful of [T, ...] tensors, not a list of objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from metarec.core.errors import ConfigError
+from metarec.models.features import FEATURES, ItemSide, SupportFeatures
+from metarec.models.heads import HeadConfig, ScoreInputs
+
+
+@dataclass(eq=False)
+class MetaData:
+    """The fitting side in the form the meta-learner consumes (see methods.neural for building it)."""
+
+    side: ItemSide
+    sequences: list[tuple[np.ndarray, np.ndarray]]  # per task-eligible warm user: items, ratings
+    user_rows: sp.csr_matrix  # [len(sequences), I] binary pre-T rows (for leave-own-row-out)
+    profiles: np.ndarray  # float32 [len(sequences), E]
+    rating_max: float = 5.0
+    explicit: bool = True
+    _lens: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        if self._lens is None:
+            self._lens = np.array([len(s[0]) for s in self.sequences])
+        return self._lens
+
+
+@dataclass
+class TaskBatch:
+    """T tasks. `inner` scores the support-set candidates, `outer` the query-set candidates."""
+
+    inner: ScoreInputs
+    inner_labels: torch.Tensor  # float [T, Ni] (1 positive, 0 negative; rating for mse)
+    inner_mask: torch.Tensor  # float [T, Ni]
+    outer: ScoreInputs
+    outer_labels: torch.Tensor
+    outer_mask: torch.Tensor
+
+    def task(self, t: int) -> "TaskBatch":
+        sl = slice(t, t + 1)
+        return TaskBatch(self.inner.select(sl), self.inner_labels[sl], self.inner_mask[sl],
+                         self.outer.select(sl), self.outer_labels[sl], self.outer_mask[sl])
+
+    def to(self, **kw) -> "TaskBatch":
+        return TaskBatch(self.inner.to(**kw), self.inner_labels.to(**kw), self.inner_mask.to(**kw),
+                         self.outer.to(**kw), self.outer_labels.to(**kw), self.outer_mask.to(**kw))
+
+    @property
+    def n_tasks(self) -> int:
+        return self.inner.items.shape[0]
+
+
+def support_weights(ratings: np.ndarray, mask: np.ndarray, rating_max: float, explicit: bool) -> np.ndarray:
+    """Rating-weighted pooling weights (1 where the rating is unknown or feedback is implicit)."""
+    if explicit:
+        w = np.where(np.isnan(ratings), 1.0, ratings / max(rating_max, 1e-6))
+    else:
+        w = np.ones_like(ratings, dtype=np.float64)
+    return (w * mask).astype(np.float32)
+
+
+def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, int],
+                     forbidden: sp.csr_matrix | None, probs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform (or `probs`-weighted) negatives [T, N] and a mask that drops any forbidden item."""
+    neg = rng.choice(n_items, size=shape, p=probs) if probs is not None else rng.integers(0, n_items, size=shape)
+    ok = np.ones(shape, bool)
+    if forbidden is not None:
+        ok = np.take_along_axis(forbidden.toarray(), neg, axis=1) == 0
+    return neg.astype(np.int64), ok
+
+
+def _inputs(cfg: HeadConfig, items: np.ndarray, feats: np.ndarray, keep_full: np.ndarray, support: np.ndarray,
+            weights: np.ndarray, profile: np.ndarray, drop: np.ndarray) -> ScoreInputs:
+    cols = [FEATURES.index(f) for f in cfg.features]
+    return ScoreInputs(
+        items=torch.from_numpy(np.array(items, dtype=np.int64)),  # a copy: inputs may be broadcast views
+        feats=torch.from_numpy(np.ascontiguousarray(feats[..., cols])),
+        item_keep=torch.from_numpy(np.take_along_axis(keep_full, items, axis=1).astype(np.float32)),
+        support=torch.from_numpy(support),
+        support_w=torch.from_numpy(weights),
+        support_keep=torch.from_numpy(np.take_along_axis(keep_full, support, axis=1).astype(np.float32)),
+        profile=torch.from_numpy(profile.astype(np.float32)),
+        drop=torch.from_numpy(np.array(drop, dtype=np.int64)),
+    )
+
+
+def outer_inputs(cfg: HeadConfig, items: np.ndarray, sf: SupportFeatures, keep_full: np.ndarray,
+                 support: np.ndarray, weights: np.ndarray, profile: np.ndarray) -> ScoreInputs:
+    """Candidates scored with the whole support set (the query set, or the full catalog)."""
+    feats = np.take_along_axis(sf.full, items[..., None], axis=1)
+    return _inputs(cfg, items, feats, keep_full, support, weights, profile, np.full(items.shape, -1))
+
+
+def inner_inputs(side: ItemSide, cfg: HeadConfig, negatives: np.ndarray, neg_ok: np.ndarray, sf: SupportFeatures,
+                 keep_full: np.ndarray, support: np.ndarray, weights: np.ndarray, profile: np.ndarray,
+                 ratings: np.ndarray | None = None) -> tuple[ScoreInputs, np.ndarray, np.ndarray]:
+    """Leave-one-out inner-loop candidates: support item j against its own negatives, every feature
+    (and the user vector) computed from the other support items.
+
+    Args:
+        negatives: int64 [T, K, M]; neg_ok: bool [T, K, M].
+        ratings: [T, K] labels for the mse loss (None = 1/0 labels).
+    Returns:
+        (inputs over T x K(1+M) candidates, labels [T, K(1+M)], mask [T, K(1+M)]).
+    """
+    t, k, m = negatives.shape
+    items = np.concatenate([support[..., None], negatives], axis=2)  # [T, K, 1+M]
+    feats = side.leave_one_out(sf, items)
+    pos_lab = np.ones((t, k)) if ratings is None else np.nan_to_num(ratings, nan=1.0)
+    labels = np.concatenate([pos_lab[..., None], np.zeros((t, k, m))], axis=2)
+    mask = np.concatenate([sf.mask[..., None], neg_ok & sf.mask[..., None]], axis=2)
+    drop = np.broadcast_to(np.arange(k)[None, :, None], items.shape)
+    flat = lambda a: a.reshape(t, k * (1 + m), *a.shape[3:])  # noqa: E731
+    inputs = _inputs(cfg, flat(items), flat(feats), keep_full, support, weights, profile, flat(drop))
+    return inputs, flat(labels), flat(mask)
+
+
+def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_tasks: int, k: int,
+                 n_query: int = 20, n_neg: int = 100, n_inner_neg: int = 20,
+                 id_dropout: float | None = None, loss: str = "bce", p_first: float = 0.0,
+                 neg_power: float = 0.0) -> TaskBatch:
+    """Sample T tasks with support size k from users with at least k + 1 pre-T interactions.
+
+    p_first: probability that a task's window starts at the user's first interaction (as a new
+    user's support set always does at test time); otherwise the start is uniform.
+    neg_power: negatives are drawn with probability proportional to count**neg_power (0 = uniform).
+    n_neg: outer negatives per task; -1 (or >= the catalog size) = every catalog item.
+    """
+    longest = int(md.lengths.max()) if len(md.lengths) else 0
+    if longest < 2:
+        raise ConfigError("meta-training needs warm users with at least 2 interactions before the cut")
+    k = min(k, longest - 1)  # a short-history dataset caps the support size
+    eligible = np.flatnonzero(md.lengths >= k + 1)
+    users = rng.choice(eligible, size=n_tasks, replace=len(eligible) < n_tasks)
+    n_i = md.side.n_items
+    sup = np.zeros((n_tasks, k), np.int64)
+    sup_r = np.zeros((n_tasks, k))
+    qry = np.zeros((n_tasks, n_query), np.int64)
+    qry_r = np.zeros((n_tasks, n_query))
+    qmask = np.zeros((n_tasks, n_query), bool)
+    for t, u in enumerate(users):
+        items, ratings = md.sequences[u]
+        start = 0 if rng.random() < p_first else int(rng.integers(0, len(items) - k))
+        sup[t], sup_r[t] = items[start:start + k], ratings[start:start + k]
+        q = items[start + k:start + k + n_query]
+        qry[t, :len(q)], qry_r[t, :len(q)], qmask[t, :len(q)] = q, ratings[start + k:start + k + len(q)], True
+    rows = md.user_rows[users]
+    smask = np.ones((n_tasks, k), bool)
+    sf = md.side.support_features(sup, smask, exclude=rows)
+    drop = id_dropout if id_dropout is not None else cfg.id_dropout
+    keep = (sf.full[..., FEATURES.index("new")] == 0) & (rng.random((n_tasks, n_i)) >= drop)
+    w = support_weights(sup_r, smask, md.rating_max, md.explicit)
+    prof = md.profiles[users]
+    probs = None
+    if neg_power:
+        probs = np.power(md.side.counts + 1.0, neg_power)
+        probs /= probs.sum()
+    m = max(1, -(-n_inner_neg // max(k, 1))) if n_inner_neg else 0
+    in_neg, in_ok = sample_negatives(rng, n_i, (n_tasks, k * m), rows)
+    if n_neg < 0 or n_neg >= n_i:
+        # the whole catalog as outer candidates; the user's other pre-T items are neither
+        # positives nor negatives (masked), as at test time where support items are excluded
+        n_neg = n_i
+        out_neg = np.broadcast_to(np.arange(n_i), (n_tasks, n_i)).copy()
+        out_ok = rows.toarray() == 0
+    else:
+        out_neg, out_ok = sample_negatives(rng, n_i, (n_tasks, n_neg), rows, probs)
+    mse = loss == "mse"  # labels are ratings for MSE, 1/0 for the ranking losses
+    inner, in_lab, in_mask = inner_inputs(md.side, cfg, in_neg.reshape(n_tasks, k, m), in_ok.reshape(n_tasks, k, m),
+                                          sf, keep, sup, w, prof, ratings=sup_r if mse else None)
+    out_items = np.concatenate([qry, out_neg], axis=1)
+    out_lab = np.concatenate([np.nan_to_num(qry_r, nan=1.0) if mse else qmask.astype(float),
+                              np.zeros((n_tasks, n_neg))], axis=1)
+    out_mask = np.concatenate([qmask, out_ok], axis=1)
+    f32 = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
+    return TaskBatch(
+        inner=inner, inner_labels=f32(in_lab), inner_mask=f32(in_mask),
+        outer=outer_inputs(cfg, out_items, sf, keep, sup, w, prof),
+        outer_labels=f32(out_lab), outer_mask=f32(out_mask),
+    )

@@ -1,0 +1,175 @@
+"""The meta-training loop: sample tasks, meta-step, validate, keep the best, resume exactly.
+
+Read top to bottom: `fit()` runs `steps` outer updates; every `eval_every` steps it calls the
+injected `evaluate(model) -> float` (validation users' NDCG@10 at K=5 with the protocol's own code,
+supplied by the layer above), keeps the best weights, and stops after `patience` evaluations without
+improvement. With `out` set, it checkpoints the best model and a resumable trainer state atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from metarec.core.config import to_dict
+from metarec.core.errors import ConfigError
+from metarec.core.progress import progress
+from metarec.meta import checkpoint as ckpt
+from metarec.meta.learners import MetaConfig, make_learner
+from metarec.meta.tasks import MetaData, sample_tasks
+from metarec.models.heads import ScoringModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Outer loop. `meta=False` trains the same network on pooled tasks without an inner loop."""
+
+    steps: int = 600
+    meta_batch: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    clip: float = 5.0
+    k_min: int = 1
+    k_max: int = 10
+    n_query: int = 20
+    n_neg: int = -1  # -1: whole catalog when it has <= max_full_catalog items
+    max_full_catalog: int = 5000
+    n_inner_neg: int = 20
+    p_first: float = 0.5
+    neg_power: float = 0.0
+    eval_every: int = 50
+    patience: int = 4
+    meta: bool = True
+    seed: int = 0
+    tensorboard: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.meta_batch < 1 or self.k_min < 0 or self.k_max < self.k_min:
+            raise ConfigError("need steps >= 0, meta_batch >= 1, 0 <= k_min <= k_max")
+        if self.eval_every < 1 or self.patience < 1:
+            raise ConfigError("eval_every and patience must be >= 1")
+
+
+class MetaTrainer:
+    def __init__(self, model: ScoringModel, item_text: torch.Tensor, md: MetaData, meta: MetaConfig,
+                 train: TrainConfig, evaluate: Callable[[ScoringModel, object], float] | None = None) -> None:
+        self.model, self.item_text, self.md, self.meta_cfg, self.cfg = model, item_text, md, meta, train
+        inner = meta if train.meta else MetaConfig(**{**to_dict(meta), "inner_steps": 0})
+        self.learner = make_learner(model, inner, item_text)
+        self.opt = torch.optim.Adam(self.learner.outer_parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        self.evaluate = evaluate
+        self.step = 0
+        self.best = -math.inf
+        self.best_step = 0
+        self.bad_evals = 0
+        self.history: list[dict] = []
+        self.rng = np.random.default_rng([train.seed, 7])
+        self.best_state = self._state()
+
+    # -- state ------------------------------------------------------------------------------
+    def _state(self) -> dict[str, torch.Tensor]:
+        st = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}
+        if getattr(self.learner, "lrs", None) is not None:
+            st.update({f"lrs.{n}": p.detach().clone() for n, p in self.learner.lrs.as_dict().items()})
+        return st
+
+    def _load_state(self, st: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in st.items() if k.startswith("model.")})
+        if getattr(self.learner, "lrs", None) is not None:
+            with torch.no_grad():
+                for n, p in self.learner.lrs.as_dict().items():
+                    p.copy_(st[f"lrs.{n}"])
+
+    def save(self, out: Path) -> None:
+        """Best model (for inference) and the live trainer state (for resume)."""
+        ckpt.save_tensors(out / "model.safetensors", self.best_state)
+        live = {f"live.{k}": v for k, v in self._state().items()}
+        opt_t, opt_meta = ckpt.optimizer_state(self.opt)
+        live.update(opt_t)
+        live["rng.torch"] = torch.get_rng_state()
+        ckpt.save_tensors(out / "trainer.safetensors", live)
+        ckpt.save_json(out / "trainer.json", {
+            "step": self.step, "best": self.best, "best_step": self.best_step, "bad_evals": self.bad_evals,
+            "history": self.history, "optimizer": opt_meta, "rng_numpy": self.rng.bit_generator.state,
+        })
+
+    def resume(self, out: Path) -> bool:
+        """Continue exactly where a previous run in `out` stopped; False if there is nothing there."""
+        if not (out / "trainer.json").is_file():
+            return False
+        meta = ckpt.load_json(out / "trainer.json")
+        live = ckpt.load_tensors(out / "trainer.safetensors")
+        self._load_state({k[5:]: v for k, v in live.items() if k.startswith("live.")})
+        self.best_state = ckpt.load_tensors(out / "model.safetensors")
+        ckpt.restore_optimizer(self.opt, live, meta["optimizer"])
+        torch.set_rng_state(live["rng.torch"])
+        self.rng.bit_generator.state = meta["rng_numpy"]
+        self.step, self.best, self.best_step = meta["step"], meta["best"], meta["best_step"]
+        self.bad_evals, self.history = meta["bad_evals"], meta["history"]
+        log.info("resumed at step %d (best %.4f at step %d)", self.step, self.best, self.best_step)
+        return True
+
+    # -- loop -------------------------------------------------------------------------------
+    def meta_step(self) -> float:
+        c = self.cfg
+        k = int(self.rng.integers(c.k_min, c.k_max + 1))
+        n_neg = c.n_neg
+        if n_neg < 0:
+            n_neg = -1 if self.md.side.n_items <= c.max_full_catalog else c.max_full_catalog
+        batch = sample_tasks(self.md, self.model.cfg, self.rng, n_tasks=c.meta_batch, k=k, n_query=c.n_query,
+                             n_neg=n_neg, n_inner_neg=c.n_inner_neg, loss=self.meta_cfg.loss,
+                             p_first=c.p_first, neg_power=c.neg_power)
+        dev = self.item_text.device
+        batch = batch.to(device=dev, dtype=self.item_text.dtype)
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.learner.meta_loss(batch)
+        loss.backward()
+        if c.clip:
+            torch.nn.utils.clip_grad_norm_(self.learner.outer_parameters(), c.clip)
+        self.opt.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def fit(self, out: Path | None = None) -> "MetaTrainer":
+        c = self.cfg
+        writer = None
+        if c.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(c.tensorboard)
+        bar = progress(total=c.steps, initial=self.step, desc="meta-train", unit="step")
+        losses: list[float] = []
+        while self.step < c.steps and self.bad_evals < c.patience:
+            losses.append(self.meta_step())
+            bar.update(1)
+            if writer:
+                writer.add_scalar("train/loss", losses[-1], self.step)
+            if self.step % c.eval_every == 0 or self.step == c.steps:
+                score = self.evaluate(self.model, self.learner) if self.evaluate else -float(np.mean(losses))
+                self.history.append({"step": self.step, "loss": float(np.mean(losses)), "val": score})
+                if writer:
+                    writer.add_scalar("val/ndcg@10", score, self.step)
+                if score > self.best:
+                    self.best, self.best_step, self.bad_evals = score, self.step, 0
+                    self.best_state = self._state()
+                else:
+                    self.bad_evals += 1
+                bar.set_postfix(loss=f"{np.mean(losses):.4f}", val=f"{score:.4f}", best=f"{self.best:.4f}")
+                log.info("step %d loss %.4f val %.4f", self.step, np.mean(losses), score)
+                losses = []
+                if out is not None:
+                    self.save(out)
+        bar.close()
+        if writer:
+            writer.close()
+        self._load_state(self.best_state)
+        return self

@@ -1,0 +1,1 @@
+"""Item/user representations, the adaptable scoring head, and the MeLU network."""

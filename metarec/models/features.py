@@ -1,0 +1,125 @@
+"""Collaborative and content side-information for scoring: what the head combines with text.
+
+`ItemSide` holds everything about the catalog that is fixed after fitting: frozen text embeddings,
+pre-T item-item co-occurrence counts, popularity. `ItemSide.support_features` turns a batch of
+support sets into per-(user, item) scalar features over the whole catalog:
+
+  knn      mean over support items s of cosine(s, i) on the pre-T matrix (item-kNN's ranking)
+  content  cosine(mean support text embedding, item text embedding)
+  pop      standardised log(1 + pre-T count)
+  new      1 for items with no pre-T interaction
+
+`leave_one_out` gives the same features with one support item left out, for the inner loop: each
+support item is scored from the others, so an item's similarity to itself never leaks into its own
+label. For warm users' training tasks, `exclude` removes that user's own row from the counts first,
+so the features look exactly like those a new user (absent from the matrix) gets at test time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+FEATURES = ("knn", "content", "pop", "new")
+
+
+@dataclass(eq=False)
+class SupportFeatures:
+    """Per-batch intermediate arrays from which full and leave-one-out features are read."""
+
+    full: np.ndarray  # float32 [U, I, F]
+    cos: np.ndarray  # float64 [U, K, I] cosine of each support item to every item (0 where masked)
+    text_sum: np.ndarray  # float64 [U, E] sum of support text embeddings
+    support_text: np.ndarray  # float64 [U, K, E]
+    mask: np.ndarray  # bool [U, K]
+
+
+@dataclass(eq=False)
+class ItemSide:
+    """Fixed catalog side-information (numpy; converted to tensors by the model)."""
+
+    text: np.ndarray  # float32 [I, E], L2-normalised frozen text embeddings
+    cooc: sp.csr_matrix  # float32 [I, I] pre-T co-occurrence counts X^T X (diagonal = counts)
+    counts: np.ndarray  # float64 [I] pre-T interactions per item
+
+    @classmethod
+    def build(cls, text: np.ndarray, matrix: sp.csr_matrix) -> "ItemSide":
+        x = sp.csr_matrix(matrix, dtype=np.float32)
+        x.data[:] = 1.0
+        cooc = (x.T @ x).tocsr().astype(np.float32)
+        counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
+        t = np.asarray(text, np.float32)
+        t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
+        return cls(text=t, cooc=cooc, counts=counts)
+
+    @property
+    def n_items(self) -> int:
+        return self.text.shape[0]
+
+    def pop_stats(self) -> tuple[float, float]:
+        lp = np.log1p(self.counts)
+        return float(lp.mean()), float(lp.std() + 1e-6)
+
+    def support_features(self, support: np.ndarray, mask: np.ndarray,
+                         exclude: sp.csr_matrix | None = None) -> SupportFeatures:
+        """Features of every catalog item for each support set (see module docstring).
+
+        Args:
+            support: int64 [U, K] item indices (padding entries anything, masked out).
+            mask: bool [U, K] which support entries are real.
+            exclude: CSR [U, I] binary rows to remove from the counts (the task's own user), or None.
+        """
+        u_n, k = support.shape
+        i_n = self.n_items
+        counts = np.broadcast_to(self.counts, (u_n, i_n)).astype(np.float64)
+        ex = exclude.toarray() if exclude is not None else None
+        if ex is not None:
+            counts = counts - ex
+        cos = np.zeros((u_n, k, i_n))
+        if k:
+            rows = self.cooc[support.ravel()].toarray().reshape(u_n, k, i_n).astype(np.float64)
+            n_s = np.take_along_axis(counts, support, axis=1)  # [U, K]
+            if ex is not None:
+                # co-occurrence of (s, i) loses 1 where the excluded row holds both s and i
+                rows = rows - np.take_along_axis(ex, support, axis=1)[..., None] * ex[:, None, :]
+            denom = np.sqrt(np.maximum(n_s, 0)[..., None] * np.maximum(counts, 0)[:, None, :])
+            cos = np.divide(rows, denom, out=np.zeros_like(rows), where=denom > 0) * mask[..., None]
+        n_sup = mask.sum(axis=1).astype(np.float64)
+        knn = cos.sum(axis=1) / np.maximum(n_sup, 1.0)[:, None]
+        st = self.text[support].astype(np.float64) * mask[..., None]
+        text_sum = st.sum(axis=1)
+        content = _cos_rows(text_sum, self.text)
+        mu, sd = self.pop_stats()
+        pop = (np.log1p(np.maximum(counts, 0)) - mu) / sd
+        new = (counts <= 0).astype(np.float64)
+        full = np.stack([knn, content, pop, new], axis=-1).astype(np.float32)
+        return SupportFeatures(full=full, cos=cos, text_sum=text_sum, support_text=st, mask=mask)
+
+    def leave_one_out(self, sf: SupportFeatures, items: np.ndarray) -> np.ndarray:
+        """float32 [U, K, M, F]: features of items[u, j, :] computed without support item j.
+
+        Args:
+            items: int64 [U, K, M] candidate items for each left-out support slot j.
+        """
+        u_n, k, m = items.shape
+        n_others = sf.mask.sum(axis=1)[:, None] - sf.mask  # [U, K]
+        total = sf.cos.sum(axis=1)  # [U, I]
+        tot_at = np.take_along_axis(total[:, None, :].repeat(k, 1), items, axis=2)  # [U, K, M]
+        own_at = np.take_along_axis(sf.cos, items, axis=2)  # cos of slot j to each candidate
+        knn = np.divide(tot_at - own_at, n_others[..., None], out=np.zeros_like(tot_at),
+                        where=n_others[..., None] > 0)
+        rest = sf.text_sum[:, None, :] - sf.support_text  # [U, K, E]
+        rest_n = rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-12)
+        content = np.einsum("uke,ukme->ukm", rest_n, self.text[items].astype(np.float64))
+        content = np.where(n_others[..., None] > 0, content, 0.0)
+        full_pop = np.take_along_axis(sf.full[..., 2], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
+        full_new = np.take_along_axis(sf.full[..., 3], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
+        return np.stack([knn, content, full_pop, full_new], axis=-1).astype(np.float32)
+
+
+def _cos_rows(a: np.ndarray, text: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    a = np.divide(a, norm, out=np.zeros_like(a), where=norm > 0)
+    return a @ text.T.astype(np.float64)

@@ -1,0 +1,167 @@
+"""The scoring network: item and user representations plus the per-user adaptable head.
+
+One functional forward, `score(params, item_text, inputs)`, serves both meta-learning backends: a
+weight may be shared (`[in, out]`) or carry a leading task dimension (`[T, in, out]`, one adapted
+copy per user), and `linear` dispatches to matmul or `bmm`/`baddbmm`. Parameter names are grouped:
+
+  shared.*  never adapted (the item-id table: a per-user copy would be catalog-sized)
+  body.*    text and profile projections (adapted only with adapt="all")
+  head.*    the MLP over user x item interaction and side features (always adapted)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from metarec.core.errors import ConfigError
+from metarec.models.features import FEATURES
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadConfig:
+    """Shape of the scoring network.
+
+    Attributes:
+        dim: width of item/user vectors.
+        hidden: width of the head's hidden layer.
+        use_ids: add a learned id embedding for items seen before T (text-only when False).
+        id_dropout: probability of dropping an item's id embedding during meta-training, so the
+            network also learns to score from text alone (as it must for new items).
+        use_profile: add the projected profile-text embedding to the user vector.
+        features: which side features (see models.features) feed the head.
+    """
+
+    dim: int = 32
+    hidden: int = 64
+    use_ids: bool = True
+    id_dropout: float = 0.25
+    use_profile: bool = True
+    features: tuple[str, ...] = FEATURES
+
+    def __post_init__(self) -> None:
+        if self.dim < 1 or self.hidden < 1:
+            raise ConfigError("dim and hidden must be positive")
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ConfigError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
+        bad = [f for f in self.features if f not in FEATURES]
+        if bad:
+            raise ConfigError(f"unknown features {bad}; choose from {FEATURES}")
+
+
+@dataclass
+class ScoreInputs:
+    """One batch of tasks, as tensors (T tasks, N candidates, K support slots, F features).
+
+    items: long [T, N] candidate item indices; feats: float [T, N, F]; item_keep: float [T, N]
+    (1 = use the id embedding); support: long [T, K]; support_w: float [T, K] (0 = padding);
+    support_keep: float [T, K]; profile: float [T, E]; drop: long [T, N], the support slot each
+    candidate's user vector leaves out (-1 = none; the inner loop's leave-one-out).
+    """
+
+    items: Tensor
+    feats: Tensor
+    item_keep: Tensor
+    support: Tensor
+    support_w: Tensor
+    support_keep: Tensor
+    profile: Tensor
+    drop: Tensor
+
+    def select(self, idx) -> "ScoreInputs":
+        return ScoreInputs(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+    def to(self, **kw) -> "ScoreInputs":
+        return ScoreInputs(*(getattr(self, f).to(**kw) if getattr(self, f).is_floating_point()
+                             else getattr(self, f).to(device=kw.get("device")) for f in self.__dataclass_fields__))
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """x [T, N, in] times w [in, out] (shared) or [T, in, out] (per task), plus b [out] or [T, out]."""
+    if w.dim() == 3:
+        if b is None:
+            return torch.bmm(x, w)
+        return torch.baddbmm(b.unsqueeze(1) if b.dim() == 2 else b.expand(x.shape[0], 1, -1), x, w)
+    y = x @ w
+    return y if b is None else y + (b.unsqueeze(1) if b.dim() == 2 else b)
+
+
+def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs) -> Tensor:
+    """Scores (logits) float [T, N]."""
+    def item_vec(items: Tensor, keep: Tensor) -> Tensor:
+        v = linear(item_text[items], params["body.w_text"])
+        if cfg.use_ids:
+            v = v + params["shared.id_emb"][items] * keep.unsqueeze(-1)
+        return v
+
+    v = item_vec(x.items, x.item_keep)  # [T, N, d]
+    t, n = x.items.shape
+    w = x.support_w
+    if x.support.shape[1]:
+        vs = item_vec(x.support, x.support_keep)  # [T, K, d]
+        tot, wsum = (vs * w.unsqueeze(-1)).sum(1), w.sum(1)  # [T, d], [T]
+        # per-candidate user vector without its left-out support slot (drop = -1 leaves none out)
+        d_idx = x.drop.clamp(min=0)
+        wd = torch.gather(w, 1, d_idx) * (x.drop >= 0).to(w.dtype)  # [T, N]
+        vd = torch.gather(vs, 1, d_idx.unsqueeze(-1).expand(-1, -1, vs.shape[-1]))  # [T, N, d]
+        u = (tot.unsqueeze(1) - vd * wd.unsqueeze(-1)) / (wsum.unsqueeze(1) - wd).clamp(min=1e-6).unsqueeze(-1)
+    else:
+        u = v.new_zeros(t, 1, v.shape[-1])
+    if cfg.use_profile:
+        u = u + linear(x.profile.unsqueeze(1), params["body.w_profile"])
+    h = torch.cat([u * v, x.feats], dim=-1)
+    h = torch.relu(linear(h, params["head.w1"], params["head.b1"]))
+    mlp = linear(h, params["head.w2"], params["head.b2"]).squeeze(-1)
+    # linear skip over the side features: per-user adaptation re-weighs knn / content / popularity
+    wf = params["head.w_feat"]
+    skip = (x.feats * (wf.unsqueeze(1) if wf.dim() == 2 else wf)).sum(-1)
+    return skip + mlp
+
+
+class _Group(nn.Module):
+    """A named bag of parameters (plain attributes, so learn2learn can clone and update them)."""
+
+    def __init__(self, **tensors: Tensor) -> None:
+        super().__init__()
+        for k, v in tensors.items():
+            setattr(self, k, nn.Parameter(v))
+
+
+class ScoringModel(nn.Module):
+    """Parameters of the scoring network; `forward` is `score` with the module's own weights."""
+
+    def __init__(self, cfg: HeadConfig, text_dim: int, n_items: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        d, h, f = cfg.dim, cfg.hidden, len(cfg.features)
+
+        def init(*shape: int, scale: float) -> Tensor:
+            return torch.randn(*shape, generator=generator) * scale
+
+        self.shared = _Group(id_emb=init(n_items, d, scale=0.01)) if cfg.use_ids else _Group()
+        body = {"w_text": init(text_dim, d, scale=text_dim ** -0.5)}
+        if cfg.use_profile:
+            body["w_profile"] = init(text_dim, d, scale=0.1 * text_dim ** -0.5)
+        self.body = _Group(**body)
+        # start near a sensible ranking (mostly item-kNN, a little popularity); the MLP residual
+        # starts small and meta-training learns what the prior misses
+        prior = {"knn": 10.0, "content": 0.5, "pop": 0.3, "new": 0.0}
+        self.head = _Group(w_feat=torch.tensor([prior[n] for n in cfg.features]),
+                           w1=init(d + f, h, scale=(d + f) ** -0.5), b1=torch.zeros(h),
+                           w2=init(h, 1, scale=0.1 * h ** -0.5), b2=torch.zeros(1))
+
+    def params(self) -> dict[str, Tensor]:
+        return dict(self.named_parameters())
+
+    def adaptable_names(self, adapt: Literal["head", "all"]) -> list[str]:
+        return [n for n, _ in self.named_parameters() if n.startswith("head.") or (adapt == "all" and n.startswith("body."))]
+
+    def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs) -> Tensor:
+        """The functional forward the meta-learners call (params may carry a task dimension)."""
+        return score(params, self.cfg, item_text, x)
+
+    def forward(self, item_text: Tensor, x: ScoreInputs) -> Tensor:  # noqa: D401
+        return self.score_fn(self.params(), item_text, x)

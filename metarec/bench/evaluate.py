@@ -25,10 +25,15 @@ def fit_data(split: ColdStartSplit) -> FitData:
     not_warm = np.ones(d.n_users, bool)
     not_warm[split.warm_users] = False
     users.loc[not_warm, [c for c in users.columns if c != "user_id"]] = None
+    first = None
+    if d.timestamp is not None:
+        first = np.full(d.n_users, np.inf)
+        np.minimum.at(first, d.user[split.train_mask], d.timestamp[split.train_mask].astype(np.float64))
+        first = first[split.warm_users]
     return FitData(
         matrix=split.train_matrix(values="binary"), ratings=split.train_matrix(values="rating"),
         sequences=split.train_sequences(), warm_users=split.warm_users, items=d.items, users=users,
-        explicit=d.explicit, dataset=d.name,
+        explicit=d.explicit, dataset=d.name, first_times=first,
     )
 
 

@@ -10,6 +10,10 @@ import typer
 
 from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_json, fail
 from metarec.core.errors import ConfigError, MetarecError
+from metarec.meta.learners import MetaConfig
+from metarec.meta.trainer import TrainConfig
+
+_T, _M = TrainConfig(), MetaConfig()  # CLI defaults are the library's defaults
 
 
 def meta_train(
@@ -17,14 +21,14 @@ def meta_train(
     out: Path = typer.Option(..., "--out", help="Model folder (safetensors + JSON); an unfinished run there resumes."),
     data_dir: DataDirOpt = None,
     seed: int = typer.Option(0, help="Seed of the split (validation users) and of training."),
-    steps: int = typer.Option(600, help="Outer (meta) steps at most; early stopping may end sooner."),
-    meta_batch: int = typer.Option(32, help="Users (tasks) per meta-batch."),
-    lr: float = typer.Option(3e-3, help="Outer Adam learning rate."),
-    algorithm: str = typer.Option("maml", help="maml, fomaml, metasgd or anil."),
-    adapt: str = typer.Option("head", help="Parameters adapted per user: head or all."),
-    inner_steps: int = typer.Option(3, help="Inner-loop gradient steps."),
-    inner_lr: float = typer.Option(0.5, help="Inner-loop learning rate."),
-    loss: str = typer.Option("bce", help="bce, bpr or mse."),
+    steps: int = typer.Option(_T.steps, help="Outer (meta) steps at most; early stopping may end sooner."),
+    meta_batch: int = typer.Option(_T.meta_batch, help="Users (tasks) per meta-batch."),
+    lr: float = typer.Option(_T.lr, help="Outer Adam learning rate."),
+    algorithm: str = typer.Option(_M.algorithm, help="maml, fomaml, metasgd or anil."),
+    adapt: str = typer.Option(_M.adapt, help="Parameters adapted per user: head or all."),
+    inner_steps: int = typer.Option(_M.inner_steps, help="Inner-loop gradient steps."),
+    inner_lr: float = typer.Option(_M.inner_lr, help="Inner-loop learning rate."),
+    loss: str = typer.Option(_M.loss, help="softmax, bce, bpr or mse."),
     backend: str = typer.Option("functional", help="functional (batched) or learn2learn (per task)."),
     model: Optional[str] = typer.Option(None, help="Text encoder: HF model id or folder (default: bundled MiniLM)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue a run found in --out."),
@@ -34,8 +38,6 @@ def meta_train(
     from metarec.bench.evaluate import fit_data, make_validator
     from metarec.data import SplitConfig, load_dataset, make_split
     from metarec.encoders import EncoderConfig
-    from metarec.meta.learners import MetaConfig
-    from metarec.meta.trainer import TrainConfig
     from metarec.methods.neural import MetaRecMethod
 
     try:
@@ -45,7 +47,7 @@ def meta_train(
             seed=seed, out=str(out), resume=resume,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
                             loss=loss, backend=backend),
-            train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard),
+            train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed),
             encoder=EncoderConfig(model=model) if model else None,
         )
         method.fit(fit_data(split), make_validator(split, k=5), item_ids=data.item_ids.tolist(),

@@ -29,6 +29,7 @@ class MetaData:
     profiles: np.ndarray  # float32 [len(sequences), E]
     rating_max: float = 5.0
     explicit: bool = True
+    recency: np.ndarray | None = None  # float [W] in [0, 1]: rank of each user's arrival time
     _lens: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -131,19 +132,25 @@ def inner_inputs(side: ItemSide, cfg: HeadConfig, negatives: np.ndarray, neg_ok:
 def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_tasks: int, k: int,
                  n_query: int = 20, n_neg: int = 100, n_inner_neg: int = 20,
                  id_dropout: float | None = None, loss: str = "bce", p_first: float = 0.0,
-                 neg_power: float = 0.0) -> TaskBatch:
+                 neg_power: float = 0.0, recent_fraction: float = 1.0) -> TaskBatch:
     """Sample T tasks with support size k from users with at least k + 1 pre-T interactions.
 
     p_first: probability that a task's window starts at the user's first interaction (as a new
     user's support set always does at test time); otherwise the start is uniform.
     neg_power: negatives are drawn with probability proportional to count**neg_power (0 = uniform).
     n_neg: outer negatives per task; -1 (or >= the catalog size) = every catalog item.
+    recent_fraction: draw tasks only from this fraction of warm users who arrived last (the ones
+    most like new users, who arrive after the cut); 1 = all warm users.
     """
     longest = int(md.lengths.max()) if len(md.lengths) else 0
     if longest < 2:
         raise ConfigError("meta-training needs warm users with at least 2 interactions before the cut")
     k = min(k, longest - 1)  # a short-history dataset caps the support size
-    eligible = np.flatnonzero(md.lengths >= k + 1)
+    ok = md.lengths >= k + 1
+    if recent_fraction < 1.0 and md.recency is not None:
+        recent = md.recency >= 1.0 - recent_fraction
+        ok = ok & recent if (ok & recent).any() else ok
+    eligible = np.flatnonzero(ok)
     users = rng.choice(eligible, size=n_tasks, replace=len(eligible) < n_tasks)
     n_i = md.side.n_items
     sup = np.zeros((n_tasks, k), np.int64)

@@ -33,21 +33,22 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     """Outer loop. `meta=False` trains the same network on pooled tasks without an inner loop."""
 
-    steps: int = 600
+    steps: int = 300
     meta_batch: int = 32
-    lr: float = 3e-3
+    lr: float = 3e-4
     weight_decay: float = 0.0
     clip: float = 5.0
     k_min: int = 1
     k_max: int = 10
-    n_query: int = 20
-    n_neg: int = -1  # -1: whole catalog when it has <= max_full_catalog items
+    n_query: int = 200
+    n_neg: int = 500  # -1: whole catalog when it has <= max_full_catalog items
     max_full_catalog: int = 5000
     n_inner_neg: int = 20
-    p_first: float = 0.5
+    p_first: float = 1.0
     neg_power: float = 0.0
-    eval_every: int = 50
-    patience: int = 4
+    recent_fraction: float = 1.0
+    eval_every: int = 20
+    patience: int = 5
     meta: bool = True
     seed: int = 0
     tensorboard: str | None = None
@@ -90,7 +91,11 @@ class MetaTrainer:
                     p.copy_(st[f"lrs.{n}"])
 
     def save(self, out: Path) -> None:
-        """Best model (for inference) and the live trainer state (for resume)."""
+        """Best model (for inference) and the live trainer state (for resume).
+
+        Called by `fit` at every evaluation; after `fit` returns the model holds the best weights,
+        so calling it then would record those as the live state.
+        """
         ckpt.save_tensors(out / "model.safetensors", self.best_state)
         live = {f"live.{k}": v for k, v in self._state().items()}
         opt_t, opt_meta = ckpt.optimizer_state(self.opt)
@@ -127,7 +132,7 @@ class MetaTrainer:
             n_neg = -1 if self.md.side.n_items <= c.max_full_catalog else c.max_full_catalog
         batch = sample_tasks(self.md, self.model.cfg, self.rng, n_tasks=c.meta_batch, k=k, n_query=c.n_query,
                              n_neg=n_neg, n_inner_neg=c.n_inner_neg, loss=self.meta_cfg.loss,
-                             p_first=c.p_first, neg_power=c.neg_power)
+                             p_first=c.p_first, neg_power=c.neg_power, recent_fraction=c.recent_fraction)
         dev = self.item_text.device
         batch = batch.to(device=dev, dtype=self.item_text.dtype)
         self.opt.zero_grad(set_to_none=True)
@@ -148,6 +153,11 @@ class MetaTrainer:
             writer = SummaryWriter(c.tensorboard)
         bar = progress(total=c.steps, initial=self.step, desc="meta-train", unit="step")
         losses: list[float] = []
+        if self.step == 0 and self.evaluate is not None and not self.history:
+            # the initialisation is a candidate too: early stopping may keep it
+            self.best = self.evaluate(self.model, self.learner)
+            self.best_state = self._state()
+            self.history.append({"step": 0, "loss": None, "val": self.best})
         while self.step < c.steps and self.bad_evals < c.patience:
             losses.append(self.meta_step())
             bar.update(1)

@@ -32,6 +32,7 @@ class FitData:
         users: user-field DataFrame restricted to warm users (others' rows are blanked).
         explicit: whether ratings are explicit scores.
         dataset: dataset name, for caches and messages.
+        first_times: each warm user's first interaction time (None without timestamps).
     """
 
     matrix: sp.csr_matrix
@@ -42,6 +43,7 @@ class FitData:
     users: pd.DataFrame
     explicit: bool
     dataset: str
+    first_times: np.ndarray | None = None  # float [W] first pre-T interaction time per warm user
 
     @property
     def n_items(self) -> int:

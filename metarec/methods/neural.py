@@ -49,8 +49,13 @@ def meta_data(fd: FitData, side: ItemSide, encoder: EncoderConfig | None) -> Met
     if prof.shape[1] == 0:
         prof = np.zeros((len(warm), side.text.shape[1]), np.float32)
     rmax = float(np.nanmax(fd.ratings.data)) if fd.explicit and fd.ratings.nnz else 1.0
+    recency = None
+    if fd.first_times is not None and len(warm) > 1:
+        from scipy.stats import rankdata
+
+        recency = (rankdata(fd.first_times, method="average") - 1) / (len(warm) - 1)
     return MetaData(side=side, sequences=fd.sequences, user_rows=fd.matrix[warm], profiles=prof,
-                    rating_max=rmax, explicit=fd.explicit)
+                    rating_max=rmax, explicit=fd.explicit, recency=recency)
 
 
 @register
@@ -92,10 +97,9 @@ class MetaRecMethod(Method):
             resumed = self.resume and self.trainer.resume(out)
             if not resumed:
                 self.rec.save(out)  # catalog side, config and items first: a crash leaves a usable folder
-        self.trainer.fit(out)
+        self.trainer.fit(out)  # checkpoints (live state + best model) at every evaluation
         if out is not None:
             self.rec.save(out, state=self.trainer.best_state)
-            self.trainer.save(out)
         return self
 
     def score(self, batch: SupportBatch) -> np.ndarray:

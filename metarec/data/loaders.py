@@ -58,12 +58,17 @@ def _check_ratings(ratings: np.ndarray, lo: float, hi: float, path: Path, df: pd
         )
 
 
+def _integer_ratings(path: Path, sep: str) -> pd.DataFrame:
+    """Headerless `user item rating timestamp` rows, all integers, ratings 1-5 (ML-100K, ML-1M)."""
+    df = read_table(path, sep=sep, names=["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
+    ratings = pd.DataFrame({c: to_numeric(df, c, path) for c in df.columns})
+    _check_ratings(ratings["rating"].to_numpy(), 1, 5, path, df)
+    return ratings
+
+
 # -- MovieLens 100K -------------------------------------------------------------------------------
 def load_ml100k(root: Path) -> InteractionData:
-    p = root / "u.data"
-    df = read_table(p, sep="\t", names=["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
-    ratings = pd.DataFrame({c: to_numeric(df, c, p) for c in df.columns})
-    _check_ratings(ratings["rating"].to_numpy(), 1, 5, p, df)
+    ratings = _integer_ratings(root / "u.data", "\t")
     pi = root / "u.item"
     names = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
     it = read_table(pi, sep="|", names=names, encoding="latin-1")
@@ -91,10 +96,7 @@ def load_ml100k(root: Path) -> InteractionData:
 
 # -- MovieLens 1M ---------------------------------------------------------------------------------
 def load_ml1m(root: Path) -> InteractionData:
-    p = root / "ratings.dat"
-    df = read_table(p, sep="::", names=["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
-    ratings = pd.DataFrame({c: to_numeric(df, c, p) for c in df.columns})
-    _check_ratings(ratings["rating"].to_numpy(), 1, 5, p, df)
+    ratings = _integer_ratings(root / "ratings.dat", "::")
     pm = root / "movies.dat"
     mv = read_table(pm, sep="::", names=["item_id", "title", "genres"], encoding="latin-1")
     items = pd.DataFrame({

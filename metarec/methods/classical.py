@@ -157,14 +157,14 @@ class ALSFoldIn(Method):
 
     def _train(self, data: FitData, factors: int, reg: float) -> np.ndarray:
         from implicit.cpu.als import AlternatingLeastSquares
-
-        model = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=self.alpha,
-                                        iterations=self.iterations, random_state=self.seed,
-                                        num_threads=1, calculate_training_loss=False)
         from threadpoolctl import threadpool_limits
 
         # implicit's own loop is threaded; a threaded BLAS underneath it only oversubscribes
+        # (implicit checks this when the model is built, so build it inside the limit too)
         with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=self.alpha,
+                                            iterations=self.iterations, random_state=self.seed,
+                                            num_threads=1, calculate_training_loss=False)
             model.fit(sp.csr_matrix(data.warm_matrix, dtype=np.float32), show_progress=False)
         return np.asarray(model.item_factors, dtype=np.float64)
 

@@ -92,6 +92,7 @@ class MetaRecMethod(Method):
                                    learner=self.trainer.learner if self.meta.backend == "functional" else None)
         if validator is not None:
             self.trainer.evaluate = lambda *_: validator(self.score)
+            self._choose_feature_prior(model, validator)
         out = Path(self.out) if self.out else None
         if out is not None:
             resumed = self.resume and self.trainer.resume(out)
@@ -102,6 +103,25 @@ class MetaRecMethod(Method):
             self.rec.save(out, state=self.trainer.best_state)
         return self
 
+    # Starting weights of the head's linear skip over (knn, content, pop, new), tried on validation
+    # users before meta-training: how much co-occurrence, text and popularity matter is a property
+    # of the dataset (text-rich catalogs lean on content, dense logs on knn), so it is not hard-coded.
+    PRIOR_GRID = tuple({"knn": 10.0, "content": c, "pop": p} for c in (0.0, 0.5, 2.0) for p in (0.0, 0.3, 1.0))
+
+    def _choose_feature_prior(self, model: ScoringModel, validator: Validator) -> None:
+        names = list(self.head.features)
+        w = model.head.w_feat
+        scores = []
+        for prior in self.PRIOR_GRID:
+            with torch.no_grad():
+                w.copy_(torch.tensor([prior.get(n, 0.0) for n in names], dtype=w.dtype))
+            scores.append(validator(self.score))
+        best = int(np.argmax(scores))
+        with torch.no_grad():
+            w.copy_(torch.tensor([self.PRIOR_GRID[best].get(n, 0.0) for n in names], dtype=w.dtype))
+        self.prior = {"chosen": self.PRIOR_GRID[best], "val_ndcg@10": [round(x, 4) for x in scores]}
+        log.info("feature prior %s chosen on validation users", self.PRIOR_GRID[best])
+
     def score(self, batch: SupportBatch) -> np.ndarray:
         prof = profile_vectors(batch.users, self.encoder) if self.head.use_profile else None
         if prof is not None and prof.shape[1] == 0:
@@ -111,7 +131,8 @@ class MetaRecMethod(Method):
     def describe(self) -> dict:
         t = self.trainer
         return {"head": to_dict(self.head), "meta": to_dict(self.meta), "train": to_dict(self.train),
-                "best_step": t.best_step, "best_val_ndcg@10": t.best, "steps_run": t.step}
+                "best_step": t.best_step, "best_val_ndcg@10": t.best, "steps_run": t.step,
+                "feature_prior": getattr(self, "prior", None)}
 
 
 @register

@@ -90,7 +90,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
             info[name].append(method.describe())
             t_score = 0.0
             for k in cfg.shots:
-                for which in ("val", "test"):
+                for which in ("val", "test", "warm"):
                     ep = split.episodes(which, k)
                     if len(ep) == 0:
                         continue
@@ -99,7 +99,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
                     t_score += time.perf_counter() - t1
                     for scen, mask in scen_masks.items():
                         if which == "val" and scen != "all":
-                            continue
+                            continue  # validation users only ever feed choices, not scenarios
                         m = metrics_for(scores, ep, threshold=cfg.relevance_threshold, item_mask=mask)
                         n_rel = m.pop("n_relevant")
                         for metric, vals in m.items():
@@ -118,7 +118,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
                             df["n_relevant"] = n_rel.astype(int)
                             df["n_support"] = k
                             rows.append(df)
-                bar.update(0.5)
+                bar.update(1 / 3)
             timings.append({"method": name, "seed": seed, "fit_s": t_fit, "score_s": t_score})
         log.info("seed %d done", seed)
     bar.close()

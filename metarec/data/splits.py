@@ -132,15 +132,31 @@ class ColdStartSplit:
         return self._cache[key]
 
     # -- the new-user side ---------------------------------------------------------------------
-    def user_history(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+    def user_history(self, u: int, *, after_cut: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(items, ratings) of user u in time order; `after_cut` keeps only rows at/after T."""
         rows = self.order[self.user_start[u]: self.user_start[u + 1]]
+        if after_cut:
+            rows = rows[~self.train_mask[rows]]
         return self.data.item[rows], self.data.rating[rows]
 
-    def users_of(self, which: Literal["val", "test", "new"]) -> np.ndarray:
-        return {"val": self.val_users, "test": self.test_users, "new": self.new_users}[which]
+    @cached_property
+    def warm_eval_users(self) -> np.ndarray:
+        """Warm users who also interact at/after T: evaluated on those later rows (the warm-user
+        scenarios). Fitting never sees those rows; methods get only the support set, as for new users."""
+        if self.cut_time is None:
+            return np.zeros(0, np.int64)
+        post = ~self.train_mask & np.isin(self.data.user, self.warm_users)
+        return np.unique(self.data.user[post])
 
-    def episodes(self, which: Literal["val", "test", "new"], k: int) -> Episodes:
-        """Support = first k interactions, query = the rest, for users with >= k+1 interactions."""
+    def users_of(self, which: Literal["val", "test", "new", "warm"]) -> np.ndarray:
+        return {"val": self.val_users, "test": self.test_users, "new": self.new_users,
+                "warm": self.warm_eval_users}[which]
+
+    def episodes(self, which: Literal["val", "test", "new", "warm"], k: int) -> Episodes:
+        """Support = first k interactions, query = the rest, for users with >= k+1 interactions.
+
+        For "warm" (warm users' rows at/after T) the history starts at the cut time.
+        """
         if k < 0:
             raise ConfigError(f"shot count must be >= 0, got {k}")
         key = ("ep", which, k)
@@ -149,7 +165,7 @@ class ColdStartSplit:
         users, sup_i, sup_r, q_i, q_r = [], [], [], [], []
         dropped = 0
         for u in self.users_of(which):
-            items, ratings = self.user_history(int(u))
+            items, ratings = self.user_history(int(u), after_cut=which == "warm")
             if len(items) < k + 1:
                 dropped += 1
                 continue
@@ -185,6 +201,7 @@ class ColdStartSplit:
             "n_new_users": int(len(self.new_users)),
             "n_val_users": int(len(self.val_users)),
             "n_test_users": int(len(self.test_users)),
+            "n_warm_eval_users": int(len(self.warm_eval_users)),
             "n_new_items": int(self.new_items.sum()),
             "n_train_interactions": int(self.train_mask.sum()),
             "users_per_shot": {str(k): len(e) for k, e in ep.items()},

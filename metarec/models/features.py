@@ -58,6 +58,13 @@ class ItemSide:
     def n_items(self) -> int:
         return self.text.shape[0]
 
+    @property
+    def text64_t(self) -> np.ndarray:
+        """float64 [E, I] copy of `text` transposed, made once (every content feature reads it)."""
+        if getattr(self, "_text64_t", None) is None:
+            self._text64_t = self.text.T.astype(np.float64)
+        return self._text64_t
+
     def pop_stats(self) -> tuple[float, float]:
         lp = np.log1p(self.counts)
         return float(lp.mean()), float(lp.std() + 1e-6)
@@ -90,7 +97,7 @@ class ItemSide:
         knn = cos.sum(axis=1) / np.maximum(n_sup, 1.0)[:, None]
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
-        content = _cos_rows(text_sum, self.text)
+        content = _cos_rows(text_sum, self.text64_t)
         mu, sd = self.pop_stats()
         pop = (np.log1p(np.maximum(counts, 0)) - mu) / sd
         new = (counts <= 0).astype(np.float64)
@@ -119,7 +126,7 @@ class ItemSide:
         return np.stack([knn, content, full_pop, full_new], axis=-1).astype(np.float32)
 
 
-def _cos_rows(a: np.ndarray, text: np.ndarray) -> np.ndarray:
+def _cos_rows(a: np.ndarray, text64_t: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(a, axis=1, keepdims=True)
     a = np.divide(a, norm, out=np.zeros_like(a), where=norm > 0)
-    return a @ text.T.astype(np.float64)
+    return a @ text64_t

@@ -60,6 +60,9 @@ def test_methods_never_see_query_test_users_or_post_t_rows(tiny_ml):
         split = make_split(d, SplitConfig(seed=seed))
         allowed_users = split.val_users if fitting else split.new_users
         prefixes = {tuple(split.user_history(int(u))[0][:b.k].tolist()) for u in allowed_users}
+        if not fitting:  # warm users' rows after T (the warm-user scenarios), never before T
+            prefixes |= {tuple(split.user_history(int(u), after_cut=True)[0][:b.k].tolist())
+                         for u in split.warm_eval_users}
         for row in b.support_items:
             assert tuple(row.tolist()) in prefixes
         n_fit_rows += len(b) if fitting else 0
@@ -76,17 +79,19 @@ def test_results_json_is_byte_identical_and_complete(tiny_ml, tmp_path):
     recs = json.loads(a)
     assert {r["metric"] for r in recs} >= {"ndcg@10", "recall@10", "precision@10", "map@10", "hit@10",
                                            "ndcg@20", "recall@20"}
-    assert {r["split"] for r in recs} == {"val", "test"}
+    assert {r["split"] for r in recs} == {"val", "test", "warm"}
+    assert {r["scenario"] for r in recs if r["split"] == "warm"} == {"all", "warm-items", "new-items"}
     for key in ("dataset", "method", "shots", "seed", "split", "metric", "value", "n_users"):
         assert key in recs[0]
     pu = pd.read_csv(tmp_path / "a" / "per_user.csv")
     assert {"user_id", "n_relevant", "n_support", "ndcg@10"} <= set(pu.columns)
     assert set(pu["user_id"]) <= set(tiny_ml.user_ids.tolist())
     report = (tmp_path / "a" / "report.md").read_text()
-    assert "metarec benchmark (test)" in report and "Paired test" in report and "Scenarios" in report
+    assert "metarec benchmark (test)" in report and "Paired test" in report and "warm user, new item" in report
     assert (tmp_path / "a" / "ndcg_vs_shots.png").stat().st_size > 10_000
     # the record means are the per-user means
     r = next(x for x in recs if x["method"] == "itemknn" and x["shots"] == 3 and x["seed"] == 1
              and x["split"] == "test" and x["metric"] == "ndcg@10" and x["scenario"] == "all")
     sel = pu[(pu.method == "itemknn") & (pu.shots == 3) & (pu.seed == 1) & (pu.split == "test")]
+    assert len(sel) == r["n_users"]
     assert r["value"] == np.float64(sel["ndcg@10"].mean()).round(6) or abs(r["value"] - sel["ndcg@10"].mean()) < 1e-6

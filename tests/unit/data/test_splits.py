@@ -74,3 +74,16 @@ def test_bad_config():
         SplitConfig(cut_percentile=120)
     with pytest.raises(ConfigError):
         SplitConfig(mode="sideways")
+
+
+def test_warm_user_episodes_use_only_rows_after_the_cut(tiny_ml):
+    s = make_split(tiny_ml)
+    d = tiny_ml
+    assert len(s.warm_eval_users) > 0 and set(s.warm_eval_users) <= set(s.warm_users)
+    ep = s.episodes("warm", 1)
+    t_of = {(u, i): t for u, i, t in zip(d.user, d.item, d.timestamp)}
+    for row, u in enumerate(ep.users):
+        items = list(ep.support_items[row]) + list(ep.query_items[row])
+        assert all(t_of[(u, i)] >= s.cut_time for i in items)
+        n_post = int(((d.user == u) & (d.timestamp >= s.cut_time)).sum())
+        assert len(items) == n_post

@@ -12,7 +12,6 @@ import argparse
 import json
 import platform
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path

@@ -8,7 +8,6 @@ import platform
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from metarec.bench.evaluate import HEADLINE

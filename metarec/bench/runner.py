@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import KS, fit_data, make_validator, metrics_for, score_episodes
+from metarec.bench.evaluate import fit_data, make_validator, metrics_for, score_episodes
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split

@@ -10,7 +10,6 @@ With K = 0 (no interactions) the meta-learned initialisation scores from the pro
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 

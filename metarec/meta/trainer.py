@@ -8,7 +8,6 @@ improvement. With `out` set, it checkpoints the best model and a resumable train
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable

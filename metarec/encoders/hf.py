@@ -235,8 +235,7 @@ class TextEncoder:
         with torch.inference_mode():
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
-                feats = {k: [enc[k][i] for i in idx] for k in enc.keys()}
-                batch = tok.pad(feats, return_tensors="pt").to(self.device)
+                batch = _pad_batch(enc, idx, tok.pad_token_id, tok.padding_side).to(self.device)
                 hidden = self.model(**batch).last_hidden_state
                 vec = pool(hidden, batch["attention_mask"], pooling, tok.padding_side)
                 if self.normalize:
@@ -245,6 +244,31 @@ class TextEncoder:
                 bar.update(len(idx))
         bar.close()
         return out
+
+
+def _pad_batch(enc, idx, pad_id: int, side: str):
+    """Padded tensors for rows `idx` of an unpadded tokenizer output, built in numpy.
+
+    Equivalent to `tokenizer.pad` for input_ids / attention_mask / token_type_ids, without its
+    per-call Python overhead (which dominates on CPU for many short batches).
+    """
+    import torch
+    from transformers import BatchEncoding
+
+    ids = enc["input_ids"]
+    lens = [len(ids[i]) for i in idx]
+    width = max(lens)
+    arrays = {"input_ids": np.full((len(idx), width), pad_id, np.int64),
+              "attention_mask": np.zeros((len(idx), width), np.int64)}
+    if "token_type_ids" in enc:
+        arrays["token_type_ids"] = np.zeros((len(idx), width), np.int64)
+    for r, (i, n) in enumerate(zip(idx, lens)):
+        sl = slice(width - n, width) if side == "left" else slice(0, n)
+        arrays["input_ids"][r, sl] = ids[i]
+        arrays["attention_mask"][r, sl] = 1
+        if "token_type_ids" in arrays:
+            arrays["token_type_ids"][r, sl] = enc["token_type_ids"][i]
+    return BatchEncoding({k: torch.from_numpy(v) for k, v in arrays.items()})
 
 
 def pool(hidden, mask, how: str, padding_side: str = "right"):

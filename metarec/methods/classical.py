@@ -84,8 +84,13 @@ class EASE(Method):
         self.val_scores: dict[float, float] = {}
 
     @staticmethod
-    def weights(matrix: sp.csr_matrix, lam: float) -> np.ndarray:
-        g = np.asarray((matrix.T @ matrix).todense(), dtype=np.float64)
+    def gram(matrix: sp.csr_matrix) -> np.ndarray:
+        return np.asarray((matrix.T @ matrix).todense(), dtype=np.float64)
+
+    @classmethod
+    def weights(cls, matrix: sp.csr_matrix, lam: float, gram: np.ndarray | None = None) -> np.ndarray:
+        """EASE weights; pass `gram` (X^T X) to reuse it across several lambdas."""
+        g = (cls.gram(matrix) if gram is None else gram).copy()
         g[np.diag_indices_from(g)] += lam
         p = np.linalg.inv(g)
         b = -p / np.diag(p)[None, :]
@@ -102,8 +107,9 @@ class EASE(Method):
             self.b = self.weights(x, self.lam)
             return self
         best = None
+        gram = self.gram(x)  # the same X^T X for every lambda
         for lam in self.LAMBDAS:
-            self.b = self.weights(x, lam)
+            self.b = self.weights(x, lam, gram)
             self.val_scores[lam] = validator(self.score)
             if best is None or self.val_scores[lam] > self.val_scores[best]:
                 best, best_b = lam, self.b

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from metarec.core.errors import ConfigError
 from metarec.meta.losses import LOSSES, task_losses
 from metarec.meta.tasks import TaskBatch
-from metarec.models.heads import ScoreInputs, ScoringModel
+from metarec.models.heads import ScoreInputs, ScoringModel, project
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "anil")
 
@@ -87,10 +87,17 @@ class FunctionalMeta:
     def outer_parameters(self) -> list[nn.Parameter]:
         return list(self.model.parameters()) + (list(self.lrs.parameters()) if self.lrs is not None else [])
 
+    def shared_projection(self, params: dict[str, Tensor]) -> Tensor | None:
+        """The catalog's text projection when the inner loop leaves it alone (computed once per batch)."""
+        return None if "body.w_text" in self.names else project(params, self.item_text)
+
     def adapt(self, inputs: ScoreInputs, labels: Tensor, mask: Tensor, *, steps: int | None = None,
-              create_graph: bool | None = None, params: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+              create_graph: bool | None = None, params: dict[str, Tensor] | None = None,
+              proj: Tensor | None = None) -> dict[str, Tensor]:
         """Adapted weights {name: [T, ...]} after the inner loop on (inputs, labels, mask)."""
         params = params if params is not None else self.model.params()
+        if proj is None:
+            proj = self.shared_projection(params)
         t = inputs.items.shape[0]
         steps = self.cfg.inner_steps if steps is None else steps
         create_graph = self.cfg.second_order if create_graph is None else create_graph
@@ -100,7 +107,7 @@ class FunctionalMeta:
             # without create_graph (inference) each step starts from detached leaves
             cur = fast if create_graph else {n: v.detach().requires_grad_(True) for n, v in fast.items()}
             with torch.enable_grad():
-                s = self.model.score_fn({**params, **cur}, self.item_text, inputs)
+                s = self.model.score_fn({**params, **cur}, self.item_text, inputs, proj)
                 loss = task_losses(self.cfg.loss, s, labels, mask).sum()
                 grads = torch.autograd.grad(loss, [cur[n] for n in self.names], create_graph=create_graph)
             fast = {n: cur[n] - (lrs[n] if lrs is not None else self.cfg.inner_lr) * g
@@ -110,21 +117,22 @@ class FunctionalMeta:
     def meta_loss(self, batch: TaskBatch) -> Tensor:
         """Mean over tasks of the query loss after adapting each task on its support set."""
         params = self.model.params()
+        proj = self.shared_projection(params)
         if self.cfg.algorithm == "fomaml":
-            fast = self._first_order_adapt(batch, params)
+            fast = self._first_order_adapt(batch, params, proj)
         else:
-            fast = self.adapt(batch.inner, batch.inner_labels, batch.inner_mask, params=params)
-        s = self.model.score_fn({**params, **fast}, self.item_text, batch.outer)
+            fast = self.adapt(batch.inner, batch.inner_labels, batch.inner_mask, params=params, proj=proj)
+        s = self.model.score_fn({**params, **fast}, self.item_text, batch.outer, proj)
         return task_losses(self.cfg.loss, s, batch.outer_labels, batch.outer_mask).mean()
 
-    def _first_order_adapt(self, batch: TaskBatch, params: dict[str, Tensor]) -> dict[str, Tensor]:
+    def _first_order_adapt(self, batch: TaskBatch, params: dict[str, Tensor], proj: Tensor | None) -> dict[str, Tensor]:
         # FOMAML: theta' = theta - lr * g with g treated as a constant, so d theta'/d theta = I
         t = batch.n_tasks
         fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
         for _ in range(self.cfg.inner_steps):
             probe = {n: v.detach().requires_grad_(True) for n, v in fast.items()}
             with torch.enable_grad():
-                s = self.model.score_fn({**params, **probe}, self.item_text, batch.inner)
+                s = self.model.score_fn({**params, **probe}, self.item_text, batch.inner, proj)
                 loss = task_losses(self.cfg.loss, s, batch.inner_labels, batch.inner_mask).sum()
                 grads = torch.autograd.grad(loss, [probe[n] for n in self.names])
             fast = {n: fast[n] - self.cfg.inner_lr * g for n, g in zip(self.names, grads)}

@@ -19,6 +19,7 @@ import torch
 
 from metarec.core.config import from_dict, save_json, to_dict
 from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
+from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import inner_inputs, outer_inputs, support_weights
@@ -69,9 +70,10 @@ class MetaRecommender:
             profiles = np.zeros((u_n, self.side.text.shape[1]), np.float32)
         chunk = chunk or max(1, min(256, 2_000_000 // max(n_i, 1)))
         out = np.empty((u_n, n_i), np.float32)
-        for start in range(0, u_n, chunk):
-            sl = slice(start, start + chunk)
-            out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl], start)
+        with numpy_single_thread():
+            for start in range(0, u_n, chunk):
+                sl = slice(start, start + chunk)
+                out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl], start)
         return out
 
     def _score_chunk(self, support, ratings, profiles, offset: int) -> np.ndarray:
@@ -86,16 +88,21 @@ class MetaRecommender:
         all_items = np.ascontiguousarray(np.broadcast_to(np.arange(n_i), (u_n, n_i)))
         full = outer_inputs(cfg, all_items, sf, keep, support, w, profiles).to(dtype=dtype)
         params = self.model.params()
+        with torch.no_grad():
+            proj = self.learner.shared_projection(params)
         fast = {}
         if k and self.meta.inner_steps:
             m = max(1, -(-self.info.n_inner_neg // k)) if self.info.n_inner_neg else 0
             neg = self._negatives(support, offset, k * m).reshape(u_n, k, m)
             inner, labels, lmask = inner_inputs(self.side, cfg, neg, np.ones(neg.shape, bool), sf, keep, support, w,
                                                 profiles, ratings=ratings if self.meta.loss == "mse" else None)
+            # the step count is this recommender's, not the learner's: a pooled model's trainer
+            # has no inner loop, but it is still fine-tuned here with the same budget
             fast = self.learner.adapt(inner.to(dtype=dtype), torch.tensor(labels, dtype=dtype),
-                                      torch.tensor(lmask, dtype=dtype), create_graph=False)
+                                      torch.tensor(lmask, dtype=dtype), steps=self.meta.inner_steps,
+                                      create_graph=False, proj=proj)
         with torch.no_grad():
-            return self.model.score_fn({**params, **fast}, self.item_text, full).float().numpy()
+            return self.model.score_fn({**params, **fast}, self.item_text, full, proj).float().numpy()
 
     def _negatives(self, support: np.ndarray, offset: int, n: int) -> np.ndarray:
         """Per-user deterministic negatives for the inner loop (never a support item)."""

@@ -20,6 +20,7 @@ import torch
 from metarec.core.config import to_dict
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
+from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import MetaData, sample_tasks
@@ -129,9 +130,10 @@ class MetaTrainer:
         n_neg = c.n_neg
         if n_neg < 0:
             n_neg = -1 if self.md.side.n_items <= c.max_full_catalog else c.max_full_catalog
-        batch = sample_tasks(self.md, self.model.cfg, self.rng, n_tasks=c.meta_batch, k=k, n_query=c.n_query,
-                             n_neg=n_neg, n_inner_neg=c.n_inner_neg, loss=self.meta_cfg.loss,
-                             p_first=c.p_first, neg_power=c.neg_power, recent_fraction=c.recent_fraction)
+        with numpy_single_thread():
+            batch = sample_tasks(self.md, self.model.cfg, self.rng, n_tasks=c.meta_batch, k=k, n_query=c.n_query,
+                                 n_neg=n_neg, n_inner_neg=c.n_inner_neg, loss=self.meta_cfg.loss,
+                                 p_first=c.p_first, neg_power=c.neg_power, recent_fraction=c.recent_fraction)
         dev = self.item_text.device
         batch = batch.to(device=dev, dtype=self.item_text.dtype)
         self.opt.zero_grad(set_to_none=True)

@@ -89,10 +89,24 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     return y if b is None else y + (b.unsqueeze(1) if b.dim() == 2 else b)
 
 
-def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs) -> Tensor:
-    """Scores (logits) float [T, N]."""
+def project(params: dict[str, Tensor], item_text: Tensor) -> Tensor | None:
+    """The whole catalog through a shared text projection, [I, d] (None when it is adapted per task).
+
+    Callers that score several batches with the same shared projection (an inner loop plus the
+    query pass) compute it once and pass it to `score`."""
+    w = params["body.w_text"]
+    return item_text @ w if w.dim() == 2 else None
+
+
+def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs,
+          proj: Tensor | None = None) -> Tensor:
+    """Scores (logits) float [T, N]; `proj` is `project(params, item_text)` if already computed."""
+    w_text = params["body.w_text"]
+    if proj is None and w_text.dim() == 2 and x.items.numel() > item_text.shape[0]:
+        proj = item_text @ w_text  # cheaper than projecting every candidate row
+
     def item_vec(items: Tensor, keep: Tensor) -> Tensor:
-        v = linear(item_text[items], params["body.w_text"])
+        v = proj[items] if proj is not None else linear(item_text[items], w_text)
         if cfg.use_ids:
             v = v + params["shared.id_emb"][items] * keep.unsqueeze(-1)
         return v
@@ -159,9 +173,10 @@ class ScoringModel(nn.Module):
     def adaptable_names(self, adapt: Literal["head", "all"]) -> list[str]:
         return [n for n, _ in self.named_parameters() if n.startswith("head.") or (adapt == "all" and n.startswith("body."))]
 
-    def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs) -> Tensor:
+    def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
+                 proj: Tensor | None = None) -> Tensor:
         """The functional forward the meta-learners call (params may carry a task dimension)."""
-        return score(params, self.cfg, item_text, x)
+        return score(params, self.cfg, item_text, x, proj)
 
     def forward(self, item_text: Tensor, x: ScoreInputs) -> Tensor:  # noqa: D401
         return self.score_fn(self.params(), item_text, x)

@@ -99,3 +99,28 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "424242"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "424242" in bad.stderr
+
+
+def test_pooled_finetune_fine_tunes_each_user(tiny_ml, tiny_models):
+    """pooled-finetune trains without an inner loop but must still take the inner steps per user
+    at scoring time: its scores equal a hand-run of the same gradient steps on the support set."""
+    from metarec.methods.neural import PooledFinetune
+
+    m = PooledFinetune(seed=0, train=TrainConfig(steps=5, meta=False, **TRAIN),
+                       encoder=EncoderConfig(model=tiny_models["bert"]))
+    _fit(tiny_ml, m)
+    assert m.trainer.learner.cfg.inner_steps == 0 and m.rec.meta.inner_steps == 3
+    split = make_split(tiny_ml)
+    ep = split.episodes("test", 3)
+    batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
+    tuned = m.score(batch)
+    # the same adaptation a learner built for the recommender's own config (3 inner steps) does
+    from metarec.meta.learners import make_learner
+
+    trainer_learner = m.rec.learner
+    m.rec.learner = make_learner(m.rec.model, m.rec.meta, m.rec.item_text)
+    np.testing.assert_allclose(m.score(batch), tuned, rtol=0, atol=1e-6)
+    # and it is not a no-op: without the inner loop the scores differ
+    m.rec.learner = trainer_learner
+    m.rec.meta = type(m.rec.meta)(**{**m.rec.meta.__dict__, "inner_steps": 0})
+    assert np.abs(m.score(batch) - tuned).max() > 1e-4

@@ -94,8 +94,8 @@ def project(params: dict[str, Tensor], item_text: Tensor) -> Tensor | None:
 
     Callers that score several batches with the same shared projection (an inner loop plus the
     query pass) compute it once and pass it to `score`."""
-    w = params["body.w_text"]
-    return item_text @ w if w.dim() == 2 else None
+    w = params.get("body.w_text")
+    return item_text @ w if w is not None and w.dim() == 2 else None
 
 
 def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs,

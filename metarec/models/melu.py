@@ -92,7 +92,8 @@ class MeluModel(torch.nn.Module):
     def adaptable_names(self, adapt: str) -> list[str]:
         return [n for n, _ in self.named_parameters() if n.startswith("head.")]
 
-    def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs) -> Tensor:
+    def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
+                 proj: Tensor | None = None) -> Tensor:  # proj: the ScoringModel interface; unused
         g = self.item_genres.to(x.profile.dtype)[x.items] @ params["shared.genre"]  # [T, N, e]
         d = params["shared.decade"][self.item_decade[x.items]]
         users, start = [], 0

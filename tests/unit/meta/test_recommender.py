@@ -124,3 +124,16 @@ def test_pooled_finetune_fine_tunes_each_user(tiny_ml, tiny_models):
     m.rec.learner = trainer_learner
     m.rec.meta = type(m.rec.meta)(**{**m.rec.meta.__dict__, "inner_steps": 0})
     assert np.abs(m.score(batch) - tuned).max() > 1e-4
+
+
+def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
+    """MeLU runs through the same trainer/recommender path (its network has no text projection)."""
+    from metarec.methods.neural import MeLU
+
+    split = make_split(tiny_ml)
+    m = MeLU(seed=0, steps=4, meta_batch=4).fit(fit_data(split), make_validator(split, k=2))
+    ep = split.episodes("test", 3)
+    batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
+    s = m.score(batch)
+    assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
+    assert m.describe()["best_step"] in {0, 4}

@@ -26,7 +26,7 @@ from metarec.meta.tasks import inner_inputs, outer_inputs, support_weights
 from metarec.models.features import ItemSide
 from metarec.models.heads import HeadConfig, ScoringModel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: n_inner_neg counts negatives per support item (1: per user)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +36,7 @@ class RecommenderInfo:
     dataset: str = ""
     rating_max: float = 5.0
     explicit: bool = True
-    n_inner_neg: int = 20
+    n_inner_neg: int = 20  # inner-loop negatives per support item
     encoder: dict | None = None  # EncoderConfig as a dict (None = the default)
     template: dict | None = None
 
@@ -92,7 +92,7 @@ class MetaRecommender:
             proj = self.learner.shared_projection(params)
         fast = {}
         if k and self.meta.inner_steps:
-            m = max(1, -(-self.info.n_inner_neg // k)) if self.info.n_inner_neg else 0
+            m = self.info.n_inner_neg  # negatives per support item (as in training)
             neg = self._negatives(support, offset, k * m).reshape(u_n, k, m)
             inner, labels, lmask = inner_inputs(self.side, cfg, neg, np.ones(neg.shape, bool), sf, keep, support, w,
                                                 profiles, ratings=ratings if self.meta.loss == "mse" else None)

@@ -139,6 +139,7 @@ def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_t
     user's support set always does at test time); otherwise the start is uniform.
     neg_power: negatives are drawn with probability proportional to count**neg_power (0 = uniform).
     n_neg: outer negatives per task; -1 (or >= the catalog size) = every catalog item.
+    n_inner_neg: inner-loop negatives per support item (each support item is a positive against its own).
     recent_fraction: draw tasks only from this fraction of warm users who arrived last (the ones
     most like new users, who arrive after the cut); 1 = all warm users.
     """
@@ -175,7 +176,7 @@ def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_t
     if neg_power:
         probs = np.power(md.side.counts + 1.0, neg_power)
         probs /= probs.sum()
-    m = max(1, -(-n_inner_neg // max(k, 1))) if n_inner_neg else 0
+    m = n_inner_neg  # per support item: the inner loss keeps its shape as K grows
     in_neg, in_ok = sample_negatives(rng, n_i, (n_tasks, k * m), rows)
     if n_neg < 0 or n_neg >= n_i:
         # the whole catalog as outer candidates; the user's other pre-T items are neither

@@ -43,7 +43,7 @@ class TrainConfig:
     n_query: int = 200
     n_neg: int = 500  # -1: whole catalog when it has <= max_full_catalog items
     max_full_catalog: int = 5000
-    n_inner_neg: int = 20
+    n_inner_neg: int = 20  # inner-loop negatives per support item
     p_first: float = 1.0
     neg_power: float = 0.0
     recent_fraction: float = 1.0

@@ -87,12 +87,14 @@ class MetaRecMethod(Method):
         info = RecommenderInfo(dataset=data.dataset, rating_max=md.rating_max, explicit=md.explicit,
                                n_inner_neg=self.train.n_inner_neg,
                                encoder=to_dict(self.encoder) if self.encoder else None)
+        self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed)
+        if validator is not None:
+            self._choose_start(model, validator)
         self.trainer = MetaTrainer(model, torch.from_numpy(side.text), md, self.meta, self.train)
-        self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed,
-                                   learner=self.trainer.learner if self.meta.backend == "functional" else None)
+        if self.meta.backend == "functional":
+            self.rec.learner = self.trainer.learner
         if validator is not None:
             self.trainer.evaluate = lambda *_: validator(self.score)
-            self._choose_feature_prior(model, validator)
         out = Path(self.out) if self.out else None
         if out is not None:
             resumed = self.resume and self.trainer.resume(out)
@@ -103,24 +105,36 @@ class MetaRecMethod(Method):
             self.rec.save(out, state=self.trainer.best_state)
         return self
 
-    # Starting weights of the head's linear skip over (knn, content, pop, new), tried on validation
-    # users before meta-training: how much co-occurrence, text and popularity matter is a property
-    # of the dataset (text-rich catalogs lean on content, dense logs on knn), so it is not hard-coded.
+    # Starting weights of the head's linear skip over (knn, content, pop, new) and the inner-loop
+    # learning rate, tried on validation users before meta-training: how much co-occurrence, text
+    # and popularity matter, and how far a few interactions should move the head, are properties of
+    # the dataset (text-rich catalogs lean on content, dense logs on knn), so neither is hard-coded.
     PRIOR_GRID = tuple({"knn": 10.0, "content": c, "pop": p} for c in (0.0, 0.5, 2.0) for p in (0.0, 0.3, 1.0))
+    INNER_LR_GRID = (0.1, 0.5)
 
-    def _choose_feature_prior(self, model: ScoringModel, validator: Validator) -> None:
+    def _choose_start(self, model: ScoringModel, validator: Validator) -> None:
+        from metarec.meta.learners import make_learner
+
         names = list(self.head.features)
         w = model.head.w_feat
+        grid = [(prior, lr) for lr in self.INNER_LR_GRID for prior in self.PRIOR_GRID]
         scores = []
-        for prior in self.PRIOR_GRID:
+        text = self.rec.item_text
+        for prior, lr in grid:
+            meta = replace(self.meta, inner_lr=lr)
+            self.rec.meta, self.rec.learner = meta, make_learner(model, replace(meta, backend="functional"), text)
             with torch.no_grad():
                 w.copy_(torch.tensor([prior.get(n, 0.0) for n in names], dtype=w.dtype))
             scores.append(validator(self.score))
-        best = int(np.argmax(scores))
+        prior, lr = grid[int(np.argmax(scores))]
         with torch.no_grad():
-            w.copy_(torch.tensor([self.PRIOR_GRID[best].get(n, 0.0) for n in names], dtype=w.dtype))
-        self.prior = {"chosen": self.PRIOR_GRID[best], "val_ndcg@10": [round(x, 4) for x in scores]}
-        log.info("feature prior %s chosen on validation users", self.PRIOR_GRID[best])
+            w.copy_(torch.tensor([prior.get(n, 0.0) for n in names], dtype=w.dtype))
+        self.meta = self.rec.meta = replace(self.meta, inner_lr=lr)
+        self.rec.learner = make_learner(model, replace(self.meta, backend="functional"), text)
+        self.prior = {"chosen": prior, "inner_lr": lr,
+                      "val_ndcg@10": {f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items()): round(x, 4)
+                                      for g, x in zip(grid, scores)}}
+        log.info("feature prior %s, inner lr %s chosen on validation users", prior, lr)
 
     def score(self, batch: SupportBatch) -> np.ndarray:
         prof = profile_vectors(batch.users, self.encoder) if self.head.use_profile else None

@@ -2,6 +2,8 @@
 adaptation, MAML vs FOMAML vs MetaSGD vs no inner steps. Each variant is the default with one change.
 
     python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 3 --out benchmarks/results/ml-100k-ablation
+    python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 3 --fixed-steps 300 \
+        --out benchmarks/results/ml-100k-ablation-300-steps
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from metarec.bench.report import write_artifacts
 from metarec.bench.runner import BenchmarkConfig, run_benchmark
 from metarec.meta.learners import MetaConfig
+from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod
 from metarec.methods.registry import register
 from metarec.models.heads import HeadConfig
@@ -29,8 +32,12 @@ VARIANTS = {
 }
 
 
-def variant_class(label: str, options: dict) -> type:
+def variant_class(label: str, options: dict, fixed_steps: int | None = None) -> type:
     name = "metarec:" + label.split(" (")[0].replace(" ", "-")
+    if fixed_steps is not None:
+        # every variant trains exactly this many steps: early stopping (which keeps the
+        # initialisation when training does not help) would otherwise hide the algorithms' effect
+        options = {**options, "train": TrainConfig(steps=fixed_steps, keep_best=False)}
 
     class Variant(MetaRecMethod):
         def __init__(self, seed: int = 0) -> None:
@@ -47,8 +54,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--shots", default="1,5,10")
     ap.add_argument("--out", default="benchmarks/results/ml-100k-ablation")
+    ap.add_argument("--fixed-steps", type=int, default=None,
+                    help="train every variant exactly N meta-steps, no early stopping")
     args = ap.parse_args()
-    names = tuple(variant_class(label, opts).name for label, opts in VARIANTS.items())
+    names = tuple(variant_class(label, opts, args.fixed_steps).name for label, opts in VARIANTS.items())
     cfg = BenchmarkConfig(dataset="ml-100k", data_dir=args.data_dir, methods=names,
                           shots=tuple(int(s) for s in args.shots.split(",")), seeds=args.seeds)
     res = run_benchmark(cfg)

@@ -231,10 +231,15 @@ class TextEncoder:
         out = np.empty((n, self.dim), np.float32)
         pooling = self.resolved_pooling
         bs = self.config.batch_size
+        if self.config.sort_by_length:
+            lens = np.fromiter((len(ids[i]) for i in order), np.int64, n)
+            bounds = length_batches(lens, bs)
+        else:
+            bounds = [(s, min(s + bs, n)) for s in range(0, n, bs)]
         bar = progress(total=n, desc="encode", unit="text", disable=None if show_progress else True)
         with torch.inference_mode():
-            for start in range(0, n, bs):
-                idx = order[start:start + bs]
+            for start, stop in bounds:
+                idx = order[start:stop]
                 batch = _pad_batch(enc, idx, tok.pad_token_id, tok.padding_side).to(self.device)
                 hidden = self.model(**batch).last_hidden_state
                 vec = pool(hidden, batch["attention_mask"], pooling, tok.padding_side)
@@ -244,6 +249,27 @@ class TextEncoder:
                 bar.update(len(idx))
         bar.close()
         return out
+
+
+def length_batches(sorted_lens: np.ndarray, batch_size: int, min_fill: float = 0.25) -> list[tuple[int, int]]:
+    """[start, stop) batches over length-sorted texts, each at most `batch_size`, cut where the
+    length changes whenever the equal-length run already fills `min_fill` of a batch.
+
+    An equal-length batch needs no padding, so attention runs without a mask (SDPA's fused
+    kernel); a run too short to fill a batch is merged with its neighbours (little padding, as
+    they are sorted) rather than run as a tiny, overhead-bound batch.
+    """
+    n = len(sorted_lens)
+    out, start = [], 0
+    while start < n:
+        stop = min(start + batch_size, n)
+        if sorted_lens[stop - 1] != sorted_lens[start]:
+            change = start + int(np.argmax(sorted_lens[start:stop] != sorted_lens[start]))
+            if change - start >= max(1, int(min_fill * batch_size)):
+                stop = change
+        out.append((start, stop))
+        start = stop
+    return out
 
 
 def _pad_batch(enc, idx, pad_id: int, side: str):

@@ -50,6 +50,7 @@ class TrainConfig:
     eval_every: int = 20
     patience: int = 5
     meta: bool = True
+    keep_best: bool = True  # False: no early stopping; the last step's weights are the model
     seed: int = 0
     tensorboard: str | None = None
 
@@ -159,7 +160,7 @@ class MetaTrainer:
             self.best = self.evaluate(self.model, self.learner)
             self.best_state = self._state()
             self.history.append({"step": 0, "loss": None, "val": self.best})
-        while self.step < c.steps and self.bad_evals < c.patience:
+        while self.step < c.steps and (self.bad_evals < c.patience or not c.keep_best):
             losses.append(self.meta_step())
             bar.update(1)
             if writer:
@@ -169,7 +170,7 @@ class MetaTrainer:
                 self.history.append({"step": self.step, "loss": float(np.mean(losses)), "val": score})
                 if writer:
                     writer.add_scalar("val/ndcg@10", score, self.step)
-                if score > self.best:
+                if score > self.best or not c.keep_best:
                     self.best, self.best_step, self.bad_evals = score, self.step, 0
                     self.best_state = self._state()
                 else:

@@ -137,3 +137,14 @@ def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
     s = m.score(batch)
     assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
     assert m.describe()["best_step"] in {0, 4}
+
+
+def test_keep_best_false_trains_every_step_and_keeps_the_last(tiny_ml, tiny_models):
+    m = MetaRecMethod(seed=0, train=TrainConfig(steps=10, keep_best=False, **{**TRAIN, "patience": 1}),
+                      encoder=EncoderConfig(model=tiny_models["bert"]))
+    _fit(tiny_ml, m)
+    t = m.trainer
+    assert t.step == 10 and t.best_step == 10  # patience=1 would have stopped a keep-best run
+    live = t._state()
+    for k, v in t.best_state.items():
+        assert torch.equal(v, live[k]), k

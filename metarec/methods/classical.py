@@ -75,7 +75,7 @@ class EASE(Method):
     """
 
     name = "ease"
-    LAMBDAS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+    LAMBDAS = (10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5)
     MAX_ITEMS = 30_000  # the dense I x I inverse beyond this needs more memory than it is worth
 
     def __init__(self, seed: int = 0, lam: float | None = None) -> None:

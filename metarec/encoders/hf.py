@@ -222,20 +222,17 @@ class TextEncoder:
             return np.zeros((0, self.dim), np.float32)
         tok = self.tokenizer
         enc = tok(list(texts), truncation=True, max_length=self.config.max_length, padding=False)
-        ids = enc["input_ids"]
-        if self.config.sort_by_length:
-            # longest first: the first batch finds any out-of-memory at once, not at the end
-            order = np.argsort(-np.fromiter((len(x) for x in ids), np.int64, n), kind="stable")
-        else:
-            order = np.arange(n)
-        out = np.empty((n, self.dim), np.float32)
-        pooling = self.resolved_pooling
         bs = self.config.batch_size
         if self.config.sort_by_length:
-            lens = np.fromiter((len(ids[i]) for i in order), np.int64, n)
-            bounds = length_batches(lens, bs)
+            lens = np.fromiter((len(x) for x in enc["input_ids"]), np.int64, n)
+            # longest first: the first batch finds any out-of-memory at once, not at the end
+            order = np.argsort(-lens, kind="stable")
+            bounds = length_batches(lens[order], bs)
         else:
+            order = np.arange(n)
             bounds = [(s, min(s + bs, n)) for s in range(0, n, bs)]
+        out = np.empty((n, self.dim), np.float32)
+        pooling = self.resolved_pooling
         bar = progress(total=n, desc="encode", unit="text", disable=None if show_progress else True)
         with torch.inference_mode():
             for start, stop in bounds:

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from metarec.core.errors import ConfigError
+from metarec.core.threads import numpy_single_thread
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
 from metarec.methods.registry import register
 
@@ -163,11 +164,9 @@ class ALSFoldIn(Method):
 
     def _train(self, data: FitData, factors: int, reg: float) -> np.ndarray:
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
-
         # implicit's own loop is threaded; a threaded BLAS underneath it only oversubscribes
         # (implicit checks this when the model is built, so build it inside the limit too)
-        with threadpool_limits(1, "blas"):
+        with numpy_single_thread():
             model = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=self.alpha,
                                             iterations=self.iterations, random_state=self.seed,
                                             num_threads=1, calculate_training_loss=False)

@@ -115,22 +115,24 @@ class MetaRecMethod(Method):
     def _choose_start(self, model: ScoringModel, validator: Validator) -> None:
         from metarec.meta.learners import make_learner
 
-        names = list(self.head.features)
         w = model.head.w_feat
+
+        def use(prior: dict, lr: float) -> None:
+            with torch.no_grad():
+                w.copy_(torch.tensor([prior.get(n, 0.0) for n in self.head.features], dtype=w.dtype))
+            self.rec.meta, self.rec.learner = metas[lr], learners[lr]
+
+        metas = {lr: replace(self.meta, inner_lr=lr) for lr in self.INNER_LR_GRID}
+        learners = {lr: make_learner(model, replace(m, backend="functional"), self.rec.item_text)
+                    for lr, m in metas.items()}
         grid = [(prior, lr) for lr in self.INNER_LR_GRID for prior in self.PRIOR_GRID]
         scores = []
-        text = self.rec.item_text
         for prior, lr in grid:
-            meta = replace(self.meta, inner_lr=lr)
-            self.rec.meta, self.rec.learner = meta, make_learner(model, replace(meta, backend="functional"), text)
-            with torch.no_grad():
-                w.copy_(torch.tensor([prior.get(n, 0.0) for n in names], dtype=w.dtype))
+            use(prior, lr)
             scores.append(validator(self.score))
         prior, lr = grid[int(np.argmax(scores))]
-        with torch.no_grad():
-            w.copy_(torch.tensor([prior.get(n, 0.0) for n in names], dtype=w.dtype))
-        self.meta = self.rec.meta = replace(self.meta, inner_lr=lr)
-        self.rec.learner = make_learner(model, replace(self.meta, backend="functional"), text)
+        use(prior, lr)
+        self.meta = self.rec.meta
         self.prior = {"chosen": prior, "inner_lr": lr,
                       "val_ndcg@10": {f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items()): round(x, 4)
                                       for g, x in zip(grid, scores)}}

@@ -102,8 +102,8 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
           proj: Tensor | None = None) -> Tensor:
     """Scores (logits) float [T, N]; `proj` is `project(params, item_text)` if already computed."""
     w_text = params["body.w_text"]
-    if proj is None and w_text.dim() == 2 and x.items.numel() > item_text.shape[0]:
-        proj = item_text @ w_text  # cheaper than projecting every candidate row
+    if proj is None and x.items.numel() > item_text.shape[0]:
+        proj = project(params, item_text)  # cheaper than projecting every candidate row (None if per task)
 
     def item_vec(items: Tensor, keep: Tensor) -> Tensor:
         v = proj[items] if proj is not None else linear(item_text[items], w_text)

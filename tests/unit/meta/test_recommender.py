@@ -140,11 +140,21 @@ def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
 
 
 def test_keep_best_false_trains_every_step_and_keeps_the_last(tiny_ml, tiny_models):
-    m = MetaRecMethod(seed=0, train=TrainConfig(steps=10, keep_best=False, **{**TRAIN, "patience": 1}),
-                      encoder=EncoderConfig(model=tiny_models["bert"]))
-    _fit(tiny_ml, m)
-    t = m.trainer
-    assert t.step == 10 and t.best_step == 10  # patience=1 would have stopped a keep-best run
+    """A validation score that only ever falls: keep-best would stop after one bad evaluation and
+    keep step 0; keep_best=False must run all 10 steps and keep the last weights."""
+    import itertools
+
+    falling = itertools.count()
+    split = make_split(tiny_ml)
+    runs = {}
+    for keep in (True, False):
+        m = MetaRecMethod(seed=0, train=TrainConfig(steps=10, keep_best=keep, **{**TRAIN, "patience": 1}),
+                          encoder=EncoderConfig(model=tiny_models["bert"]))
+        m.fit(fit_data(split), lambda score_fn: -float(next(falling)))
+        runs[keep] = m.trainer
+    assert (runs[True].step, runs[True].best_step) == (5, 0)
+    t = runs[False]
+    assert (t.step, t.best_step) == (10, 10)
     live = t._state()
     for k, v in t.best_state.items():
         assert torch.equal(v, live[k]), k

@@ -26,7 +26,7 @@ from metarec.meta.tasks import inner_inputs, outer_inputs, support_weights
 from metarec.models.features import ItemSide
 from metarec.models.heads import HeadConfig, ScoringModel
 
-FORMAT_VERSION = 2  # 2: n_inner_neg counts negatives per support item (1: per user)
+FORMAT_VERSION = 3  # 3: knn feature = sum / sqrt(K); 2: n_inner_neg per support item (1: per user)
 
 
 @dataclass(frozen=True, kw_only=True)

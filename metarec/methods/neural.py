@@ -109,7 +109,7 @@ class MetaRecMethod(Method):
     # learning rate, tried on validation users before meta-training: how much co-occurrence, text
     # and popularity matter, and how far a few interactions should move the head, are properties of
     # the dataset (text-rich catalogs lean on content, dense logs on knn), so neither is hard-coded.
-    PRIOR_GRID = tuple({"knn": 10.0, "content": c, "pop": p} for c in (0.0, 0.5, 2.0) for p in (0.0, 0.3, 1.0))
+    PRIOR_GRID = tuple({"knn": 10.0, "content": c, "pop": p} for c in (0.0, 0.5, 2.0) for p in (0.0, 0.3, 1.0, 3.0))
     INNER_LR_GRID = (0.1, 0.5)
 
     def _choose_start(self, model: ScoringModel, validator: Validator) -> None:

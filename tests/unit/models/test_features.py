@@ -1,0 +1,55 @@
+"""Side features against hand-computed values on a 3-user, 4-item log.
+
+Users: u0 = {0, 1}, u1 = {0, 1, 2}, u2 = {1, 3}. Counts 2, 3, 1, 1; co-occurrences (0,1)=2,
+(0,2)=1, (1,2)=1, (1,3)=1. Text: i0=(1,0), i1=(0,1), i2=(1,1)/sqrt2, i3=(1,-1)/sqrt2.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from metarec.models.features import FEATURES, ItemSide
+
+KNN, CONTENT, POP, NEW = (FEATURES.index(f) for f in ("knn", "content", "pop", "new"))
+R2, R3 = np.sqrt(2.0), np.sqrt(3.0)
+
+
+@pytest.fixture
+def side() -> ItemSide:
+    x = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 1]], np.float32))
+    text = np.array([[1, 0], [0, 1], [1, 1], [1, -1]], np.float32)
+    return ItemSide.build(text, x)
+
+
+def test_knn_is_the_cosine_sum_over_sqrt_k(side):
+    sf = side.support_features(np.array([[0, 1]]), np.ones((1, 2), bool))
+    cos0 = np.array([1.0, 2 / np.sqrt(6), 1 / R2, 0.0])  # cosine of item 0 to each item
+    cos1 = np.array([2 / np.sqrt(6), 1.0, 1 / R3, 1 / R3])
+    np.testing.assert_allclose(sf.full[0, :, KNN], (cos0 + cos1) / R2, rtol=1e-6)
+    np.testing.assert_allclose(sf.full[0, :, CONTENT], [1 / R2, 1 / R2, 1.0, 0.0], atol=1e-6)
+    lp = np.log1p([2.0, 3.0, 1.0, 1.0])
+    np.testing.assert_allclose(sf.full[0, :, POP], (lp - lp.mean()) / (lp.std() + 1e-6), rtol=1e-5)
+    np.testing.assert_array_equal(sf.full[0, :, NEW], 0.0)
+    # one support item: the plain cosine (sqrt(1) = 1); padding slots count for nothing
+    one = side.support_features(np.array([[1, 3]]), np.array([[True, False]]))
+    np.testing.assert_allclose(one.full[0, :, KNN], cos1, rtol=1e-6)
+
+
+def test_leave_one_out_scores_each_slot_from_the_others(side):
+    sf = side.support_features(np.array([[0, 1]]), np.ones((1, 2), bool))
+    items = np.array([[[2, 3], [2, 3]]])  # candidates for slot 0 (item 0 left out) and slot 1
+    loo = side.leave_one_out(sf, items)
+    np.testing.assert_allclose(loo[0, 0, :, KNN], [1 / R3, 1 / R3], rtol=1e-6)  # from item 1 alone
+    np.testing.assert_allclose(loo[0, 1, :, KNN], [1 / R2, 0.0], atol=1e-6)  # from item 0 alone
+    np.testing.assert_allclose(loo[0, 0, :, CONTENT], [1 / R2, -1 / R2], atol=1e-6)  # text of item 1
+    np.testing.assert_allclose(loo[0, :, :, POP], sf.full[0, [[2, 3], [2, 3]], POP], rtol=1e-6)
+
+
+def test_exclude_removes_the_users_own_row(side):
+    # a warm user's task must see the counts without that user: u1 = {0, 1, 2} leaves counts
+    # 1, 2, 0, 1 and co-occurrences (0,1)=1, (1,3)=1; item 2 becomes a new item
+    ex = sp.csr_matrix(np.array([[1, 1, 1, 0]], np.float32))
+    sf = side.support_features(np.array([[0, 1]]), np.ones((1, 2), bool), exclude=ex)
+    np.testing.assert_allclose(sf.full[0, 3, KNN], (0.0 + 1 / R2) / R2, rtol=1e-6)
+    assert sf.full[0, 2, KNN] == 0.0 and sf.full[0, 2, NEW] == 1.0
+    np.testing.assert_array_equal(sf.full[0, [0, 1, 3], NEW], 0.0)

@@ -25,10 +25,15 @@ def _fmt(mean: float, half: float) -> str:
 
 
 def _git_sha() -> str:
+    """Short sha of the checkout, with "+dirty" when the library's tracked code has uncommitted edits
+    (then the sha alone does not reproduce the numbers)."""
+    here = Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             check=True, cwd=Path(__file__).parent)
-        return out.stdout.strip()
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True, cwd=here).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", str(here.parent)],
+                               capture_output=True, text=True, check=True, cwd=here).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

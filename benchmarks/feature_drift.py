@@ -13,6 +13,8 @@ softmax likelihood of the users' later items, and report them with the NDCG@10 t
 
 If the populations want different mixes, any parameter fitted on warm tasks moves the model away
 from what new users need, and early stopping on validation users rightly keeps the starting mix.
+A second table compares ways of scaling the knn evidence with K (mean, sum / sqrt(K), sum), on the
+pseudo-new users only: the design data behind metarec's knn feature.
 
   python benchmarks/feature_drift.py --data-dir ../shared/data/ml-100k --out benchmarks/results
 """
@@ -102,6 +104,39 @@ def new_set(split, which: str, k: int):
     return population(side, ep.support_items, ep.relevant(None))
 
 
+AGGREGATIONS = {"mean": lambda k: k, "sum / sqrt(K)": lambda k: np.sqrt(k), "sum": lambda k: 1.0}
+
+
+def knn_scaling(pseudo, shots=(1, 3, 5, 10), fit_k: int = 5) -> list[dict]:
+    """How item-kNN evidence from K support items should be scaled against popularity.
+
+    On pseudo-new users (a cut inside pre-T data: no validation or test user is read), each way of
+    aggregating the K cosines gets the (w_knn, w_pop) pair from a grid that maximises NDCG@10 at
+    K = fit_k, and is then scored at every K with that one pair, as metarec's validation-chosen prior is.
+    """
+    fd = fit_data(pseudo)
+    side = ItemSide.build(np.ones((fd.n_items, 1), np.float32), fd.matrix)
+    pop = side.support_features(np.zeros((1, 0), np.int64), np.zeros((1, 0), bool)).full[0, :, FEATURES.index("pop")]
+    per_k = {}
+    for k in shots:
+        ep = pseudo.episodes("new", k)
+        sf = side.support_features(ep.support_items, np.ones(ep.support_items.shape, bool))
+        mask = np.ones((len(ep), fd.n_items))
+        mask[np.repeat(np.arange(len(ep)), k), ep.support_items.ravel()] = 0
+        per_k[k] = (sf.cos.sum(axis=1), ep.relevant(None).toarray(), mask)
+    grid = [(w, p) for w in (1.0, 3.0, 10.0, 30.0) for p in (0.1, 0.3, 1.0, 3.0)]
+    rows = []
+    for name, div in AGGREGATIONS.items():
+        def score(k, w, p):
+            cos_sum, y, mask = per_k[k]
+            f = np.stack([cos_sum / div(k), np.broadcast_to(pop, cos_sum.shape)], axis=-1)
+            return ndcg(f, np.array([w, p]), y, mask)
+        w, p = max(grid, key=lambda g: score(fit_k, *g))
+        rows.append({"knn": name, "w_knn": w, "w_pop": p, **{f"K={k}": score(k, w, p) for k in shots}})
+        print(f"{name:14s} w=({w}, {p}) " + " ".join(f"K={k}:{rows[-1][f'K={k}']:.4f}" for k in shots), flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="ml-100k")
@@ -128,11 +163,12 @@ def main() -> None:
             rows.append({"K": k, "population": name, "users": len(f), "w_knn": float(w[0]), "w_pop": float(w[1]),
                          "ndcg@10 (own fit)": ndcg(f, w, y, msk)})
             print(f"K={k:<3d} {name:36s} users={len(f):4d} w_knn={w[0]:7.2f} w_pop={w[1]:6.2f}", flush=True)
+    scaling = knn_scaling(pseudo)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/feature_drift.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v is not None)
-    (out / "feature_drift.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
+    (out / "feature_drift.json").write_text(json.dumps({"command": cmd, "rows": rows, "knn_scaling": scaling}, indent=1))
     lines = ["# Feature-mix drift: warm-user tasks vs new users", "", "Produced by:", "", "```", cmd, "```", "",
              "Softmax-likelihood weights of `w_knn * knn + w_pop * pop` (metarec's side features) fitted "
              "on each population separately; NDCG@10 is each population's own fit (in-sample). With "
@@ -143,6 +179,15 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['K']} | {r['population']} | {r['users']} | {r['w_knn']:.2f} | {r['w_pop']:.2f} | "
                      f"{r['w_pop'] / r['w_knn']:.3f} | {r['ndcg@10 (own fit)']:.4f} |")
+    ks = [c for c in scaling[0] if c.startswith("K=")]
+    lines += ["", "## Scaling the knn evidence with K (pseudo-new users only)", "",
+              "Each aggregation of the K support cosines gets the (w_knn, w_pop) pair that is best at K = 5 "
+              "on pseudo-new users, then is scored at every K with that pair (as metarec's prior is chosen "
+              "at K = 5 and used at every K). metarec's knn feature is `sum / sqrt(K)`.", "",
+              "| knn | w_knn | w_pop | " + " | ".join(f"NDCG@10 {c}" for c in ks) + " |",
+              "|---|---|---|" + "---|" * len(ks)]
+    for r in scaling:
+        lines.append(f"| {r['knn']} | {r['w_knn']:g} | {r['w_pop']:g} | " + " | ".join(f"{r[c]:.4f}" for c in ks) + " |")
     (out / "feature_drift.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'feature_drift.md'}")
 

@@ -74,12 +74,15 @@ class InteractionData:
         ids = list(original_ids)
         idx = self._item_index.get_indexer(ids)
         if (idx < 0).any():
-            # ids typed on a command line arrive as strings: retry with the catalog's type
+            # ids typed on a command line arrive as strings, ids from a typed dataframe as numbers:
+            # retry with the catalog's type
             if self.item_ids.dtype.kind in "iu":
                 try:
                     idx = self._item_index.get_indexer([int(i) for i in ids])
                 except (TypeError, ValueError):
                     pass
+            elif self.item_ids.dtype.kind in "OU":
+                idx = self._item_index.get_indexer([str(i) for i in ids])
             missing = [ids[j] for j in np.flatnonzero(idx < 0)]
             if missing:
                 raise UnknownItemError(

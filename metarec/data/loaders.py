@@ -271,7 +271,9 @@ def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
             if cfg.genres_col and cfg.genres_col in it.columns:
                 items["genres"] = [tuple(g for g in str(s).split(cfg.genres_sep) if g) for s in it[cfg.genres_col]]
             if "year" in it.columns:
-                items["year"] = [int(y) if str(y).isdigit() else None for y in it["year"]]
+                # "1995" from CSV text, 1995.0 from a parquet float column with gaps: both are years
+                yr = pd.to_numeric(it["year"], errors="coerce")
+                items["year"] = [int(y) if pd.notna(y) and float(y).is_integer() else None for y in yr]
     return build(root.name or "csv", ratings, items, None, explicit=explicit)
 
 

@@ -181,3 +181,27 @@ def test_generic_csv_bad_date_names_line(tmp_path):
     (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,2024-01-01\na,y,2,yesterday\n")
     with pytest.raises(DataFormatError, match=r"line 3: column 'timestamp'"):
         load_dataset("csv", root)
+
+
+def test_generic_parquet_with_typed_columns(tmp_path):
+    # parquet keeps types: integer ids, float ratings, datetime times, a nullable float year and a
+    # missing description must load exactly like their CSV spellings
+    root = tmp_path / "shop"
+    root.mkdir()
+    pd.DataFrame({
+        "uid": [7, 7, 8], "sku": [101, 102, 101], "stars": [4.0, 2.5, 5.0],
+        "when": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-02-01"], utc=True),
+    }).to_parquet(root / "log.parquet")
+    pd.DataFrame({"sku": [101, 102, 103], "title": ["Kettle", "Mug", "Teapot"],
+                  "description": ["Boils water", None, "Never bought"], "year": [2001.0, np.nan, 1999.0],
+                  }).to_parquet(root / "catalog.parquet")
+    d = load_dataset("csv", root, csv=CsvConfig(interactions="log.parquet", items="catalog.parquet",
+                                                user_col="uid", item_col="sku", rating_col="stars",
+                                                time_col="when"))
+    assert d.n_items == 3 and d.n_interactions == 3 and d.explicit
+    assert d.items["description"].tolist() == ["Boils water", None, "Never bought"]
+    assert d.items["year"].tolist()[0] == 2001 and d.items["year"].tolist()[2] == 1999
+    assert pd.isna(d.items["year"].tolist()[1])
+    assert sorted(d.rating.tolist()) == [2.5, 4.0, 5.0]
+    assert sorted(d.timestamp.tolist()) == [1704067200, 1704240000, 1706745600]
+    assert d.item_index([101]).tolist() == d.item_index(["101"]).tolist()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from metarec.core.errors import ConfigError
@@ -89,6 +90,15 @@ def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     return y if b is None else y + (b.unsqueeze(1) if b.dim() == 2 else b)
 
 
+def rows(table: Tensor, idx: Tensor) -> Tensor:
+    """table[idx] for a trainable table, with a bitwise-reproducible backward.
+
+    The backward of advanced indexing (`table[idx]`) accumulates with index_put_, whose parallel
+    CPU kernel sums repeated indices in a thread-dependent order: the same seed then gave different
+    weights after a few hundred meta-steps. `F.embedding`'s backward is deterministic."""
+    return F.embedding(idx, table)
+
+
 def project(params: dict[str, Tensor], item_text: Tensor) -> Tensor | None:
     """The whole catalog through a shared text projection, [I, d] (None when it is adapted per task).
 
@@ -106,9 +116,9 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
         proj = project(params, item_text)  # cheaper than projecting every candidate row (None if per task)
 
     def item_vec(items: Tensor, keep: Tensor) -> Tensor:
-        v = proj[items] if proj is not None else linear(item_text[items], w_text)
+        v = rows(proj, items) if proj is not None else linear(item_text[items], w_text)
         if cfg.use_ids:
-            v = v + params["shared.id_emb"][items] * keep.unsqueeze(-1)
+            v = v + rows(params["shared.id_emb"], items) * keep.unsqueeze(-1)
         return v
 
     v = item_vec(x.items, x.item_keep)  # [T, N, d]

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from metarec.models.heads import HeadConfig, ScoreInputs, _Group, linear
+from metarec.models.heads import HeadConfig, ScoreInputs, _Group, linear, rows
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
 
@@ -95,7 +95,7 @@ class MeluModel(torch.nn.Module):
     def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
                  proj: Tensor | None = None) -> Tensor:  # proj: the ScoringModel interface; unused
         g = self.item_genres.to(x.profile.dtype)[x.items] @ params["shared.genre"]  # [T, N, e]
-        d = params["shared.decade"][self.item_decade[x.items]]
+        d = rows(params["shared.decade"], self.item_decade[x.items])
         users, start = [], 0
         for j, n in enumerate(self.sizes):
             users.append(x.profile[:, start:start + n] @ params[f"shared.user{j}"])

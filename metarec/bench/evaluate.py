@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from metarec.core.metrics import ranking_metrics
+from metarec.core.metrics import mae, ranking_metrics, rmse
 from metarec.data.splits import ColdStartSplit, Episodes
-from metarec.methods.base import FitData, SupportBatch, Validator
+from metarec.methods.base import FitData, Method, SupportBatch, Validator
 
 KS = (10, 20)
 HEADLINE = "ndcg@10"
@@ -68,6 +68,24 @@ def metrics_for(scores: np.ndarray, ep: Episodes, *, threshold: float | None = N
         rel = rel.multiply(item_mask[None, :]).tocsr()
     out = ranking_metrics(scores, rel, ks)
     out["n_relevant"] = np.asarray(rel.sum(axis=1)).ravel().astype(np.float64)
+    return out
+
+
+def rating_errors(method: Method, split: ColdStartSplit, ep: Episodes) -> dict[str, np.ndarray]:
+    """Per-user MAE and RMSE of a rating-predicting method on the query items' known ratings.
+
+    MeLU-comparable, reported beside (never instead of) the full-ranking metrics; users whose query
+    ratings are all unknown get NaN."""
+    out = {"query_mae": np.full(len(ep), np.nan), "query_rmse": np.full(len(ep), np.nan)}
+    for start in range(0, len(ep), SCORE_CHUNK):
+        rows = np.arange(start, min(start + SCORE_CHUNK, len(ep)))
+        preds = method.predict_ratings(support_batch(split, ep, rows), [ep.query_items[u] for u in rows])
+        for u, pred in zip(rows, preds):
+            truth = np.asarray(ep.query_ratings[u], np.float64)
+            ok = ~np.isnan(truth)
+            if ok.any():
+                out["query_mae"][u] = mae(np.asarray(pred)[ok], truth[ok])
+                out["query_rmse"][u] = rmse(np.asarray(pred)[ok], truth[ok])
     return out
 
 

@@ -15,6 +15,7 @@ from metarec.bench.runner import BenchmarkResult
 from metarec.bench.stats import mean_ci, paired_test
 from metarec.core.config import atomic_write_text, save_json
 
+RATING_METRICS = ("query_mae", "query_rmse")
 TABLE_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
 
 
@@ -139,6 +140,18 @@ def render_report(res: BenchmarkResult, command: str) -> str:
                 n = int(round(v["n_users"].mean())) if len(v) else 0
                 cells.append(_fmt(*mean_ci(v["value"].astype(float))) + f" (n={n})" if len(v) else "–")
             lines.append(f"| {m} | {k} | " + " | ".join(cells) + " |")
+    err = df[df["metric"].isin(RATING_METRICS)]
+    if len(err):
+        lines += ["", "## Rating error on query items (MeLU-comparable; not a ranking metric)", "",
+                  "Only for methods that predict ratings, on explicit-feedback data: mean absolute and root "
+                  "mean squared error of the predicted ratings of each test user's query items. These are "
+                  "the numbers the MeLU line of papers reports; the ranking tables above are the headline.", "",
+                  "| method | K | MAE | RMSE |", "|---|---|---|---|"]
+        for m in sorted(err["method"].unique()):
+            for k in cfg.shots:
+                cells = [_fmt(*mean_ci(err[(err["method"] == m) & (err["shots"] == k) & (err["metric"] == met)]
+                                       ["value"].astype(float))) for met in RATING_METRICS]
+                lines.append(f"| {m} | {k} | " + " | ".join(cells) + " |")
     lines += ["", "## Paired test: best method vs the strongest other", "",
               "Per-user NDCG@10 on test users, paired over (seed, user).", "",
               "| K | best | runner-up | mean diff | pairs | t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|"]

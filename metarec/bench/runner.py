@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import fit_data, make_validator, metrics_for, score_episodes
+from metarec.bench.evaluate import fit_data, make_validator, metrics_for, rating_errors, score_episodes
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
@@ -101,6 +101,8 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
                             continue  # validation users only ever feed choices, not scenarios
                         m = metrics_for(scores, ep, threshold=cfg.relevance_threshold, item_mask=mask)
                         n_rel = m.pop("n_relevant")
+                        if scen == "all" and which != "val" and method.predicts_ratings and data.explicit:
+                            m.update(rating_errors(method, split, ep))
                         for metric, vals in m.items():
                             ok = ~np.isnan(vals)
                             records.append({

@@ -199,6 +199,11 @@ class MeLU(Method):
     def score(self, batch: SupportBatch) -> np.ndarray:
         return self.rec.score_batch(batch.support_items, batch.support_ratings, self.feats.user_onehots(batch.users))
 
+    def predict_ratings(self, batch: SupportBatch, items: list[np.ndarray]) -> list[np.ndarray]:
+        """MeLU regresses ratings (MSE on the raw scale), so its adapted score of an item is its rating."""
+        s = self.score(batch)
+        return [s[u, np.asarray(it, np.int64)] for u, it in enumerate(items)]
+
     def describe(self) -> dict:
         return {"inner_lr": 5e-6, "outer_lr": 5e-5, "inner_steps": 1, "best_step": self.trainer.best_step,
                 "best_val_ndcg@10": self.trainer.best}

@@ -95,3 +95,42 @@ def test_results_json_is_byte_identical_and_complete(tiny_ml, tmp_path):
     sel = pu[(pu.method == "itemknn") & (pu.shots == 3) & (pu.seed == 1) & (pu.split == "test")]
     assert len(sel) == r["n_users"]
     assert r["value"] == np.float64(sel["ndcg@10"].mean()).round(6) or abs(r["value"] - sel["ndcg@10"].mean()) < 1e-6
+
+
+class SupportMean(Method):
+    """Predicts every rating as the user's mean support rating (a real, if simple, rating model)."""
+
+    name = "_support_mean"
+    predicts_ratings = True
+
+    def fit(self, data, validator=None):
+        self.n_items = data.n_items
+        return self
+
+    def score(self, batch):
+        return np.zeros((len(batch), self.n_items))
+
+    def predict_ratings(self, batch, items):
+        means = np.nanmean(batch.support_ratings, axis=1)
+        return [np.full(len(it), m) for it, m in zip(items, means)]
+
+
+def test_rating_errors_are_reported_for_rating_predictors_only(tiny_ml, tmp_path):
+    register(SupportMean)
+    try:
+        cfg = BenchmarkConfig(dataset="fixture", methods=("_support_mean", "popularity"), shots=(2,), seeds=1)
+        res = run_benchmark(cfg, tiny_ml)
+    finally:
+        _REGISTRY.pop("_support_mean")
+    ep = make_split(tiny_ml).episodes("test", 2)
+    # by hand: |r - mean(support)| per query item, averaged per user, then over users
+    mae = np.mean([np.abs(q - s.mean()).mean() for q, s in zip(ep.query_ratings, ep.support_ratings)])
+    rmse = np.mean([np.sqrt(((q - s.mean()) ** 2).mean()) for q, s in zip(ep.query_ratings, ep.support_ratings)])
+    rec = {(r["method"], r["metric"]): r["value"] for r in res.records
+           if r["split"] == "test" and r["scenario"] == "all"}
+    assert np.isclose(rec[("_support_mean", "query_mae")], mae)
+    assert np.isclose(rec[("_support_mean", "query_rmse")], rmse)
+    assert ("popularity", "query_mae") not in rec  # ranking-only methods get no rating error
+    write_artifacts(res, tmp_path, "test")
+    report = (tmp_path / "report.md").read_text()
+    assert "## Rating error on query items" in report and f"{mae:.4f}" in report

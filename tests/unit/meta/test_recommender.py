@@ -137,6 +137,10 @@ def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
     s = m.score(batch)
     assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
     assert m.describe()["best_step"] in {0, 4}
+    # MeLU regresses ratings: its predicted rating of an item is its adapted score of that item
+    pred = m.predict_ratings(batch, ep.query_items)
+    for u, (it, p) in enumerate(zip(ep.query_items, pred)):
+        np.testing.assert_allclose(p, s[u, it])
 
 
 def test_keep_best_false_trains_every_step_and_keeps_the_last(tiny_ml, tiny_models):

@@ -136,7 +136,7 @@ def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
     batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
     s = m.score(batch)
     assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
-    assert m.describe()["best_step"] in {0, 4}
+    assert m.describe()["best_step"] == 4  # a fixed budget: the last step is the model
     # MeLU regresses ratings: its predicted rating of an item is its adapted score of that item
     pred = m.predict_ratings(batch, ep.query_items)
     for u, (it, p) in enumerate(zip(ep.query_items, pred)):

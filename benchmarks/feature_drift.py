@@ -73,33 +73,47 @@ def population(side: ItemSide, support: np.ndarray, later: sp.csr_matrix, exclud
     return sf.full[..., COLS].astype(np.float64), y, m
 
 
-def warm_sets(split, k: int, snapshots: int):
+def catalog_side(matrix: sp.csr_matrix) -> ItemSide:
+    """Side features from an interaction matrix (text unused: only knn and pop are read)."""
+    return ItemSide.build(np.ones((matrix.shape[1], 1), np.float32), matrix)
+
+
+def fitted(split):
+    """(FitData, its ItemSide) of a split, built once per split and shared by every K."""
     fd = fit_data(split)
-    side = ItemSide.build(np.ones((fd.n_items, 1), np.float32), fd.matrix)
+    return fd, catalog_side(fd.matrix)
+
+
+def snapshot_sides(split, fd, snapshots: int) -> list[tuple[float, ItemSide]]:
+    """(cut c_j, side from the pre-T interactions before c_j) at quantiles of warm arrival times."""
+    d, tm = split.data, split.train_mask
+    out = []
+    for c in np.quantile(fd.first_times, np.linspace(0, 1, snapshots + 2)[1:-1]):
+        before = tm & (d.timestamp < c)
+        mat = sp.csr_matrix((np.ones(int(before.sum()), np.float32), (d.user[before], d.item[before])),
+                            shape=fd.matrix.shape)
+        out.append((float(c), catalog_side(mat)))
+    return out
+
+
+def warm_sets(fd, side: ItemSide, snaps: list[tuple[float, ItemSide]], k: int):
     ok = [i for i, (items, _) in enumerate(fd.sequences) if len(items) > k]
     sup = np.array([fd.sequences[i][0][:k] for i in ok])
     rows = fd.matrix[fd.warm_users[ok]]
     out = {"warm tasks": population(side, sup, rows, exclude=rows)}
     # time-consistent: users arriving after snapshot cut c_j get features from data before c_j
-    d, tm = split.data, split.train_mask
     first = fd.first_times[ok]
-    cuts = np.quantile(fd.first_times, np.linspace(0, 1, snapshots + 2)[1:-1])
     parts = []
-    for j, c in enumerate(cuts):
-        hi = cuts[j + 1] if j + 1 < len(cuts) else np.inf
+    for j, (c, snap) in enumerate(snaps):
+        hi = snaps[j + 1][0] if j + 1 < len(snaps) else np.inf
         sel = np.flatnonzero((first >= c) & (first < hi))
-        before = tm & (d.timestamp < c)
-        mat = sp.csr_matrix((np.ones(int(before.sum()), np.float32), (d.user[before], d.item[before])),
-                            shape=fd.matrix.shape)
-        parts.append(population(ItemSide.build(np.ones((fd.n_items, 1), np.float32), mat), sup[sel], rows[sel]))
+        parts.append(population(snap, sup[sel], rows[sel]))
     out["time-consistent (all snapshots)"] = tuple(np.concatenate(p) for p in zip(*parts))
     out["time-consistent (latest snapshot)"] = parts[-1]
     return out
 
 
-def new_set(split, which: str, k: int):
-    fd = fit_data(split)
-    side = ItemSide.build(np.ones((fd.n_items, 1), np.float32), fd.matrix)
+def new_set(split, side: ItemSide, which: str, k: int):
     ep = split.episodes(which, k)
     return population(side, ep.support_items, ep.relevant(None))
 
@@ -107,21 +121,19 @@ def new_set(split, which: str, k: int):
 AGGREGATIONS = {"mean": lambda k: k, "sum / sqrt(K)": lambda k: np.sqrt(k), "sum": lambda k: 1.0}
 
 
-def knn_scaling(pseudo, shots=(1, 3, 5, 10), fit_k: int = 5) -> list[dict]:
+def knn_scaling(pseudo, side: ItemSide, shots=(1, 3, 5, 10), fit_k: int = 5) -> list[dict]:
     """How item-kNN evidence from K support items should be scaled against popularity.
 
     On pseudo-new users (a cut inside pre-T data: no validation or test user is read), each way of
     aggregating the K cosines gets the (w_knn, w_pop) pair from a grid that maximises NDCG@10 at
     K = fit_k, and is then scored at every K with that one pair, as metarec's validation-chosen prior is.
     """
-    fd = fit_data(pseudo)
-    side = ItemSide.build(np.ones((fd.n_items, 1), np.float32), fd.matrix)
     pop = side.support_features(np.zeros((1, 0), np.int64), np.zeros((1, 0), bool)).full[0, :, FEATURES.index("pop")]
     per_k = {}
     for k in shots:
         ep = pseudo.episodes("new", k)
         sf = side.support_features(ep.support_items, np.ones(ep.support_items.shape, bool))
-        mask = np.ones((len(ep), fd.n_items))
+        mask = np.ones((len(ep), side.n_items))
         mask[np.repeat(np.arange(len(ep)), k), ep.support_items.ravel()] = 0
         per_k[k] = (sf.cos.sum(axis=1), ep.relevant(None).toarray(), mask)
     grid = [(w, p) for w in (1.0, 3.0, 10.0, 30.0) for p in (0.1, 0.3, 1.0, 3.0)]
@@ -152,18 +164,23 @@ def main() -> None:
     pre = dataclasses.replace(data, user=data.user[m], item=data.item[m], rating=data.rating[m],
                               timestamp=data.timestamp[m])
     pseudo = make_split(pre, SplitConfig(seed=0))
+    fd0, side0 = fitted(split0)
+    snaps = snapshot_sides(split0, fd0, a.snapshots)
+    pseudo_side = fitted(pseudo)[1]
+    val_splits = [(split0, side0)] + [(sp_, fitted(sp_)[1]) for sp_ in
+                                      (make_split(data, SplitConfig(seed=seed)) for seed in range(1, a.seeds))]
     rows = []
     for k in (int(s) for s in a.shots.split(",")):
-        sets = warm_sets(split0, k, a.snapshots)
-        sets["pseudo-new (cut inside pre-T)"] = new_set(pseudo, "new", k)
-        for seed in range(a.seeds):
-            sets[f"new users, validation seed {seed}"] = new_set(make_split(data, SplitConfig(seed=seed)), "val", k)
+        sets = warm_sets(fd0, side0, snaps, k)
+        sets["pseudo-new (cut inside pre-T)"] = new_set(pseudo, pseudo_side, "new", k)
+        for seed, (split, side) in enumerate(val_splits[:a.seeds]):
+            sets[f"new users, validation seed {seed}"] = new_set(split, side, "val", k)
         for name, (f, y, msk) in sets.items():
             w = fit_weights(f, y, msk)
             rows.append({"K": k, "population": name, "users": len(f), "w_knn": float(w[0]), "w_pop": float(w[1]),
                          "ndcg@10 (own fit)": ndcg(f, w, y, msk)})
             print(f"K={k:<3d} {name:36s} users={len(f):4d} w_knn={w[0]:7.2f} w_pop={w[1]:6.2f}", flush=True)
-    scaling = knn_scaling(pseudo)
+    scaling = knn_scaling(pseudo, pseudo_side)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/feature_drift.py " + " ".join(

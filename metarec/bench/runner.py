@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import fit_data, make_validator, metrics_for, rating_errors, score_episodes
+from metarec.bench.evaluate import VAL_SAMPLE, fit_data, make_validator, metrics_for, rating_errors, score_episodes
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
@@ -35,6 +35,7 @@ class BenchmarkConfig:
     split: str = "time"
     relevance_threshold: float | None = None
     val_shots: int = 5
+    max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -78,7 +79,8 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
         split = make_split(data, SplitConfig(mode=cfg.split, seed=seed))
         splits.append(split.summary(cfg.shots))
         fd = fit_data(split)
-        validator = make_validator(split, k=cfg.val_shots, threshold=cfg.relevance_threshold)
+        validator = make_validator(split, k=cfg.val_shots, threshold=cfg.relevance_threshold,
+                                   max_users=cfg.max_val_users)
         scen_masks = {"all": None, "warm-items": ~split.new_items, "new-items": split.new_items}
         for name in methods:
             bar.set_postfix_str(f"seed {seed} {name}")

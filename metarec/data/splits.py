@@ -82,6 +82,15 @@ class Episodes:
         return sp.csr_matrix((np.ones(int(keep.sum()), bool), (rows[keep], cols[keep])),
                              shape=(len(self.users), self.n_items))
 
+    def take(self, rows: np.ndarray) -> "Episodes":
+        """The episodes of users `rows` only (positions into this set), e.g. a tuning subsample."""
+        rows = np.asarray(rows, np.int64)
+        return Episodes(k=self.k, users=self.users[rows], support_items=self.support_items[rows],
+                        support_ratings=self.support_ratings[rows],
+                        query_items=[self.query_items[r] for r in rows],
+                        query_ratings=[self.query_ratings[r] for r in rows],
+                        n_items=self.n_items, n_dropped=self.n_dropped)
+
     def __len__(self) -> int:
         return len(self.users)
 

@@ -22,7 +22,7 @@ from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.learners import MetaConfig, make_learner
-from metarec.meta.tasks import inner_inputs, outer_inputs, support_weights
+from metarec.meta.tasks import catalog_inputs, inner_inputs, support_weights
 from metarec.models.features import ItemSide
 from metarec.models.heads import HeadConfig, ScoringModel
 
@@ -85,8 +85,7 @@ class MetaRecommender:
         w = support_weights(ratings, mask, self.info.rating_max, self.info.explicit)
         cfg = self.model.cfg
         dtype = self.item_text.dtype
-        all_items = np.ascontiguousarray(np.broadcast_to(np.arange(n_i), (u_n, n_i)))
-        full = outer_inputs(cfg, all_items, sf, keep, support, w, profiles).to(dtype=dtype)
+        full = catalog_inputs(cfg, sf, self.warm, support, w, profiles).to(dtype=dtype)
         params = self.model.params()
         with torch.no_grad():
             proj = self.learner.shared_projection(params)

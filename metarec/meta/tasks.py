@@ -105,6 +105,30 @@ def outer_inputs(cfg: HeadConfig, items: np.ndarray, sf: SupportFeatures, keep_f
     return _inputs(cfg, items, feats, keep_full, support, weights, profile, np.full(items.shape, -1))
 
 
+def catalog_inputs(cfg: HeadConfig, sf: SupportFeatures, keep: np.ndarray, support: np.ndarray,
+                   weights: np.ndarray, profile: np.ndarray) -> ScoreInputs:
+    """Every catalog item for every task, as `outer_inputs` would give with items = arange(I),
+    but with the item index and id-keep rows as stride-0 views (the same for every task), so the
+    network computes the catalog's item vectors once per batch instead of once per user.
+
+    Args:
+        keep: float/bool [I] (1 = use the id embedding).
+    """
+    u_n, i_n = sf.full.shape[:2]
+    cols = [FEATURES.index(f) for f in cfg.features]
+    feats = sf.full if cols == list(range(sf.full.shape[-1])) else sf.full[..., cols]
+    return ScoreInputs(
+        items=torch.arange(i_n).expand(u_n, i_n),
+        feats=torch.from_numpy(np.ascontiguousarray(feats)),
+        item_keep=torch.from_numpy(np.asarray(keep, np.float32)).expand(u_n, i_n),
+        support=torch.from_numpy(np.array(support, dtype=np.int64)),
+        support_w=torch.from_numpy(weights),
+        support_keep=torch.from_numpy(np.take(np.asarray(keep, np.float32), support)),
+        profile=torch.from_numpy(profile.astype(np.float32)),
+        drop=torch.tensor(-1).expand(u_n, i_n),
+    )
+
+
 def inner_inputs(side: ItemSide, cfg: HeadConfig, negatives: np.ndarray, neg_ok: np.ndarray, sf: SupportFeatures,
                  keep_full: np.ndarray, support: np.ndarray, weights: np.ndarray, profile: np.ndarray,
                  ratings: np.ndarray | None = None) -> tuple[ScoreInputs, np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
+from metarec.core.progress import progress
 from metarec.encoders import EncoderConfig, TemplateConfig, TextEncoder, encode_texts, user_texts
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender, RecommenderInfo
@@ -125,17 +126,31 @@ class MetaRecMethod(Method):
         metas = {lr: replace(self.meta, inner_lr=lr) for lr in self.INNER_LR_GRID}
         learners = {lr: make_learner(model, replace(m, backend="functional"), self.rec.item_text)
                     for lr, m in metas.items()}
-        grid = [(prior, lr) for lr in self.INNER_LR_GRID for prior in self.PRIOR_GRID]
-        scores = []
-        for prior, lr in grid:
+        # coordinate search: every prior at the first learning rate, then the other rates with the
+        # winning prior (13 validations instead of 24; on ML-100K the same choice in every seed)
+        tried: list[tuple[dict, float]] = []
+        scores: list[float] = []
+        bar = progress(total=len(self.PRIOR_GRID) + len(self.INNER_LR_GRID) - 1, desc="feature prior, inner lr",
+                       unit="try", leave=False)
+
+        def attempt(prior: dict, lr: float) -> None:
             use(prior, lr)
+            tried.append((prior, lr))
             scores.append(validator(self.score))
-        prior, lr = grid[int(np.argmax(scores))]
+            bar.update()
+
+        for prior in self.PRIOR_GRID:
+            attempt(prior, self.INNER_LR_GRID[0])
+        prior = tried[int(np.argmax(scores))][0]
+        for lr in self.INNER_LR_GRID[1:]:
+            attempt(prior, lr)
+        bar.close()
+        prior, lr = tried[int(np.argmax(scores))]
         use(prior, lr)
         self.meta = self.rec.meta
         self.prior = {"chosen": prior, "inner_lr": lr,
                       "val_ndcg@10": {f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items()): round(x, 4)
-                                      for g, x in zip(grid, scores)}}
+                                      for g, x in zip(tried, scores)}}
         log.info("feature prior %s, inner lr %s chosen on validation users", prior, lr)
 
     def score(self, batch: SupportBatch) -> np.ndarray:

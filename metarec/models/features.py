@@ -49,7 +49,8 @@ class ItemSide:
 
     @classmethod
     def build(cls, text: np.ndarray, matrix: sp.csr_matrix) -> "ItemSide":
-        x = sp.csr_matrix(matrix, dtype=np.float32)
+        x = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        x.eliminate_zeros()  # a stored 0 is no interaction
         x.data[:] = 1.0
         cooc = (x.T @ x).tocsr().astype(np.float32)
         counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
@@ -68,6 +69,16 @@ class ItemSide:
             self._text64_t = self.text.T.astype(np.float64)
         return self._text64_t
 
+    @property
+    def cosine(self) -> sp.csr_matrix:
+        """float64 CSR [I, I]: cooc[s, i] / sqrt(counts[s] * counts[i]), the item-item cosine on the
+        pre-T matrix, made once (a new user's knn feature is a sum of its rows)."""
+        if getattr(self, "_cosine", None) is None:
+            c = self.cooc.tocoo()
+            data = c.data.astype(np.float64) / np.sqrt(self.counts[c.row] * self.counts[c.col])
+            self._cosine = sp.csr_matrix((data, (c.row, c.col)), shape=self.cooc.shape)
+        return self._cosine
+
     def pop_stats(self) -> tuple[float, float]:
         lp = np.log1p(self.counts)
         return float(lp.mean()), float(lp.std() + 1e-6)
@@ -83,12 +94,14 @@ class ItemSide:
         """
         u_n, k = support.shape
         i_n = self.n_items
-        counts = np.broadcast_to(self.counts, (u_n, i_n)).astype(np.float64)
         ex = exclude.toarray() if exclude is not None else None
-        if ex is not None:
-            counts = counts - ex
+        # a new user's features use the fixed counts: one [I] row broadcast, cosines read from the
+        # pre-normalised matrix (bitwise the same values as the general path below)
+        counts = np.broadcast_to(self.counts, (u_n, i_n)) if ex is None else self.counts - ex
         cos = np.zeros((u_n, k, i_n))
-        if k:
+        if k and ex is None:
+            cos = self.cosine[support.ravel()].toarray().reshape(u_n, k, i_n) * mask[..., None]
+        elif k:
             rows = self.cooc[support.ravel()].toarray().reshape(u_n, k, i_n).astype(np.float64)
             n_s = np.take_along_axis(counts, support, axis=1)  # [U, K]
             if ex is not None:
@@ -102,8 +115,9 @@ class ItemSide:
         text_sum = st.sum(axis=1)
         content = _cos_rows(text_sum, self.text64_t)
         mu, sd = self.pop_stats()
-        pop = (np.log1p(np.maximum(counts, 0)) - mu) / sd
-        new = (counts <= 0).astype(np.float64)
+        c1 = self.counts if ex is None else counts  # [I] (broadcast below) or [U, I]
+        pop = np.broadcast_to((np.log1p(np.maximum(c1, 0)) - mu) / sd, (u_n, i_n))
+        new = np.broadcast_to((c1 <= 0).astype(np.float64), (u_n, i_n))
         full = np.stack([knn, content, pop, new], axis=-1).astype(np.float32)
         return SupportFeatures(full=full, cos=cos, text_sum=text_sum, support_text=st, mask=mask)
 

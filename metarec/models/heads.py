@@ -121,12 +121,20 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
             v = v + rows(params["shared.id_emb"], items) * keep.unsqueeze(-1)
         return v
 
-    v = item_vec(x.items, x.item_keep)  # [T, N, d]
+    if x.items.dim() == 2 and x.items.stride(0) == 0 and x.item_keep.stride(0) == 0:
+        v = item_vec(x.items[:1], x.item_keep[:1])  # [1, N, d]: the same candidates for every task
+    else:
+        v = item_vec(x.items, x.item_keep)  # [T, N, d]
     t, n = x.items.shape
     w = x.support_w
     if x.support.shape[1]:
         vs = item_vec(x.support, x.support_keep)  # [T, K, d]
         tot, wsum = (vs * w.unsqueeze(-1)).sum(1), w.sum(1)  # [T, d], [T]
+        if not bool((x.drop >= 0).any()):
+            # nothing left out (query / full-catalog scoring): one user vector per task, the same
+            # arithmetic as below with wd = 0, without [T, N, d] gathers over every candidate
+            u = (tot / wsum.clamp(min=1e-6).unsqueeze(-1)).unsqueeze(1)
+            return _head(params, cfg, x, v, u)
         # per-candidate user vector without its left-out support slot (drop = -1 leaves none out)
         d_idx = x.drop.clamp(min=0)
         wd = torch.gather(w, 1, d_idx) * (x.drop >= 0).to(w.dtype)  # [T, N]
@@ -134,6 +142,11 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
         u = (tot.unsqueeze(1) - vd * wd.unsqueeze(-1)) / (wsum.unsqueeze(1) - wd).clamp(min=1e-6).unsqueeze(-1)
     else:
         u = v.new_zeros(t, 1, v.shape[-1])
+    return _head(params, cfg, x, v, u)
+
+
+def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> Tensor:
+    """The MLP over user x item plus the linear skip over side features; u is [T, N or 1, d]."""
     if cfg.use_profile:
         u = u + linear(x.profile.unsqueeze(1), params["body.w_profile"])
     h = torch.cat([u * v, x.feats], dim=-1)

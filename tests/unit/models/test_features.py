@@ -53,3 +53,29 @@ def test_exclude_removes_the_users_own_row(side):
     np.testing.assert_allclose(sf.full[0, 3, KNN], (0.0 + 1 / R2) / R2, rtol=1e-6)
     assert sf.full[0, 2, KNN] == 0.0 and sf.full[0, 2, NEW] == 1.0
     np.testing.assert_array_equal(sf.full[0, [0, 1, 3], NEW], 0.0)
+
+
+def test_new_user_fast_path_equals_the_general_path():
+    """exclude=None reads the pre-normalised cosine matrix and broadcasts pop/new from one row; an
+    all-zero exclude runs the general per-user path: the two must agree bit for bit."""
+    rng = np.random.default_rng(3)
+    dense = (rng.random((40, 25)) < 0.3).astype(np.float32)
+    dense[:, 7] = 0  # an item with no pre-T interaction (a "new" item, zero denominators)
+    x = sp.csr_matrix(dense)
+    side = ItemSide.build(rng.normal(size=(25, 6)).astype(np.float32), x)
+    support = rng.integers(0, 25, size=(5, 4))
+    support[0, 1] = 7
+    mask = np.ones((5, 4), bool)
+    mask[2, 3] = False
+    fast = side.support_features(support, mask)
+    slow = side.support_features(support, mask, exclude=sp.csr_matrix((5, 25), dtype=np.float32))
+    np.testing.assert_array_equal(fast.full, slow.full)
+    np.testing.assert_array_equal(fast.cos, slow.cos)
+    assert fast.full[0, 7, NEW] == 1.0 and fast.cos[0, 1].sum() == 0.0
+
+
+def test_build_ignores_stored_zeros_and_leaves_the_input_alone():
+    m = sp.csr_matrix((np.array([3.0, 0.0, 5.0], np.float32), ([0, 0, 1], [0, 1, 1])), shape=(2, 3))
+    side = ItemSide.build(np.eye(3, dtype=np.float32), m)
+    np.testing.assert_array_equal(side.counts, [1.0, 1.0, 0.0])  # the stored 0 at (0, 1) is no interaction
+    np.testing.assert_array_equal(m.data, [3.0, 0.0, 5.0])

@@ -69,16 +69,6 @@ class ItemSide:
             self._text64_t = self.text.T.astype(np.float64)
         return self._text64_t
 
-    @property
-    def cosine(self) -> sp.csr_matrix:
-        """float64 CSR [I, I]: cooc[s, i] / sqrt(counts[s] * counts[i]), the item-item cosine on the
-        pre-T matrix, made once (a new user's knn feature is a sum of its rows)."""
-        if getattr(self, "_cosine", None) is None:
-            c = self.cooc.tocoo()
-            data = c.data.astype(np.float64) / np.sqrt(self.counts[c.row] * self.counts[c.col])
-            self._cosine = sp.csr_matrix((data, (c.row, c.col)), shape=self.cooc.shape)
-        return self._cosine
-
     def pop_stats(self) -> tuple[float, float]:
         lp = np.log1p(self.counts)
         return float(lp.mean()), float(lp.std() + 1e-6)
@@ -95,12 +85,17 @@ class ItemSide:
         u_n, k = support.shape
         i_n = self.n_items
         ex = exclude.toarray() if exclude is not None else None
-        # a new user's features use the fixed counts: one [I] row broadcast, cosines read from the
-        # pre-normalised matrix (bitwise the same values as the general path below)
+        # a new user's features use the fixed counts: one [I] row broadcast, and cosines computed
+        # on the stored co-occurrences only (bitwise the same values as the general path below)
         counts = np.broadcast_to(self.counts, (u_n, i_n)) if ex is None else self.counts - ex
         cos = np.zeros((u_n, k, i_n))
         if k and ex is None:
-            cos = self.cosine[support.ravel()].toarray().reshape(u_n, k, i_n) * mask[..., None]
+            # cosines of the stored co-occurrences only (bitwise the general path's division)
+            r = self.cooc[support.ravel()].tocoo()
+            data = r.data.astype(np.float64) / np.sqrt(self.counts[support.ravel()[r.row]] * self.counts[r.col])
+            cos = np.zeros((u_n * k, i_n))
+            cos[r.row, r.col] = data
+            cos = cos.reshape(u_n, k, i_n) * mask[..., None]
         elif k:
             rows = self.cooc[support.ravel()].toarray().reshape(u_n, k, i_n).astype(np.float64)
             n_s = np.take_along_axis(counts, support, axis=1)  # [U, K]

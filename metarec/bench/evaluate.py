@@ -5,6 +5,7 @@ Methods only ever receive `FitData` and `SupportBatch`es built here; query sets 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -17,6 +18,7 @@ KS = (10, 20)
 HEADLINE = "ndcg@10"
 SCORE_CHUNK = 512  # users scored at once: bounds memory at SCORE_CHUNK x n_items floats
 VAL_SAMPLE = 1000  # validation users a validator scores at most (see make_validator)
+EVAL_FLOATS = 2 ** 26  # score entries (float64) held at once by evaluate_episodes: 512 MB
 
 
 def fit_data(split: ColdStartSplit) -> FitData:
@@ -70,6 +72,30 @@ def metrics_for(scores: np.ndarray, ep: Episodes, *, threshold: float | None = N
     out = ranking_metrics(scores, rel, ks)
     out["n_relevant"] = np.asarray(rel.sum(axis=1)).ravel().astype(np.float64)
     return out
+
+
+def evaluate_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdStartSplit, ep: Episodes,
+                      item_masks: dict[str, np.ndarray | None], *, threshold: float | None = None
+                      ) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+    """Per-user metrics for each named item mask (None = every item), and the seconds spent scoring.
+
+    Users are scored a block at a time, so memory stays at about EVAL_FLOATS scores however many
+    users there are (thousands of warm users x a large catalog would not fit as one array). Blocks
+    are whole multiples of SCORE_CHUNK, so `score_fn` sees exactly the batches it would see at once.
+    """
+    n_items = split.data.n_items
+    block = SCORE_CHUNK * max(1, EVAL_FLOATS // (SCORE_CHUNK * max(n_items, 1)))
+    parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in item_masks}
+    seconds = 0.0
+    for start in range(0, len(ep), block):
+        sub = ep if len(ep) <= block else ep.take(np.arange(start, min(start + block, len(ep))))
+        t0 = time.perf_counter()
+        scores = score_episodes(score_fn, split, sub)
+        seconds += time.perf_counter() - t0
+        for name, mask in item_masks.items():
+            parts[name].append(metrics_for(scores, sub, threshold=threshold, item_mask=mask))
+    out = {name: {m: np.concatenate([p[m] for p in ps]) for m in ps[0]} for name, ps in parts.items() if ps}
+    return out, seconds
 
 
 def rating_errors(method: Method, split: ColdStartSplit, ep: Episodes) -> dict[str, np.ndarray]:

@@ -65,6 +65,7 @@ def write_artifacts(res: BenchmarkResult, out: Path, command: str) -> None:
     save_json(out / "run_info.json", {
         "command": command, "git_sha": _git_sha(), "python": platform.python_version(),
         "machine": platform.machine(), "timings": res.timings, "methods": res.method_info,
+        "skipped": res.skipped,
         "splits": res.splits, "versions": _versions(),
     })
     from metarec.bench.plots import plot_ndcg_vs_shots
@@ -92,6 +93,12 @@ def render_report(res: BenchmarkResult, command: str) -> str:
               + ("all query items" if cfg.relevance_threshold is None else f"query items rated >= {cfg.relevance_threshold:g}")
               + ". Full-catalog ranking, support items excluded. Values are the mean over seeds of the "
               "mean over test users, ± the 95% t-interval over seeds.", ""]
+    n_val = max((s.get("n_val_users", 0) for s in res.splits), default=0)
+    if cfg.max_val_users is not None and n_val > cfg.max_val_users:
+        lines += [f"Choices (hyperparameters, early stopping) were made on a fixed seeded sample of "
+                  f"{cfg.max_val_users} of the {n_val} validation users (`--max-val-users`).", ""]
+    for m, why in res.skipped.items():
+        lines += [f"> **{m} skipped**: {why}.", ""]
     if cfg.split != "time":
         lines += ["> **Not a time-based split**: this dataset has no timestamps, so new users were chosen "
                   "at random (seeded) and support/query order within a user is random.", ""]

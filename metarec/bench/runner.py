@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import VAL_SAMPLE, fit_data, make_validator, metrics_for, rating_errors, score_episodes
-from metarec.core.errors import ConfigError
+from metarec.bench.evaluate import VAL_SAMPLE, evaluate_episodes, fit_data, make_validator, rating_errors
+from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
 from metarec.data.interactions import InteractionData
@@ -64,6 +64,7 @@ class BenchmarkResult:
     splits: list[dict]  # split summaries, one per seed
     timings: list[dict]  # wall seconds per (method, seed): fit and score
     method_info: dict[str, list[dict]]  # describe() per method per seed
+    skipped: dict[str, str] = field(default_factory=dict)  # method -> why it cannot run on this dataset
 
 
 def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> BenchmarkResult:
@@ -73,6 +74,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
     records: list[dict] = []
     rows: list[pd.DataFrame] = []
     splits, timings = [], []
+    skipped: dict[str, str] = {}
     info: dict[str, list[dict]] = {m: [] for m in methods}
     bar = progress(total=len(methods) * len(cfg.shots) * cfg.seeds, desc="benchmark", unit="run")
     for seed in range(cfg.seeds):
@@ -86,7 +88,13 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
             bar.set_postfix_str(f"seed {seed} {name}")
             method = create_method(name, seed=seed, **cfg.method_options.get(name, {}))
             t0 = time.perf_counter()
-            method.fit(fd, validator)
+            try:
+                method.fit(fd, validator)
+            except MethodNotApplicableError as e:
+                log.warning("%s skipped: %s", name, e)
+                skipped[name] = str(e)
+                bar.update(len(cfg.shots))
+                continue
             t_fit = time.perf_counter() - t0
             info[name].append(method.describe())
             t_score = 0.0
@@ -95,13 +103,12 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
                     ep = split.episodes(which, k)
                     if len(ep) == 0:
                         continue
-                    t1 = time.perf_counter()
-                    scores = score_episodes(method.score, split, ep)
-                    t_score += time.perf_counter() - t1
-                    for scen, mask in scen_masks.items():
-                        if which == "val" and scen != "all":
-                            continue  # validation users only ever feed choices, not scenarios
-                        m = metrics_for(scores, ep, threshold=cfg.relevance_threshold, item_mask=mask)
+                    # validation users only ever feed choices, not scenarios
+                    masks = {"all": None} if which == "val" else scen_masks
+                    by_scen, secs = evaluate_episodes(method.score, split, ep, masks,
+                                                      threshold=cfg.relevance_threshold)
+                    t_score += secs
+                    for scen, m in by_scen.items():
                         n_rel = m.pop("n_relevant")
                         if scen == "all" and which != "val" and method.predicts_ratings and data.explicit:
                             m.update(rating_errors(method, split, ep))
@@ -126,4 +133,5 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
         log.info("seed %d done", seed)
     bar.close()
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return BenchmarkResult(cfg, records, per_user, splits, timings, info)
+    info = {m: v for m, v in info.items() if v}
+    return BenchmarkResult(cfg, records, per_user, splits, timings, info, skipped)

@@ -29,6 +29,8 @@ def benchmark(
     out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
     split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
+    max_val_users: int = typer.Option(1000, help="Validation users that tuning and early stopping score "
+                                      "(a fixed seeded sample when there are more; 0 = all)."),
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot."""
     from metarec.bench.report import write_artifacts
@@ -39,7 +41,7 @@ def benchmark(
         cfg = BenchmarkConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                               methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                               shots=_ints(shots, "--shots"), seeds=seeds, split=split,
-                              relevance_threshold=threshold)
+                              relevance_threshold=threshold, max_val_users=max_val_users or None)
         res = run_benchmark(cfg)
     except MetarecError as e:
         fail(e)
@@ -50,9 +52,11 @@ def benchmark(
 
     df = seed_means(res.records)
     df = df[df["metric"] == "ndcg@10"]
+    for m, why in res.skipped.items():
+        console.print(f"{m} skipped: {why}")
     for k in cfg.shots:
         parts = []
-        for m in cfg.resolved_methods():
+        for m in (m for m in cfg.resolved_methods() if m not in res.skipped):
             mean, half = mean_ci(df[(df["method"] == m) & (df["shots"] == k)]["value"].astype(float))
             parts.append(f"{m} {mean:.4f}")
         console.print(f"K={k} test NDCG@10: " + ", ".join(parts))

@@ -16,6 +16,12 @@ class ConfigError(MetarecError, ValueError):
     """A configuration value or combination is invalid."""
 
 
+class MethodNotApplicableError(ConfigError):
+    """A method cannot run on this dataset (e.g. a dense item x item model on a huge catalog).
+
+    The benchmark runner skips such a method, says why in the report, and goes on with the rest."""
+
+
 class DataFormatError(MetarecError, ValueError):
     """A data file does not have the expected format.
 

@@ -134,3 +134,33 @@ def test_rating_errors_are_reported_for_rating_predictors_only(tiny_ml, tmp_path
     write_artifacts(res, tmp_path, "test")
     report = (tmp_path / "report.md").read_text()
     assert "## Rating error on query items" in report and f"{mae:.4f}" in report
+
+
+def test_max_val_users_caps_what_tuning_scores_and_the_report_says_so(tiny_ml, tmp_path):
+    register(Spy)
+    try:
+        Spy.fits, Spy.batches = [], []
+        cfg = BenchmarkConfig(dataset="fixture", methods=("_spy",), shots=(1,), seeds=1, max_val_users=1)
+        res = run_benchmark(cfg, data=tiny_ml)
+    finally:
+        _REGISTRY.pop("_spy")
+    fit_rows = sum(len(b) for _, fitting, b in Spy.batches if fitting)
+    assert fit_rows == 1
+    n_val = res.splits[0]["n_val_users"]
+    assert n_val > 1
+    write_artifacts(res, tmp_path, "cmd")
+    assert f"sample of 1 of the {n_val} validation users" in (tmp_path / "report.md").read_text()
+
+
+def test_a_method_that_cannot_run_is_skipped_and_reported(tiny_ml, tmp_path, monkeypatch):
+    from metarec.methods.classical import EASE
+
+    monkeypatch.setattr(EASE, "MAX_ITEMS", tiny_ml.n_items - 1)
+    cfg = BenchmarkConfig(dataset="fixture", methods=("ease", "popularity"), shots=(1,), seeds=2)
+    res = run_benchmark(cfg, data=tiny_ml)
+    assert set(res.skipped) == {"ease"} and f"exceeds {tiny_ml.n_items - 1} items" in res.skipped["ease"]
+    assert {r["method"] for r in res.records} == {"popularity"}
+    assert set(res.method_info) == {"popularity"} and len(res.method_info["popularity"]) == 2
+    write_artifacts(res, tmp_path, "cmd")
+    assert "> **ease skipped**: EASE needs a dense" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "run_info.json").read_text())["skipped"] == res.skipped

@@ -1,0 +1,58 @@
+"""Evaluation helpers: the validator's fixed user sample, and block-wise scoring that equals one-shot scoring."""
+
+import numpy as np
+
+from metarec.bench import evaluate
+from metarec.bench.evaluate import evaluate_episodes, make_validator, metrics_for, score_episodes
+from metarec.data import SplitConfig, make_split
+
+
+def test_validator_scores_a_fixed_sample_of_validation_users(tiny_ml):
+    split = make_split(tiny_ml, SplitConfig(seed=0))
+    ep = split.episodes("val", 1)
+    assert len(ep) >= 2 and len(set(ep.support_items[:, 0])) == len(ep)
+    table = np.random.default_rng(5).normal(size=(tiny_ml.n_items, tiny_ml.n_items))
+    seen = []
+
+    def score_fn(batch):  # a fixed score row per user, keyed by the user's (distinct) support item
+        seen.append(batch.support_items[:, 0].copy())
+        return table[batch.support_items[:, 0]]
+
+    m = len(ep) - 1
+    val = make_validator(split, k=1, max_users=m)
+    first = val(score_fn)
+    sampled = np.concatenate(seen)
+    assert len(sampled) == m
+    assert val(score_fn) == first  # the same users every call
+    # the value is the plain mean NDCG@10 over exactly those users
+    sub = ep.take(np.array([int(np.flatnonzero(ep.support_items[:, 0] == s)[0]) for s in sampled]))
+    assert first == np.nanmean(metrics_for(score_episodes(score_fn, split, sub), sub, ks=(10,))["ndcg@10"])
+    full = np.nanmean(metrics_for(score_episodes(score_fn, split, ep), ep, ks=(10,))["ndcg@10"])
+    assert make_validator(split, k=1, max_users=None)(score_fn) == full
+    assert make_validator(split, k=1, max_users=len(ep))(score_fn) == full
+
+
+def test_evaluate_episodes_in_blocks_equals_scoring_everyone_at_once(tiny_ml, monkeypatch):
+    split = make_split(tiny_ml, SplitConfig(seed=1))
+    ep = split.episodes("test", 1)
+    assert len(ep) >= 3
+    table = np.random.default_rng(2).normal(size=(tiny_ml.n_items, tiny_ml.n_items))
+    batches = []
+
+    def score_fn(batch):
+        batches.append(len(batch))
+        return table[batch.support_items[:, 0]]
+
+    masks = {"all": None, "new-items": split.new_items}
+    whole = score_episodes(score_fn, split, ep)
+    ref = {name: metrics_for(whole, ep, item_mask=mask) for name, mask in masks.items()}
+    monkeypatch.setattr(evaluate, "SCORE_CHUNK", 2)
+    monkeypatch.setattr(evaluate, "EVAL_FLOATS", 1)  # one chunk of 2 users per block
+    batches.clear()
+    got, seconds = evaluate_episodes(score_fn, split, ep, masks)
+    assert batches == [2] * (len(ep) // 2) + [1] * (len(ep) % 2) and seconds >= 0
+    assert set(got) == set(ref)
+    for name in ref:
+        assert set(got[name]) == set(ref[name])
+        for metric, vals in ref[name].items():
+            np.testing.assert_array_equal(got[name][metric], vals)

@@ -68,7 +68,7 @@ class MetaRecommender:
             ratings = np.full((u_n, k), np.nan, np.float32)
         if profiles is None:
             profiles = np.zeros((u_n, self.side.text.shape[1]), np.float32)
-        chunk = chunk or max(1, min(256, 2_000_000 // max(n_i, 1)))
+        chunk = chunk or max(1, min(256, 1_000_000 // max(n_i, 1)))  # ~1M candidate rows per forward
         out = np.empty((u_n, n_i), np.float32)
         with numpy_single_thread():
             for start in range(0, u_n, chunk):

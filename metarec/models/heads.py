@@ -150,7 +150,7 @@ def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor,
     if cfg.use_profile:
         u = u + linear(x.profile.unsqueeze(1), params["body.w_profile"])
     h = torch.cat([u * v, x.feats], dim=-1)
-    h = torch.relu(linear(h, params["head.w1"], params["head.b1"]))
+    h = torch.relu_(linear(h, params["head.w1"], params["head.b1"]))  # in place: the [T, N, hidden] block is the largest
     mlp = linear(h, params["head.w2"], params["head.b2"]).squeeze(-1)
     # linear skip over the side features: per-user adaptation re-weighs knn / content / popularity
     wf = params["head.w_feat"]

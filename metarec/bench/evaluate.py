@@ -18,6 +18,7 @@ KS = (10, 20)
 HEADLINE = "ndcg@10"
 SCORE_CHUNK = 512  # users scored at once: bounds memory at SCORE_CHUNK x n_items floats
 VAL_SAMPLE = 1000  # validation users a validator scores at most (see make_validator)
+WARM_SAMPLE = 2000  # returning warm users the runner scores per K for the warm-user scenarios
 EVAL_FLOATS = 2 ** 26  # score entries (float64) held at once by evaluate_episodes: 512 MB
 
 
@@ -116,6 +117,14 @@ def rating_errors(method: Method, split: ColdStartSplit, ep: Episodes) -> dict[s
     return out
 
 
+def sample_episodes(ep: Episodes, max_users: int | None, seed) -> Episodes:
+    """`ep` itself, or a fixed seeded sample of `max_users` of its users (in their original order)."""
+    if max_users is None or len(ep) <= max_users:
+        return ep
+    rng = np.random.default_rng(seed)
+    return ep.take(np.sort(rng.choice(len(ep), size=max_users, replace=False)))
+
+
 def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = None,
                    max_users: int | None = VAL_SAMPLE) -> Validator:
     """score_fn -> mean NDCG@10 over validation users at K = k (what methods tune on).
@@ -124,10 +133,7 @@ def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = 
     them: methods call the validator dozens of times (grid searches, early stopping), and on a
     large dataset scoring thousands of users over the whole catalog each time would dominate the
     run, while the mean over 1,000 users is already precise to about +-0.01."""
-    ep = split.episodes("val", k)
-    if max_users is not None and len(ep) > max_users:
-        rng = np.random.default_rng([split.config.seed, 11])
-        ep = ep.take(np.sort(rng.choice(len(ep), size=max_users, replace=False)))
+    ep = sample_episodes(split.episodes("val", k), max_users, [split.config.seed, 11])
 
     def validate(score_fn: Callable[[SupportBatch], np.ndarray]) -> float:
         m = metrics_for(score_episodes(score_fn, split, ep), ep, threshold=threshold, ks=(10,))

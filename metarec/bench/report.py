@@ -97,6 +97,10 @@ def render_report(res: BenchmarkResult, command: str) -> str:
     if cfg.max_val_users is not None and n_val > cfg.max_val_users:
         lines += [f"Choices (hyperparameters, early stopping) were made on a fixed seeded sample of "
                   f"{cfg.max_val_users} of the {n_val} validation users (`--max-val-users`).", ""]
+    n_warm = max((s.get("n_warm_eval_users", 0) for s in res.splits), default=0)
+    if cfg.max_warm_users is not None and n_warm > cfg.max_warm_users:
+        lines += [f"Warm-user scenarios are measured on a fixed seeded sample of at most {cfg.max_warm_users} "
+                  f"of the (up to) {n_warm} warm users who return after T (`--max-warm-users`).", ""]
     for m, why in res.skipped.items():
         lines += [f"> **{m} skipped**: {why}.", ""]
     if cfg.split != "time":

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import VAL_SAMPLE, evaluate_episodes, fit_data, make_validator, rating_errors
+from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, evaluate_episodes, fit_data, make_validator,
+                                    rating_errors, sample_episodes)
 from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
@@ -36,6 +37,7 @@ class BenchmarkConfig:
     relevance_threshold: float | None = None
     val_shots: int = 5
     max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
+    max_warm_users: int | None = WARM_SAMPLE  # sample of returning warm users for their scenarios
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
             for k in cfg.shots:
                 for which in ("val", "test", "warm"):
                     ep = split.episodes(which, k)
+                    if which == "warm":  # secondary scenarios: a fixed sample bounds their cost
+                        ep = sample_episodes(ep, cfg.max_warm_users, [seed, 13, k])
                     if len(ep) == 0:
                         continue
                     # validation users only ever feed choices, not scenarios

@@ -31,6 +31,8 @@ def benchmark(
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
     max_val_users: int = typer.Option(1000, help="Validation users that tuning and early stopping score "
                                       "(a fixed seeded sample when there are more; 0 = all)."),
+    max_warm_users: int = typer.Option(2000, help="Returning warm users scored per K for the warm-user "
+                                       "scenarios (a fixed seeded sample when there are more; 0 = all)."),
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot."""
     from metarec.bench.report import write_artifacts
@@ -41,7 +43,8 @@ def benchmark(
         cfg = BenchmarkConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                               methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                               shots=_ints(shots, "--shots"), seeds=seeds, split=split,
-                              relevance_threshold=threshold, max_val_users=max_val_users or None)
+                              relevance_threshold=threshold, max_val_users=max_val_users or None,
+                              max_warm_users=max_warm_users or None)
         res = run_benchmark(cfg)
     except MetarecError as e:
         fail(e)

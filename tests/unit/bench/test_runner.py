@@ -164,3 +164,22 @@ def test_a_method_that_cannot_run_is_skipped_and_reported(tiny_ml, tmp_path, mon
     write_artifacts(res, tmp_path, "cmd")
     assert "> **ease skipped**: EASE needs a dense" in (tmp_path / "report.md").read_text()
     assert json.loads((tmp_path / "run_info.json").read_text())["skipped"] == res.skipped
+
+
+def test_max_warm_users_samples_the_warm_scenarios_and_the_report_says_so(tiny_ml, tmp_path):
+    cfg = BenchmarkConfig(dataset="fixture", methods=("popularity",), shots=(1,), seeds=2)
+    full = run_benchmark(cfg, data=tiny_ml)
+    capped = run_benchmark(BenchmarkConfig(**{**cfg.__dict__, "max_warm_users": 1}), data=tiny_ml)
+    n_warm = full.splits[0]["n_warm_eval_users"]
+    assert n_warm > 1
+    pw = capped.per_user[capped.per_user["split"] == "warm"]
+    assert pw.groupby(["seed", "shots"]).size().max() == 1
+    fw = full.per_user[full.per_user["split"] == "warm"]
+    assert len(fw.groupby(["seed", "shots"])) == len(pw.groupby(["seed", "shots"]))
+    # the sampled user's row is the same row as in the full run; test users are untouched
+    merged = pw.merge(fw, on=["seed", "shots", "user_id"], suffixes=("", "_full"))
+    assert len(merged) == len(pw) and (merged["ndcg@10"] == merged["ndcg@10_full"]).all()
+    pd.testing.assert_frame_equal(capped.per_user[capped.per_user["split"] == "test"].reset_index(drop=True),
+                                  full.per_user[full.per_user["split"] == "test"].reset_index(drop=True))
+    write_artifacts(capped, tmp_path, "cmd")
+    assert f"at most 1 of the (up to) {n_warm} warm users" in (tmp_path / "report.md").read_text()

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from metarec.bench.evaluate import VAL_SAMPLE, WARM_SAMPLE
 from metarec.cli.common import DataDirOpt, DatasetOpt, console, fail
 from metarec.core.errors import MetarecError
 
@@ -29,9 +30,9 @@ def benchmark(
     out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
     split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
-    max_val_users: int = typer.Option(1000, help="Validation users that tuning and early stopping score "
+    max_val_users: int = typer.Option(VAL_SAMPLE, help="Validation users that tuning and early stopping score "
                                       "(a fixed seeded sample when there are more; 0 = all)."),
-    max_warm_users: int = typer.Option(2000, help="Returning warm users scored per K for the warm-user "
+    max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "
                                        "scenarios (a fixed seeded sample when there are more; 0 = all)."),
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot."""

@@ -83,12 +83,17 @@ def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, i
     return neg.astype(np.int64), ok
 
 
+def _feature_columns(cfg: HeadConfig, feats: np.ndarray) -> torch.Tensor:
+    """The model's configured features (cfg.features, in order) out of the FEATURES-ordered last axis."""
+    cols = [FEATURES.index(f) for f in cfg.features]
+    return torch.from_numpy(np.ascontiguousarray(feats if cols == list(range(feats.shape[-1])) else feats[..., cols]))
+
+
 def _inputs(cfg: HeadConfig, items: np.ndarray, feats: np.ndarray, keep_full: np.ndarray, support: np.ndarray,
             weights: np.ndarray, profile: np.ndarray, drop: np.ndarray) -> ScoreInputs:
-    cols = [FEATURES.index(f) for f in cfg.features]
     return ScoreInputs(
         items=torch.from_numpy(np.array(items, dtype=np.int64)),  # a copy: inputs may be broadcast views
-        feats=torch.from_numpy(np.ascontiguousarray(feats[..., cols])),
+        feats=_feature_columns(cfg, feats),
         item_keep=torch.from_numpy(np.take_along_axis(keep_full, items, axis=1).astype(np.float32)),
         support=torch.from_numpy(support),
         support_w=torch.from_numpy(weights),
@@ -115,11 +120,9 @@ def catalog_inputs(cfg: HeadConfig, sf: SupportFeatures, keep: np.ndarray, suppo
         keep: float/bool [I] (1 = use the id embedding).
     """
     u_n, i_n = sf.full.shape[:2]
-    cols = [FEATURES.index(f) for f in cfg.features]
-    feats = sf.full if cols == list(range(sf.full.shape[-1])) else sf.full[..., cols]
     return ScoreInputs(
         items=torch.arange(i_n).expand(u_n, i_n),
-        feats=torch.from_numpy(np.ascontiguousarray(feats)),
+        feats=_feature_columns(cfg, sf.full),
         item_keep=torch.from_numpy(np.asarray(keep, np.float32)).expand(u_n, i_n),
         support=torch.from_numpy(np.array(support, dtype=np.int64)),
         support_w=torch.from_numpy(weights),

@@ -88,15 +88,15 @@ class ItemSide:
         # a new user's features use the fixed counts: one [I] row broadcast, and cosines computed
         # on the stored co-occurrences only (bitwise the same values as the general path below)
         counts = np.broadcast_to(self.counts, (u_n, i_n)) if ex is None else self.counts - ex
-        cos = np.zeros((u_n, k, i_n))
-        if k and ex is None:
-            # cosines of the stored co-occurrences only (bitwise the general path's division)
+        if not k:
+            cos = np.zeros((u_n, 0, i_n))
+        elif ex is None:
             r = self.cooc[support.ravel()].tocoo()
             data = r.data.astype(np.float64) / np.sqrt(self.counts[support.ravel()[r.row]] * self.counts[r.col])
             cos = np.zeros((u_n * k, i_n))
             cos[r.row, r.col] = data
             cos = cos.reshape(u_n, k, i_n) * mask[..., None]
-        elif k:
+        else:
             rows = self.cooc[support.ravel()].toarray().reshape(u_n, k, i_n).astype(np.float64)
             n_s = np.take_along_axis(counts, support, axis=1)  # [U, K]
             if ex is not None:

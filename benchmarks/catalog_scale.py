@@ -65,7 +65,7 @@ def network_paths(data, users: int, rounds: int) -> dict:
 
     split = make_split(data, SplitConfig(seed=0))
     fd = fit_data(split)
-    side = ItemSide.build(item_embeddings(fd.items), fd.matrix)
+    side = ItemSide.build(item_embeddings(fd.items), fd.matrix, fd.recent)
     model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items, generator=torch.Generator().manual_seed(0))
     ep = split.episodes("val", 5)
     sup, rat = ep.support_items[:users], ep.support_ratings[:users]

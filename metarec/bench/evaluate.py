@@ -20,6 +20,8 @@ SCORE_CHUNK = 512  # users scored at once: bounds memory at SCORE_CHUNK x n_item
 VAL_SAMPLE = 1000  # validation users a validator scores at most (see make_validator)
 WARM_SAMPLE = 2000  # returning warm users the runner scores per K for the warm-user scenarios
 EVAL_FLOATS = 2 ** 26  # score entries (float64) held at once by evaluate_episodes: 512 MB
+RECENT_FRACTION = 0.2  # the trend window: the latest fifth of pre-T interactions (a share of the log, not a
+# number of days, so it follows each dataset's own time scale)
 
 
 def fit_data(split: ColdStartSplit) -> FitData:
@@ -29,7 +31,9 @@ def fit_data(split: ColdStartSplit) -> FitData:
     not_warm = np.ones(d.n_users, bool)
     not_warm[split.warm_users] = False
     users.loc[not_warm, [c for c in users.columns if c != "user_id"]] = None
-    first = None
+    first = recent = None
+    if d.timestamp is not None and split.cut_time is not None and split.train_mask.any():
+        recent = split.train_matrix(values="binary", recent=RECENT_FRACTION)
     if d.timestamp is not None:
         first = np.full(d.n_users, np.inf)
         np.minimum.at(first, d.user[split.train_mask], d.timestamp[split.train_mask].astype(np.float64))
@@ -37,7 +41,7 @@ def fit_data(split: ColdStartSplit) -> FitData:
     return FitData(
         matrix=split.train_matrix(values="binary"), ratings=split.train_matrix(values="rating"),
         sequences=split.train_sequences(), warm_users=split.warm_users, items=d.items, users=users,
-        explicit=d.explicit, dataset=d.name, first_times=first,
+        explicit=d.explicit, dataset=d.name, first_times=first, recent=recent,
     )
 
 

@@ -122,9 +122,20 @@ class ColdStartSplit:
         """bool [n_items]: items with no interaction before T."""
         return self.train_counts == 0
 
-    def train_matrix(self, *, values: Literal["binary", "rating"] = "binary") -> sp.csr_matrix:
-        """CSR [n_users, n_items] of pre-T interactions (all users; new users' rows are empty)."""
+    def train_matrix(self, *, values: Literal["binary", "rating"] = "binary",
+                     recent: float | None = None) -> sp.csr_matrix:
+        """CSR [n_users, n_items] of pre-T interactions (all users; new users' rows are empty).
+
+        recent: keep only the latest `recent` fraction of the pre-T interactions by time (rows at or
+        after that percentile of their timestamps): what was being consumed just before the cut.
+        """
         d, m = self.data, self.train_mask
+        if recent is not None:
+            if not 0.0 < recent <= 1.0:
+                raise ValueError(f"recent must be in (0, 1], got {recent}")
+            if d.timestamp is None or not m.any():
+                raise ValueError("a recent window needs timestamps and pre-T interactions")
+            m = m & (d.timestamp >= np.percentile(d.timestamp[m], 100.0 * (1.0 - recent)))
         v = np.ones(int(m.sum()), np.float32) if values == "binary" else np.nan_to_num(d.rating[m], nan=1.0)
         return sp.csr_matrix((v, (d.user[m], d.item[m])), shape=(d.n_users, d.n_items), dtype=np.float32)
 

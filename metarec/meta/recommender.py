@@ -152,12 +152,15 @@ class MetaRecommender:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         cooc = self.side.cooc.tocsr()
-        ckpt.save_tensors(out / "side.safetensors", {
+        side = {
             "text": torch.from_numpy(self.side.text), "counts": torch.from_numpy(self.side.counts),
             "cooc.indptr": torch.from_numpy(cooc.indptr.astype(np.int64)),
             "cooc.indices": torch.from_numpy(cooc.indices.astype(np.int64)),
             "cooc.data": torch.from_numpy(cooc.data.astype(np.float32)),
-        })
+        }
+        if self.side.recent is not None:
+            side["recent"] = torch.from_numpy(self.side.recent)
+        ckpt.save_tensors(out / "side.safetensors", side)
         if state is None:
             state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
             if getattr(self.learner, "lrs", None) is not None:
@@ -182,7 +185,8 @@ class MetaRecommender:
         t = ckpt.load_tensors(path / "side.safetensors")
         n = int(cfg["n_items"])
         cooc = sp.csr_matrix((t["cooc.data"].numpy(), t["cooc.indices"].numpy(), t["cooc.indptr"].numpy()), shape=(n, n))
-        side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy())
+        side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy(),
+                        recent=t["recent"].numpy() if "recent" in t else None)
         model = ScoringModel(head, int(cfg["text_dim"]), n)
         state = ckpt.load_tensors(path / "model.safetensors")
         try:

@@ -30,6 +30,7 @@ class MetaData:
     rating_max: float = 5.0
     explicit: bool = True
     recency: np.ndarray | None = None  # float [W] in [0, 1]: rank of each user's arrival time
+    recent_rows: sp.csr_matrix | None = None  # [len(sequences), I] the same rows inside the trend window
     _lens: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -194,7 +195,8 @@ def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_t
         qry[t, :len(q)], qry_r[t, :len(q)], qmask[t, :len(q)] = q, ratings[start + k:start + k + len(q)], True
     rows = md.user_rows[users]
     smask = np.ones((n_tasks, k), bool)
-    sf = md.side.support_features(sup, smask, exclude=rows)
+    sf = md.side.support_features(sup, smask, exclude=rows,
+                                  exclude_recent=None if md.recent_rows is None else md.recent_rows[users])
     drop = id_dropout if id_dropout is not None else cfg.id_dropout
     keep = (sf.full[..., FEATURES.index("new")] == 0) & (rng.random((n_tasks, n_i)) >= drop)
     w = support_weights(sup_r, smask, md.rating_max, md.explicit)

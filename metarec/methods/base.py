@@ -33,6 +33,8 @@ class FitData:
         explicit: whether ratings are explicit scores.
         dataset: dataset name, for caches and messages.
         first_times: each warm user's first interaction time (None without timestamps).
+        recent: CSR float32 like `matrix`, only the latest pre-T interactions (the window behind
+            the trend feature, see bench.evaluate.RECENT_FRACTION); None without timestamps.
     """
 
     matrix: sp.csr_matrix
@@ -44,6 +46,7 @@ class FitData:
     explicit: bool
     dataset: str
     first_times: np.ndarray | None = None  # float [W] first pre-T interaction time per warm user
+    recent: sp.csr_matrix | None = None
 
     @property
     def n_items(self) -> int:

@@ -11,11 +11,15 @@ support sets into per-(user, item) scalar features over the whole catalog:
   content  cosine(mean support text embedding, item text embedding)
   pop      standardised log(1 + pre-T count)
   new      1 for items with no pre-T interaction
+  trend    standardised log(1 + count in the latest pre-T window): what was being consumed just
+           before the cut, which is what users arriving after it pick up (all-time popularity
+           lags behind; 0 for every item when the data has no timestamps)
 
 `leave_one_out` gives the same features with one support item left out, for the inner loop: each
 support item is scored from the others, so an item's similarity to itself never leaks into its own
 label. For warm users' training tasks, `exclude` removes that user's own row from the counts first,
-so the features look exactly like those a new user (absent from the matrix) gets at test time.
+so the features look exactly like those a new user (absent from the matrix) gets at test time
+(`exclude_recent` does the same for the trend window's counts).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-FEATURES = ("knn", "content", "pop", "new")
+FEATURES = ("knn", "content", "pop", "new", "trend")
 
 
 @dataclass(eq=False)
@@ -46,17 +50,18 @@ class ItemSide:
     text: np.ndarray  # float32 [I, E], L2-normalised frozen text embeddings
     cooc: sp.csr_matrix  # float32 [I, I] pre-T co-occurrence counts X^T X (diagonal = counts)
     counts: np.ndarray  # float64 [I] pre-T interactions per item
+    recent: np.ndarray | None = None  # float64 [I] interactions in the latest pre-T window (None: no trend)
 
     @classmethod
-    def build(cls, text: np.ndarray, matrix: sp.csr_matrix) -> "ItemSide":
-        x = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
-        x.eliminate_zeros()  # a stored 0 is no interaction
-        x.data[:] = 1.0
+    def build(cls, text: np.ndarray, matrix: sp.csr_matrix, recent: sp.csr_matrix | None = None) -> "ItemSide":
+        """`matrix`: pre-T interactions [users, I]; `recent`: its latest rows in time (FitData.recent)."""
+        x = _binary(matrix)
         cooc = (x.T @ x).tocsr().astype(np.float32)
         counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
+        rc = None if recent is None else np.asarray(_binary(recent).sum(axis=0)).ravel().astype(np.float64)
         t = np.asarray(text, np.float32)
         t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
-        return cls(text=t, cooc=cooc, counts=counts)
+        return cls(text=t, cooc=cooc, counts=counts, recent=rc)
 
     @property
     def n_items(self) -> int:
@@ -69,18 +74,20 @@ class ItemSide:
             self._text64_t = self.text.T.astype(np.float64)
         return self._text64_t
 
-    def pop_stats(self) -> tuple[float, float]:
-        lp = np.log1p(self.counts)
+    def pop_stats(self, counts: np.ndarray | None = None) -> tuple[float, float]:
+        """Mean and sd of log(1 + counts) over the catalog (default: the all-time counts)."""
+        lp = np.log1p(self.counts if counts is None else counts)
         return float(lp.mean()), float(lp.std() + 1e-6)
 
-    def support_features(self, support: np.ndarray, mask: np.ndarray,
-                         exclude: sp.csr_matrix | None = None) -> SupportFeatures:
+    def support_features(self, support: np.ndarray, mask: np.ndarray, exclude: sp.csr_matrix | None = None,
+                         exclude_recent: sp.csr_matrix | None = None) -> SupportFeatures:
         """Features of every catalog item for each support set (see module docstring).
 
         Args:
             support: int64 [U, K] item indices (padding entries anything, masked out).
             mask: bool [U, K] which support entries are real.
             exclude: CSR [U, I] binary rows to remove from the counts (the task's own user), or None.
+            exclude_recent: the same users' rows of the trend window, removed from `recent`.
         """
         u_n, k = support.shape
         i_n = self.n_items
@@ -113,8 +120,16 @@ class ItemSide:
         c1 = self.counts if ex is None else counts  # [I] (broadcast below) or [U, I]
         pop = np.broadcast_to((np.log1p(np.maximum(c1, 0)) - mu) / sd, (u_n, i_n))
         new = np.broadcast_to((c1 <= 0).astype(np.float64), (u_n, i_n))
-        full = np.stack([knn, content, pop, new], axis=-1).astype(np.float32)
+        full = np.stack([knn, content, pop, new, self._trend(u_n, exclude_recent)], axis=-1).astype(np.float32)
         return SupportFeatures(full=full, cos=cos, text_sum=text_sum, support_text=st, mask=mask)
+
+    def _trend(self, u_n: int, exclude_recent: sp.csr_matrix | None) -> np.ndarray:
+        """float64 [U, I] trend feature (zeros without a recent window)."""
+        if self.recent is None:
+            return np.zeros((u_n, self.n_items))
+        mu, sd = self.pop_stats(self.recent)
+        rc = self.recent if exclude_recent is None else self.recent - exclude_recent.toarray()
+        return np.broadcast_to((np.log1p(np.maximum(rc, 0)) - mu) / sd, (u_n, self.n_items))
 
     def leave_one_out(self, sf: SupportFeatures, items: np.ndarray) -> np.ndarray:
         """float32 [U, K, M, F]: features of items[u, j, :] computed without support item j.
@@ -133,9 +148,18 @@ class ItemSide:
         rest_n = rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-12)
         content = np.einsum("uke,ukme->ukm", rest_n, self.text[items].astype(np.float64))
         content = np.where(n_others[..., None] > 0, content, 0.0)
-        full_pop = np.take_along_axis(sf.full[..., 2], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
-        full_new = np.take_along_axis(sf.full[..., 3], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
-        return np.stack([knn, content, full_pop, full_new], axis=-1).astype(np.float32)
+        # popularity, newness and trend do not depend on the support set: read them off the full features
+        fixed = [np.take_along_axis(sf.full[..., FEATURES.index(f)], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
+                 for f in ("pop", "new", "trend")]
+        return np.stack([knn, content, *fixed], axis=-1).astype(np.float32)
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """A float32 copy with every stored nonzero set to 1 (a stored 0 is no interaction)."""
+    x = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    x.eliminate_zeros()
+    x.data[:] = 1.0
+    return x
 
 
 def _cos_rows(a: np.ndarray, text64_t: np.ndarray) -> np.ndarray:

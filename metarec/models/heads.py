@@ -185,7 +185,7 @@ class ScoringModel(nn.Module):
         self.body = _Group(**body)
         # start near a sensible ranking (mostly item-kNN, a little popularity); the MLP residual
         # starts small and meta-training learns what the prior misses
-        prior = {"knn": 10.0, "content": 0.5, "pop": 1.0, "new": 0.0}
+        prior = {"knn": 10.0, "content": 0.5, "pop": 1.0, "new": 0.0, "trend": 0.0}
         self.head = _Group(w_feat=torch.tensor([prior[n] for n in cfg.features]),
                            w1=init(d + f, h, scale=(d + f) ** -0.5), b1=torch.zeros(h),
                            w2=init(h, 1, scale=0.1 * h ** -0.5), b2=torch.zeros(1))

@@ -87,3 +87,17 @@ def test_warm_user_episodes_use_only_rows_after_the_cut(tiny_ml):
         assert all(t_of[(u, i)] >= s.cut_time for i in items)
         n_post = int(((d.user == u) & (d.timestamp >= s.cut_time)).sum())
         assert len(items) == n_post
+
+
+def test_recent_train_matrix_keeps_the_latest_pre_cut_rows(tiny_ml):
+    """The trend window: pre-T rows at or after the 80th percentile of pre-T timestamps, nothing after T."""
+    s = make_split(tiny_ml)
+    d, m = tiny_ml, s.train_mask
+    lo = np.percentile(d.timestamp[m], 80)
+    rec = s.train_matrix(recent=0.2).tocoo()
+    want = m & (d.timestamp >= lo)
+    assert rec.nnz == want.sum() > 0 and rec.nnz < m.sum()
+    assert sorted(zip(rec.row, rec.col)) == sorted(zip(d.user[want], d.item[want]))
+    assert s.train_matrix(recent=1.0).nnz == s.train_matrix().nnz
+    with pytest.raises(ValueError, match="recent"):
+        s.train_matrix(recent=0.0)

@@ -60,6 +60,9 @@ def test_interrupted_run_resumes_exactly(tiny_ml, tiny_models, tmp_path):
 def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
     m = _fit(tiny_ml, _method(tiny_models, 10, out=str(tmp_path / "m")))
     rec = MetaRecommender.load(tmp_path / "m")
+    # the trend window's counts travel with the checkpoint (the fixture has timestamps)
+    assert m.rec.side.recent is not None and m.rec.side.recent.any()
+    np.testing.assert_array_equal(rec.side.recent, m.rec.side.recent)
     support = [1, 2, 5]
     user = rec.adapt(support, ratings=[5, 4, 3])
     # the loaded model scores exactly like the in-memory one

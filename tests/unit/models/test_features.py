@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from metarec.models.features import FEATURES, ItemSide
 
-KNN, CONTENT, POP, NEW = (FEATURES.index(f) for f in ("knn", "content", "pop", "new"))
+KNN, CONTENT, POP, NEW, TREND = (FEATURES.index(f) for f in ("knn", "content", "pop", "new", "trend"))
 R2, R3 = np.sqrt(2.0), np.sqrt(3.0)
 
 
@@ -79,3 +79,25 @@ def test_build_ignores_stored_zeros_and_leaves_the_input_alone():
     side = ItemSide.build(np.eye(3, dtype=np.float32), m)
     np.testing.assert_array_equal(side.counts, [1.0, 1.0, 0.0])  # the stored 0 at (0, 1) is no interaction
     np.testing.assert_array_equal(m.data, [3.0, 0.0, 5.0])
+
+
+def test_trend_is_standardised_log_recent_counts_and_excludes_the_users_own_recent_rows():
+    # recent window: u1 took items 1 and 2 in it, u2 item 1 -> recent counts 0, 2, 1, 0
+    x = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 1]], np.float32))
+    recent = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 0]], np.float32))
+    side = ItemSide.build(np.eye(4, 2, dtype=np.float32), x, recent)
+    lp = np.log1p([0.0, 2.0, 1.0, 0.0])
+    mu, sd = lp.mean(), lp.std() + 1e-6
+    sf = side.support_features(np.array([[0]]), np.ones((1, 1), bool))
+    np.testing.assert_allclose(sf.full[0, :, TREND], (lp - mu) / sd, rtol=1e-5)
+    # u1's own training task: its recent rows leave counts 0, 1, 0, 0 (standardised with the
+    # window's own statistics, as a new user sees them)
+    own = side.support_features(np.array([[0]]), np.ones((1, 1), bool), exclude=x[1],
+                                exclude_recent=recent[1])
+    np.testing.assert_allclose(own.full[0, :, TREND], (np.log1p([0.0, 1.0, 0.0, 0.0]) - mu) / sd, rtol=1e-5)
+    # the trend is a property of the item: leave-one-out reads it unchanged
+    loo = side.leave_one_out(sf, np.array([[[3, 1]]]))
+    np.testing.assert_array_equal(loo[0, 0, :, TREND], sf.full[0, [3, 1], TREND])
+    # no recent window (a log without timestamps): the feature is 0 everywhere
+    assert not ItemSide.build(np.eye(4, 2, dtype=np.float32), x).support_features(
+        np.array([[0]]), np.ones((1, 1), bool)).full[..., TREND].any()

@@ -9,6 +9,7 @@ ML-100K sizes two identical backward passes disagreed in 20 of 20 tries. The hea
 import numpy as np
 import torch
 
+from metarec.models.features import FEATURES
 from metarec.models.heads import HeadConfig, ScoreInputs, ScoringModel, rows
 
 
@@ -23,7 +24,7 @@ def test_scoring_backward_is_bitwise_reproducible_at_catalog_scale():
     n_items, t, n, k, e = 1682, 32, 2200, 5, 24
     model = ScoringModel(HeadConfig(), e, n_items, generator=torch.Generator().manual_seed(0))
     text = torch.randn(n_items, e)
-    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, 4),
+    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(FEATURES)),
                     item_keep=torch.ones(t, n), support=torch.randint(0, n_items, (t, k)),
                     support_w=torch.ones(t, k), support_keep=torch.ones(t, k), profile=torch.randn(t, e),
                     drop=torch.full((t, n), -1))

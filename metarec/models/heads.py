@@ -122,7 +122,13 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
         return v
 
     if x.items.dim() == 2 and x.items.stride(0) == 0 and x.item_keep.stride(0) == 0:
-        v = item_vec(x.items[:1], x.item_keep[:1])  # [1, N, d]: the same candidates for every task
+        if proj is not None or w_text.dim() == 2:
+            v = item_vec(x.items[:1], x.item_keep[:1])  # [1, N, d]: the same candidates for every task
+        else:
+            # per-task text projection (adapt="all"): one [N, E] gather against every task's weights
+            v = torch.matmul(item_text[x.items[0]], w_text)  # [T, N, d]
+            if cfg.use_ids:
+                v = v + rows(params["shared.id_emb"], x.items[:1]) * x.item_keep[:1].unsqueeze(-1)
     else:
         v = item_vec(x.items, x.item_keep)  # [T, N, d]
     t, n = x.items.shape

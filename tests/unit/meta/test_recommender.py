@@ -13,6 +13,7 @@ from metarec.bench.evaluate import fit_data, make_validator
 from metarec.core.errors import CheckpointError, UnknownItemError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig
+from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender
 from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod
@@ -165,3 +166,17 @@ def test_keep_best_false_trains_every_step_and_keeps_the_last(tiny_ml, tiny_mode
     live = t._state()
     for k, v in t.best_state.items():
         assert torch.equal(v, live[k]), k
+
+
+def test_adapt_all_scores_the_full_catalog(tiny_ml, tiny_models):
+    """adapt="all" gives every user its own text projection; full-catalog scoring (stride-0 catalog
+    rows) must handle the per-task weights (it once raised a bmm shape error)."""
+    m = MetaRecMethod(seed=0, meta=MetaConfig(adapt="all"), train=TrainConfig(steps=2, **TRAIN),
+                      encoder=EncoderConfig(model=tiny_models["bert"]))
+    _fit(tiny_ml, m)
+    ep = make_split(tiny_ml).episodes("test", 3)
+    batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
+    s = m.score(batch)
+    assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
+    # each user's adapted projection differs, so two users with different supports score differently
+    assert not np.allclose(s[0], s[1])

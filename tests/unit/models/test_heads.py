@@ -68,3 +68,10 @@ def test_catalog_inputs_score_like_materialised_candidates():
     slow = outer_inputs(model.cfg, items, sf, np.broadcast_to(keep, (u, n_items)), support, w, prof)
     with torch.no_grad():
         assert torch.equal(model(text, fast), model(text, slow))
+        # adapt="all": the text projection carries a task dimension (one adapted copy per user)
+        params = model.params()
+        g = torch.Generator().manual_seed(2)
+        params["body.w_text"] = params["body.w_text"] + 0.1 * torch.randn(u, *params["body.w_text"].shape, generator=g)
+        per_task = model.score_fn(params, text, fast)
+        torch.testing.assert_close(per_task, model.score_fn(params, text, slow), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(per_task, model(text, fast))

@@ -92,25 +92,22 @@ class ItemSide:
         u_n, k = support.shape
         i_n = self.n_items
         ex = exclude.toarray() if exclude is not None else None
-        # a new user's features use the fixed counts: one [I] row broadcast, and cosines computed
-        # on the stored co-occurrences only (bitwise the same values as the general path below)
         counts = np.broadcast_to(self.counts, (u_n, i_n)) if ex is None else self.counts - ex
         if not k:
             cos = np.zeros((u_n, 0, i_n))
-        elif ex is None:
-            r = self.cooc[support.ravel()].tocoo()
-            data = r.data.astype(np.float64) / np.sqrt(self.counts[support.ravel()[r.row]] * self.counts[r.col])
-            cos = np.zeros((u_n * k, i_n))
-            cos[r.row, r.col] = data
-            cos = cos.reshape(u_n, k, i_n) * mask[..., None]
         else:
-            rows = self.cooc[support.ravel()].toarray().reshape(u_n, k, i_n).astype(np.float64)
-            n_s = np.take_along_axis(counts, support, axis=1)  # [U, K]
+            # cosines on the stored co-occurrences only: row u * k + j of `r` is support slot j of user u
+            flat = support.ravel()
+            r = self.cooc[flat].tocoo()
+            data = r.data.astype(np.float64)
+            user, s_item = r.row // k, flat[r.row]
             if ex is not None:
                 # co-occurrence of (s, i) loses 1 where the excluded row holds both s and i
-                rows = rows - np.take_along_axis(ex, support, axis=1)[..., None] * ex[:, None, :]
-            denom = np.sqrt(np.maximum(n_s, 0)[..., None] * np.maximum(counts, 0)[:, None, :])
-            cos = np.divide(rows, denom, out=np.zeros_like(rows), where=denom > 0) * mask[..., None]
+                data = data - ex[user, s_item] * ex[user, r.col]
+            denom = np.sqrt(np.maximum(counts[user, s_item], 0) * np.maximum(counts[user, r.col], 0))
+            cos = np.zeros((u_n * k, i_n))
+            cos[r.row, r.col] = np.divide(data, denom, out=np.zeros_like(data), where=denom > 0)
+            cos = cos.reshape(u_n, k, i_n) * mask[..., None]
         n_sup = mask.sum(axis=1).astype(np.float64)
         knn = cos.sum(axis=1) / np.sqrt(np.maximum(n_sup, 1.0))[:, None]
         st = self.text[support].astype(np.float64) * mask[..., None]

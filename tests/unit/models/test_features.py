@@ -56,8 +56,8 @@ def test_exclude_removes_the_users_own_row(side):
 
 
 def test_new_user_fast_path_equals_the_general_path():
-    """exclude=None reads the pre-normalised cosine matrix and broadcasts pop/new from one row; an
-    all-zero exclude runs the general per-user path: the two must agree bit for bit."""
+    """exclude=None broadcasts counts, pop and new from one row; an all-zero exclude takes the
+    per-user branch (counts minus the excluded rows): the two must agree bit for bit."""
     rng = np.random.default_rng(3)
     dense = (rng.random((40, 25)) < 0.3).astype(np.float32)
     dense[:, 7] = 0  # an item with no pre-T interaction (a "new" item, zero denominators)
@@ -101,3 +101,32 @@ def test_trend_is_standardised_log_recent_counts_and_excludes_the_users_own_rece
     # no recent window (a log without timestamps): the feature is 0 everywhere
     assert not ItemSide.build(np.eye(4, 2, dtype=np.float32), x).support_features(
         np.array([[0]]), np.ones((1, 1), bool)).full[..., TREND].any()
+
+
+def test_exclude_equals_a_side_built_without_that_user():
+    """A warm user's training-task features (own rows excluded) are exactly the features a new user
+    with the same support gets from a side fitted on everyone else: the reference implementation."""
+    rng = np.random.default_rng(7)
+    dense = (rng.random((30, 20)) < 0.3).astype(np.float32)
+    recent = dense * (rng.random(dense.shape) < 0.4)
+    text = rng.normal(size=(20, 5)).astype(np.float32)
+    side = ItemSide.build(text, sp.csr_matrix(dense), sp.csr_matrix(recent))
+    users = [3, 11, 24]
+    support = np.stack([rng.choice(np.flatnonzero(dense[u]), size=3, replace=False) for u in users])
+    mask = np.ones(support.shape, bool)
+    mask[1, 2] = False
+    got = side.support_features(support, mask, exclude=sp.csr_matrix(dense[users]),
+                                exclude_recent=sp.csr_matrix(recent[users]))
+    for row, u in enumerate(users):
+        keep = np.arange(30) != u
+        ref_side = ItemSide.build(text, sp.csr_matrix(dense[keep]), sp.csr_matrix(recent[keep]))
+        ref = ref_side.support_features(support[row:row + 1], mask[row:row + 1])
+        cols = [KNN, CONTENT, NEW]
+        np.testing.assert_allclose(got.full[row][:, cols], ref.full[0][:, cols], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(got.cos[row], ref.cos[0], rtol=1e-12, atol=1e-15)
+        # popularity and trend are standardised with the statistics fixed at fit time (the whole
+        # log), so compare the counts they encode
+        for col, counts, ref_counts in ((POP, side.counts, ref_side.counts), (TREND, side.recent, ref_side.recent)):
+            mu, sd = side.pop_stats(counts)
+            np.testing.assert_allclose(np.expm1(got.full[row][:, col].astype(np.float64) * sd + mu), ref_counts,
+                                       rtol=1e-4, atol=1e-4)

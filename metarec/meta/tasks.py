@@ -2,8 +2,9 @@
 
 A task is one warm user: support = K consecutive interactions, query = the (up to `n_query`)
 interactions that follow. The inner loop fits support positives against sampled negatives (any item
-but the support, as at test time: later items may be among them); the outer loss scores query positives against other sampled negatives. K is shared within a meta-batch, so a
-meta-batch is a handful of [T, ...] tensors, not a list of objects.
+but the support, as at test time: later items may be among them); the outer loss scores query
+positives against other sampled negatives. K is shared within a meta-batch, so a meta-batch is a
+handful of [T, ...] tensors, not a list of objects.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 import torch
 
 from metarec.core.errors import ConfigError
+from metarec.core.sparse import indicator
 from metarec.models.features import FEATURES, ItemSide, SupportFeatures
 from metarec.models.heads import HeadConfig, ScoreInputs
 
@@ -83,14 +84,6 @@ def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, i
     if forbidden is not None:
         ok = np.take_along_axis(forbidden.toarray(), neg, axis=1) == 0
     return neg.astype(np.int64), ok
-
-
-def _rows_of(items: np.ndarray, n_items: int) -> sp.csr_matrix:
-    """Binary CSR [T, n_items] with row t holding items[t] (the support sets as forbidden rows)."""
-    t, k = items.shape
-    m = sp.csr_matrix((np.ones(t * k, np.float32), (np.repeat(np.arange(t), k), items.ravel())), shape=(t, n_items))
-    m.sum_duplicates()
-    return m
 
 
 def _feature_columns(cfg: HeadConfig, feats: np.ndarray) -> torch.Tensor:
@@ -218,7 +211,7 @@ def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_t
     # the inner loop knows only the support set, as at test time (recommender._negatives): its
     # negatives may be the user's later items. Excluding the user's whole row here would tell the
     # inner loop that none of them is a later positive, which a new user's inner loop cannot know.
-    in_neg, in_ok = sample_negatives(rng, n_i, (n_tasks, k * m), _rows_of(sup, n_i))
+    in_neg, in_ok = sample_negatives(rng, n_i, (n_tasks, k * m), indicator(sup, n_i))
     if n_neg < 0 or n_neg >= n_i:
         # the whole catalog as outer candidates; the user's other pre-T items are neither
         # positives nor negatives (masked), as at test time where support items are excluded

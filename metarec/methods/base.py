@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from metarec.core.sparse import indicator
+
 
 @dataclass(frozen=True, eq=False)
 class FitData:
@@ -86,10 +88,7 @@ class SupportBatch:
 
     def indicator(self, n_items: int) -> sp.csr_matrix:
         """CSR [U, n_items] with a 1 at each support item."""
-        u, k = self.support_items.shape
-        rows = np.repeat(np.arange(u), k)
-        return sp.csr_matrix((np.ones(u * k, np.float32), (rows, self.support_items.ravel())),
-                             shape=(u, n_items))
+        return indicator(self.support_items, n_items)
 
 
 # Validator(score_fn) -> mean NDCG@10 of validation users at the validator's shot count.

@@ -113,20 +113,22 @@ class ItemSide:
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
         content = _cos_rows(text_sum, self.text64_t)
-        mu, sd = self.pop_stats()
         c1 = self.counts if ex is None else counts  # [I] (broadcast below) or [U, I]
-        pop = np.broadcast_to((np.log1p(np.maximum(c1, 0)) - mu) / sd, (u_n, i_n))
+        pop = np.broadcast_to(self._log_z(c1, self.counts), (u_n, i_n))
         new = np.broadcast_to((c1 <= 0).astype(np.float64), (u_n, i_n))
-        full = np.stack([knn, content, pop, new, self._trend(u_n, exclude_recent)], axis=-1).astype(np.float32)
+        if self.recent is None:
+            trend = np.zeros((u_n, i_n))
+        else:
+            rc = self.recent if exclude_recent is None else self.recent - exclude_recent.toarray()
+            trend = np.broadcast_to(self._log_z(rc, self.recent), (u_n, i_n))
+        full = np.stack([knn, content, pop, new, trend], axis=-1).astype(np.float32)
         return SupportFeatures(full=full, cos=cos, text_sum=text_sum, support_text=st, mask=mask)
 
-    def _trend(self, u_n: int, exclude_recent: sp.csr_matrix | None) -> np.ndarray:
-        """float64 [U, I] trend feature (zeros without a recent window)."""
-        if self.recent is None:
-            return np.zeros((u_n, self.n_items))
-        mu, sd = self.pop_stats(self.recent)
-        rc = self.recent if exclude_recent is None else self.recent - exclude_recent.toarray()
-        return np.broadcast_to((np.log1p(np.maximum(rc, 0)) - mu) / sd, (u_n, self.n_items))
+    def _log_z(self, counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """log(1 + counts) standardised with the catalog statistics of `reference` (fixed at fit time,
+        so a training task's excluded counts are on the same scale as a new user's)."""
+        mu, sd = self.pop_stats(reference)
+        return (np.log1p(np.maximum(counts, 0)) - mu) / sd
 
     def leave_one_out(self, sf: SupportFeatures, items: np.ndarray) -> np.ndarray:
         """float32 [U, K, M, F]: features of items[u, j, :] computed without support item j.

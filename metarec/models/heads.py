@@ -81,7 +81,12 @@ class ScoreInputs:
 
 
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """x [T, N, in] times w [in, out] (shared) or [T, in, out] (per task), plus b [out] or [T, out]."""
+    """x [T, N, in] times w [in, out] (shared) or [T, in, out] (per task), plus b [out] or [T, out].
+
+    x may also be [1, N, in] against per-task w: the same inputs (the catalog) for every task."""
+    if w.dim() == 3 and x.shape[0] != w.shape[0]:
+        y = torch.matmul(x, w)  # broadcast the one row of inputs over the tasks' weights: [T, N, out]
+        return y if b is None else y + (b.unsqueeze(1) if b.dim() == 2 else b)
     if w.dim() == 3:
         if b is None:
             return torch.bmm(x, w)
@@ -122,13 +127,9 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
         return v
 
     if x.items.dim() == 2 and x.items.stride(0) == 0 and x.item_keep.stride(0) == 0:
-        if proj is not None or w_text.dim() == 2:
-            v = item_vec(x.items[:1], x.item_keep[:1])  # [1, N, d]: the same candidates for every task
-        else:
-            # per-task text projection (adapt="all"): one [N, E] gather against every task's weights
-            v = torch.matmul(item_text[x.items[0]], w_text)  # [T, N, d]
-            if cfg.use_ids:
-                v = v + rows(params["shared.id_emb"], x.items[:1]) * x.item_keep[:1].unsqueeze(-1)
+        # the same candidates for every task: [1, N, d], or [T, N, d] when each task has its own
+        # text projection (adapt="all"; `linear` broadcasts the one row over the tasks' weights)
+        v = item_vec(x.items[:1], x.item_keep[:1])
     else:
         v = item_vec(x.items, x.item_keep)  # [T, N, d]
     t, n = x.items.shape

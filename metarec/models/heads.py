@@ -156,13 +156,29 @@ def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor,
     """The MLP over user x item plus the linear skip over side features; u is [T, N or 1, d]."""
     if cfg.use_profile:
         u = u + linear(x.profile.unsqueeze(1), params["body.w_profile"])
-    h = torch.cat([u * v, x.feats], dim=-1)
-    h = torch.relu_(linear(h, params["head.w1"], params["head.b1"]))  # in place: the [T, N, hidden] block is the largest
+    w1, b1 = params["head.w1"], params["head.b1"]
+    if u.shape[1] == 1:
+        h = _first_layer_one_user(u, v, x.feats, w1, b1)
+    else:
+        h = linear(torch.cat([u * v, x.feats], dim=-1), w1, b1)
+    h = torch.relu_(h)  # in place: the [T, N, hidden] block is the largest
     mlp = linear(h, params["head.w2"], params["head.b2"]).squeeze(-1)
     # linear skip over the side features: per-user adaptation re-weighs knn / content / popularity
     wf = params["head.w_feat"]
     skip = (x.feats * (wf.unsqueeze(1) if wf.dim() == 2 else wf)).sum(-1)
     return skip + mlp
+
+
+def _first_layer_one_user(u: Tensor, v: Tensor, feats: Tensor, w1: Tensor, b1: Tensor) -> Tensor:
+    """[u * v, feats] @ w1 + b1 for one user vector per task (u [T, 1, d]), without building the
+    [T, N, d] product or its concatenation with the features: (u * v) @ w1[:d] = v @ (u^T * w1[:d]),
+    one [T, d, hidden] matrix per task. Full-catalog scoring spends most of its time here."""
+    d = v.shape[-1]
+    w_uv = u.transpose(1, 2) * w1[..., :d, :]  # [T, d, hidden]
+    h = torch.matmul(v, w_uv)  # v is [T, N, d] or one shared catalog row [1, N, d]
+    w_f = w1[..., d:, :]
+    h = h.baddbmm_(feats, w_f if w_f.dim() == 3 else w_f.expand(h.shape[0], *w_f.shape))
+    return h.add_(b1.unsqueeze(1) if b1.dim() == 2 else b1)
 
 
 class _Group(nn.Module):

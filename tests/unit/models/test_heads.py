@@ -75,3 +75,34 @@ def test_catalog_inputs_score_like_materialised_candidates():
         per_task = model.score_fn(params, text, fast)
         torch.testing.assert_close(per_task, model.score_fn(params, text, slow), rtol=1e-5, atol=1e-6)
         assert not torch.allclose(per_task, model(text, fast))
+
+
+def test_one_user_vector_first_layer_equals_the_concatenated_form():
+    """Scoring with nothing left out (one user vector per task, first layer as v @ (u^T * w1)) gives
+    the scores and gradients of the general per-candidate path ([u * v, feats] @ w1), which a single
+    left-out candidate forces; float64, shared and per-task (adapted) head weights."""
+    torch.manual_seed(0)
+    n_items, t, n, k, e = 40, 3, 7, 4, 6
+    model = ScoringModel(HeadConfig(dim=5, hidden=8), e, n_items, generator=torch.Generator().manual_seed(0)).double()
+    text = torch.randn(n_items, e, dtype=torch.float64)
+    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(FEATURES), dtype=torch.float64),
+                    item_keep=torch.ones(t, n, dtype=torch.float64), support=torch.randint(0, n_items, (t, k)),
+                    support_w=torch.rand(t, k, dtype=torch.float64) + 0.5,
+                    support_keep=torch.ones(t, k, dtype=torch.float64), profile=torch.randn(t, e, dtype=torch.float64),
+                    drop=torch.full((t, n), -1))
+    # the same candidates plus one more whose user vector leaves support slot 0 out: general path
+    extra = ScoreInputs(*(torch.cat([a, a[:, :1]], 1) for a in (x.items, x.feats, x.item_keep)),
+                        x.support, x.support_w, x.support_keep, x.profile, torch.cat([x.drop, torch.zeros(t, 1, dtype=torch.long)], 1))
+    for per_task in (False, True):
+        params = {n_: p.detach().clone().requires_grad_(True) for n_, p in model.params().items()}
+        if per_task:
+            for name in ("head.w1", "head.b1"):
+                params[name] = (params[name] + 0.1 * torch.randn(t, *params[name].shape, dtype=torch.float64)).detach().requires_grad_(True)
+        fast = model.score_fn(params, text, x)
+        general = model.score_fn(params, text, extra)[:, :n]
+        torch.testing.assert_close(fast, general, rtol=1e-12, atol=1e-12)
+        names = ["head.w1", "head.b1", "body.w_text", "shared.id_emb", "body.w_profile"]
+        g_fast = torch.autograd.grad(fast.square().sum(), [params[m] for m in names])
+        g_gen = torch.autograd.grad(general.square().sum(), [params[m] for m in names])
+        for a, b in zip(g_fast, g_gen):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

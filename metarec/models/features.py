@@ -92,7 +92,7 @@ class ItemSide:
         u_n, k = support.shape
         i_n = self.n_items
         ex = exclude.toarray() if exclude is not None else None
-        counts = np.broadcast_to(self.counts, (u_n, i_n)) if ex is None else self.counts - ex
+        counts = self.counts if ex is None else self.counts - ex  # [I], or [U, I] without each task's row
         if not k:
             cos = np.zeros((u_n, 0, i_n))
         else:
@@ -104,24 +104,28 @@ class ItemSide:
             if ex is not None:
                 # co-occurrence of (s, i) loses 1 where the excluded row holds both s and i
                 data = data - ex[user, s_item] * ex[user, r.col]
-            denom = np.sqrt(np.maximum(counts[user, s_item], 0) * np.maximum(counts[user, r.col], 0))
+            c_s, c_i = (counts[s_item], counts[r.col]) if ex is None else (counts[user, s_item], counts[user, r.col])
+            denom = np.sqrt(np.maximum(c_s, 0) * np.maximum(c_i, 0))
+            # padded slots get exact zeros (what multiplying by the mask gave, without a second copy)
+            denom[~mask.ravel()[r.row]] = 0.0
             cos = np.zeros((u_n * k, i_n))
             cos[r.row, r.col] = np.divide(data, denom, out=np.zeros_like(data), where=denom > 0)
-            cos = cos.reshape(u_n, k, i_n) * mask[..., None]
+            cos = cos.reshape(u_n, k, i_n)
         n_sup = mask.sum(axis=1).astype(np.float64)
         knn = cos.sum(axis=1) / np.sqrt(np.maximum(n_sup, 1.0))[:, None]
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
         content = _cos_rows(text_sum, self.text64_t)
-        c1 = self.counts if ex is None else counts  # [I] (broadcast below) or [U, I]
-        pop = np.broadcast_to(self._log_z(c1, self.counts), (u_n, i_n))
-        new = np.broadcast_to((c1 <= 0).astype(np.float64), (u_n, i_n))
+        pop = np.broadcast_to(self._log_z(counts, self.counts), (u_n, i_n))
+        new = np.broadcast_to((counts <= 0).astype(np.float64), (u_n, i_n))
         if self.recent is None:
             trend = np.zeros((u_n, i_n))
         else:
             rc = self.recent if exclude_recent is None else self.recent - exclude_recent.toarray()
             trend = np.broadcast_to(self._log_z(rc, self.recent), (u_n, i_n))
-        full = np.stack([knn, content, pop, new, trend], axis=-1).astype(np.float32)
+        full = np.empty((u_n, i_n, len(FEATURES)), np.float32)  # filled column by column: no float64 stack
+        for j, f in enumerate((knn, content, pop, new, trend)):
+            full[..., j] = f
         return SupportFeatures(full=full, cos=cos, text_sum=text_sum, support_text=st, mask=mask)
 
     def _log_z(self, counts: np.ndarray, reference: np.ndarray) -> np.ndarray:

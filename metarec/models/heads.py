@@ -80,19 +80,25 @@ class ScoreInputs:
                              else getattr(self, f).to(device=kw.get("device")) for f in self.__dataclass_fields__))
 
 
+def _over_rows(b: Tensor) -> Tensor:
+    """A vector [out] (shared) or [T, out] (per task: one adapted copy each), shaped to broadcast
+    against [T, N, out] (biases, the side-feature weights)."""
+    return b.unsqueeze(1) if b.dim() == 2 else b
+
+
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     """x [T, N, in] times w [in, out] (shared) or [T, in, out] (per task), plus b [out] or [T, out].
 
     x may also be [1, N, in] against per-task w: the same inputs (the catalog) for every task."""
     if w.dim() == 3 and x.shape[0] != w.shape[0]:
         y = torch.matmul(x, w)  # broadcast the one row of inputs over the tasks' weights: [T, N, out]
-        return y if b is None else y + (b.unsqueeze(1) if b.dim() == 2 else b)
+        return y if b is None else y + _over_rows(b)
     if w.dim() == 3:
         if b is None:
             return torch.bmm(x, w)
-        return torch.baddbmm(b.unsqueeze(1) if b.dim() == 2 else b.expand(x.shape[0], 1, -1), x, w)
+        return torch.baddbmm(_over_rows(b).expand(x.shape[0], 1, -1), x, w)
     y = x @ w
-    return y if b is None else y + (b.unsqueeze(1) if b.dim() == 2 else b)
+    return y if b is None else y + _over_rows(b)
 
 
 def rows(table: Tensor, idx: Tensor) -> Tensor:
@@ -164,8 +170,7 @@ def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor,
     h = torch.relu_(h)  # in place: the [T, N, hidden] block is the largest
     mlp = linear(h, params["head.w2"], params["head.b2"]).squeeze(-1)
     # linear skip over the side features: per-user adaptation re-weighs knn / content / popularity
-    wf = params["head.w_feat"]
-    skip = (x.feats * (wf.unsqueeze(1) if wf.dim() == 2 else wf)).sum(-1)
+    skip = (x.feats * _over_rows(params["head.w_feat"])).sum(-1)
     return skip + mlp
 
 
@@ -178,7 +183,7 @@ def _first_layer_one_user(u: Tensor, v: Tensor, feats: Tensor, w1: Tensor, b1: T
     h = torch.matmul(v, w_uv)  # v is [T, N, d] or one shared catalog row [1, N, d]
     w_f = w1[..., d:, :]
     h = h.baddbmm_(feats, w_f if w_f.dim() == 3 else w_f.expand(h.shape[0], *w_f.shape))
-    return h.add_(b1.unsqueeze(1) if b1.dim() == 2 else b1)
+    return h.add_(_over_rows(b1))
 
 
 class _Group(nn.Module):

@@ -135,7 +135,7 @@ def knn_scaling(pseudo, side: ItemSide, shots=(1, 3, 5, 10), fit_k: int = 5) -> 
         sf = side.support_features(ep.support_items, np.ones(ep.support_items.shape, bool))
         mask = np.ones((len(ep), side.n_items))
         mask[np.repeat(np.arange(len(ep)), k), ep.support_items.ravel()] = 0
-        per_k[k] = (sf.cos.sum(axis=1), ep.relevant(None).toarray(), mask)
+        per_k[k] = (sf.cos_sum, ep.relevant(None).toarray(), mask)
     grid = [(w, p) for w in (1.0, 3.0, 10.0, 30.0) for p in (0.1, 0.3, 1.0, 3.0)]
     rows = []
     for name, div in AGGREGATIONS.items():

@@ -37,7 +37,8 @@ class SupportFeatures:
     """Per-batch intermediate arrays from which full and leave-one-out features are read."""
 
     full: np.ndarray  # float32 [U, I, F]
-    cos: np.ndarray  # float64 [U, K, I] cosine of each support item to every item (0 where masked)
+    cos: sp.csr_matrix  # float64 [U * K, I]: row u * K + j = cosine of support slot j to every item (empty if masked)
+    cos_sum: np.ndarray  # float64 [U, I] the sum over each user's slots (knn before its sqrt(K) scaling)
     text_sum: np.ndarray  # float64 [U, E] sum of support text embeddings
     support_text: np.ndarray  # float64 [U, K, E]
     mask: np.ndarray  # bool [U, K]
@@ -94,11 +95,13 @@ class ItemSide:
         ex = exclude.toarray() if exclude is not None else None
         counts = self.counts if ex is None else self.counts - ex  # [I], or [U, I] without each task's row
         if not k:
-            cos = np.zeros((u_n, 0, i_n))
+            cos, cos_sum = sp.csr_matrix((0, i_n)), np.zeros((u_n, i_n))
         else:
-            # cosines on the stored co-occurrences only: row u * k + j of `r` is support slot j of user u
+            # cosines on the stored co-occurrences only, kept sparse: row u * k + j of `rows` is
+            # support slot j of user u (a dense [U, K, I] block would dominate on large catalogs)
             flat = support.ravel()
-            r = self.cooc[flat].tocoo()
+            rows = self.cooc[flat]
+            r = rows.tocoo()  # the CSR's storage order, so values line up with rows.indices
             data = r.data.astype(np.float64)
             user, s_item = r.row // k, flat[r.row]
             if ex is not None:
@@ -108,11 +111,12 @@ class ItemSide:
             denom = np.sqrt(np.maximum(c_s, 0) * np.maximum(c_i, 0))
             # padded slots get exact zeros (what multiplying by the mask gave, without a second copy)
             denom[~mask.ravel()[r.row]] = 0.0
-            cos = np.zeros((u_n * k, i_n))
-            cos[r.row, r.col] = np.divide(data, denom, out=np.zeros_like(data), where=denom > 0)
-            cos = cos.reshape(u_n, k, i_n)
+            vals = np.divide(data, denom, out=np.zeros_like(data), where=denom > 0)
+            cos = sp.csr_matrix((vals, rows.indices, rows.indptr), shape=(u_n * k, i_n))
+            # summed in slot order per (user, item), as a dense sum over the slot axis would
+            cos_sum = np.bincount(user * i_n + r.col, weights=vals, minlength=u_n * i_n).reshape(u_n, i_n)
         n_sup = mask.sum(axis=1).astype(np.float64)
-        knn = cos.sum(axis=1) / np.sqrt(np.maximum(n_sup, 1.0))[:, None]
+        knn = cos_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None]
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
         content = _cos_rows(text_sum, self.text64_t)
@@ -126,7 +130,7 @@ class ItemSide:
         full = np.empty((u_n, i_n, len(FEATURES)), np.float32)  # filled column by column: no float64 stack
         for j, f in enumerate((knn, content, pop, new, trend)):
             full[..., j] = f
-        return SupportFeatures(full=full, cos=cos, text_sum=text_sum, support_text=st, mask=mask)
+        return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask)
 
     def _log_z(self, counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """log(1 + counts) standardised with the catalog statistics of `reference` (fixed at fit time,
@@ -142,9 +146,12 @@ class ItemSide:
         """
         u_n, k, m = items.shape
         n_others = sf.mask.sum(axis=1)[:, None] - sf.mask  # [U, K]
-        total = sf.cos.sum(axis=1)  # [U, I]
-        tot_at = np.take_along_axis(total[:, None, :].repeat(k, 1), items, axis=2)  # [U, K, M]
-        own_at = np.take_along_axis(sf.cos, items, axis=2)  # cos of slot j to each candidate
+        tot_at = sf.cos_sum[np.arange(u_n)[:, None, None], items]  # [U, K, M]
+        slot = (np.arange(u_n)[:, None] * k + np.arange(k)[None, :])[..., None]  # [U, K, 1]: row of slot j in sf.cos
+        own_at = np.zeros(items.shape)  # cos of slot j to each of its candidates
+        if items.size:
+            own_at = np.asarray(sf.cos[np.broadcast_to(slot, items.shape).ravel(), items.ravel()],
+                                np.float64).reshape(items.shape)
         knn = np.divide(tot_at - own_at, np.sqrt(np.maximum(n_others, 1))[..., None], out=np.zeros_like(tot_at),
                         where=n_others[..., None] > 0)
         rest = sf.text_sum[:, None, :] - sf.support_text  # [U, K, E]

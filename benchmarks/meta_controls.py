@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import shlex
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from metarec.bench.evaluate import fit_data, make_validator
+from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.tasks import MetaData
@@ -101,7 +101,7 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/meta_controls.py " + shlex.join(sys.argv[1:])
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    sha = git_sha()
     (out / "meta_controls.json").write_text(json.dumps({"command": cmd, "git": sha, "rows": rows}, indent=1))
     steps = sorted({r["step"] for r in rows})
     users = {v: sorted({r["tasks_users"] for r in rows if r["variant"] == v}) for v in VARIANTS}

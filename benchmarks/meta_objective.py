@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +32,7 @@ import scipy.sparse as sp
 import torch
 
 from metarec.bench.evaluate import fit_data, make_validator
+from metarec.bench.report import git_sha
 from metarec.core.metrics import ranking_metrics
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
@@ -142,7 +142,7 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/meta_objective.py " + shlex.join(sys.argv[1:])
-    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    sha = git_sha()
     (out / "meta_objective.json").write_text(json.dumps({"command": cmd, "rows": rows}, indent=1))
     plot(rows, out / "meta_objective.png")
     lines = ["# Training loss vs NDCG@10 during meta-training", "", "Produced by:", "", "```", cmd, "```", "",

@@ -25,7 +25,7 @@ def _fmt(mean: float, half: float) -> str:
     return f"{mean:.4f}" if math.isnan(half) else f"{mean:.4f} ± {half:.4f}"
 
 
-def _git_sha() -> str:
+def git_sha() -> str:
     """Short sha of the checkout, with "+dirty" when the library's tracked code has uncommitted edits
     (then the sha alone does not reproduce the numbers)."""
     here = Path(__file__).parent
@@ -63,7 +63,7 @@ def write_artifacts(res: BenchmarkResult, out: Path, command: str) -> None:
     atomic_write_text(out / "per_user.csv", pu.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out / "report.md", render_report(res, command))
     save_json(out / "run_info.json", {
-        "command": command, "git_sha": _git_sha(), "python": platform.python_version(),
+        "command": command, "git_sha": git_sha(), "python": platform.python_version(),
         "machine": platform.machine(), "timings": res.timings, "methods": res.method_info,
         "skipped": res.skipped,
         "splits": res.splits, "versions": _versions(),
@@ -88,7 +88,7 @@ def _versions() -> dict:
 def render_report(res: BenchmarkResult, command: str) -> str:
     cfg = res.config
     lines = [f"# Cold-start benchmark: {cfg.dataset}", "", "Produced by:", "", "```", command, "```", ""]
-    lines += [f"git {_git_sha()}, Python {platform.python_version()}, {platform.machine()}; "
+    lines += [f"git {git_sha()}, Python {platform.python_version()}, {platform.machine()}; "
               f"{cfg.seeds} seed(s); shots {', '.join(map(str, cfg.shots))}; relevance: "
               + ("all query items" if cfg.relevance_threshold is None else f"query items rated >= {cfg.relevance_threshold:g}")
               + ". Full-catalog ranking, support items excluded. Values are the mean over seeds of the "

@@ -10,10 +10,16 @@ NDCG@10 (K = 5, the runner's validator) every `eval_every` steps:
                     data; tasks are the users arriving after it, with every side feature (co-occurrence,
                     popularity, trend) computed from the interactions before it
   loss maximised    a control: the default tasks with the sign of the outer loss flipped
+  positives vs negatives only
+                    the default tasks with another outer loss: each query positive competes with
+                    the sampled negatives only, log(1 + sum_neg exp(s_n - s_p)), not with the user's
+                    other positives as in the multi-positive softmax, which pushes a top-ranked
+                    positive down once its probability exceeds 1 / (number of positives)
 
 If pseudo-new tasks help where warm tasks hurt, the time shift is the cause. If maximising the loss
 moves validation about as much as minimising it, what the network learns from these tasks carries
-no top-10 signal for new users.
+no top-10 signal for new users. If the positives-vs-negatives loss helps, the softmax's flattening
+of the top among a user's many positives is the cause.
 
     python benchmarks/meta_controls.py --data-dir ../shared/data/ml-100k --out benchmarks/results
 """
@@ -30,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
 
 from metarec.bench.evaluate import fit_data, make_validator
 from metarec.bench.report import git_sha
@@ -40,7 +48,15 @@ from metarec.meta.trainer import MetaTrainer
 from metarec.methods.neural import MetaRecMethod, profile_vectors
 from metarec.models.features import ItemSide
 
-VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised")
+VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives")
+
+
+def positives_vs_negatives(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """float [T]: mean over each task's positives p of softplus(logsumexp_negatives(s) - s_p)."""
+    pos = (labels > 0).to(scores.dtype) * mask
+    neg = (labels <= 0) & (mask > 0)
+    lse = torch.logsumexp(scores.masked_fill(~neg, float("-inf")), dim=1, keepdim=True)
+    return (F.softplus(lse - scores) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
 
 
 def pseudo_new_tasks(data, split, side: ItemSide, md_warm: MetaData) -> MetaData:
@@ -77,6 +93,10 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
         if variant == "loss maximised":
             minimise = trainer.learner.meta_loss
             trainer.learner.meta_loss = lambda batch: -minimise(batch)
+        if variant == "positives vs negatives":
+            learner = trainer.learner
+            learner.meta_loss = lambda b: positives_vs_negatives(learner.query_scores(b), b.outer_labels,
+                                                                 b.outer_mask).mean()
         m.rec.learner = trainer.learner
         trainer.evaluate = lambda *_: validator(m.score)
         trainer.fit()

@@ -116,14 +116,17 @@ class FunctionalMeta:
 
     def meta_loss(self, batch: TaskBatch) -> Tensor:
         """Mean over tasks of the query loss after adapting each task on its support set."""
+        return task_losses(self.cfg.loss, self.query_scores(batch), batch.outer_labels, batch.outer_mask).mean()
+
+    def query_scores(self, batch: TaskBatch) -> Tensor:
+        """float [T, N] query-candidate scores after each task's inner loop (differentiable)."""
         params = self.model.params()
         proj = self.shared_projection(params)
         if self.cfg.algorithm == "fomaml":
             fast = self._first_order_adapt(batch, params, proj)
         else:
             fast = self.adapt(batch.inner, batch.inner_labels, batch.inner_mask, params=params, proj=proj)
-        s = self.model.score_fn({**params, **fast}, self.item_text, batch.outer, proj)
-        return task_losses(self.cfg.loss, s, batch.outer_labels, batch.outer_mask).mean()
+        return self.model.score_fn({**params, **fast}, self.item_text, batch.outer, proj)
 
     def _first_order_adapt(self, batch: TaskBatch, params: dict[str, Tensor], proj: Tensor | None) -> dict[str, Tensor]:
         # FOMAML: theta' = theta - lr * g with g treated as a constant, so d theta'/d theta = I

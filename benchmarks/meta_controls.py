@@ -84,7 +84,7 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     start = {k: v.clone() for k, v in m.rec.model.state_dict().items()}
     md = m.trainer.md
     tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md),
-             "loss maximised": md}
+             "loss maximised": md, "positives vs negatives": md}
     rows = []
     for variant in VARIANTS:
         m.rec.model.load_state_dict(start)

@@ -20,11 +20,14 @@ def plot_ndcg_vs_shots(res, path: Path) -> None:
     df = df[(df["split"] == "test") & (df["scenario"] == "all") & (df["metric"] == HEADLINE)]
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     shots = sorted(df["shots"].unique())
+    lines, names = [], []
     for m in sorted(df["method"].unique()):
         stats = [mean_ci(df[(df["method"] == m) & (df["shots"] == k)]["value"].astype(float)) for k in shots]
         means = [s[0] for s in stats]
         half = [0.0 if s[1] != s[1] else s[1] for s in stats]
-        (line,) = ax.plot(shots, means, marker="o", label=m)
+        (line,) = ax.plot(shots, means, marker="o")
+        lines.append(line)
+        names.append(m)
         ax.fill_between(shots, [a - h for a, h in zip(means, half)], [a + h for a, h in zip(means, half)],
                         color=line.get_color(), alpha=0.15)
     ax.set_xlabel("support interactions K")
@@ -32,7 +35,8 @@ def plot_ndcg_vs_shots(res, path: Path) -> None:
     ax.set_xticks(shots)
     ax.set_title(f"{res.config.dataset}: cold-start NDCG@10 vs K ({res.config.seeds} seeds, 95% CI)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    if lines:  # explicit handles: matplotlib would drop a label that starts with "_" (a method may)
+        ax.legend(lines, names, fontsize=8, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -59,7 +59,7 @@ def network_paths(data, users: int, rounds: int) -> dict:
     from metarec.bench.evaluate import fit_data
     from metarec.data import SplitConfig, make_split
     from metarec.meta.tasks import catalog_inputs, outer_inputs, support_weights
-    from metarec.methods.content_knn import item_embeddings
+    from metarec.encoders import item_embeddings
     from metarec.models.features import ItemSide
     from metarec.models.heads import HeadConfig, ScoringModel
 

@@ -45,7 +45,8 @@ from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer
-from metarec.methods.neural import MetaRecMethod, profile_vectors
+from metarec.encoders import profile_vectors
+from metarec.methods.neural import MetaRecMethod
 from metarec.models.features import ItemSide
 
 VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives")

@@ -37,7 +37,7 @@ def main() -> None:
     from metarec.meta.learners import MetaConfig, make_learner
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
     from metarec.meta.tasks import sample_tasks
-    from metarec.methods.content_knn import item_embeddings
+    from metarec.encoders import item_embeddings
     from metarec.methods.neural import meta_data
     from metarec.models.features import ItemSide
     from metarec.models.heads import HeadConfig, ScoringModel

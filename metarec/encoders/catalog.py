@@ -76,3 +76,27 @@ def encode_catalog(data: InteractionData, *, encoder: TextEncoder | None = None,
                               show_progress=show_progress)
     st = EncodeStats(st.n_texts + ust.n_texts, st.cache_hits + ust.cache_hits, st.seconds + ust.seconds, st.dim)
     return (items, uvecs), (texts, utexts), st
+
+
+def item_embeddings(items, config: EncoderConfig | None = None, template: TemplateConfig | None = None) -> np.ndarray:
+    """float32 [n_items, D] frozen catalog embeddings through the on-disk cache (no progress bar)."""
+    template = template or TemplateConfig()
+    vecs, _ = encode_texts(item_texts(items, template), TextEncoder(config or EncoderConfig()),
+                           namespace=template.fingerprint(), show_progress=False)
+    return vecs
+
+
+def profile_vectors(users, config: EncoderConfig | None = None, template: TemplateConfig | None = None) -> np.ndarray:
+    """float32 [U, D] profile-text embeddings, zeros for users with no profile fields ([U, 0] when
+    no user has any: the caller decides what a missing profile means)."""
+    template = template or TemplateConfig()
+    texts = user_texts(users, template)
+    nonempty = [i for i, t in enumerate(texts) if t]
+    if not nonempty:
+        return np.zeros((len(texts), 0), np.float32)
+    vecs, _ = encode_texts([texts[i] for i in nonempty], TextEncoder(config or EncoderConfig()),
+                           namespace=template.fingerprint(), show_progress=False)
+    out = np.zeros((len(texts), vecs.shape[1]), np.float32)
+    out[nonempty] = vecs
+    return out
+

@@ -132,11 +132,13 @@ class MetaRecommender:
     def encode_profile(self, profile: str | None) -> np.ndarray:
         if not profile:
             return np.zeros(self.side.text.shape[1], np.float32)
-        from metarec.encoders import EncoderConfig, TextEncoder, encode_texts
+        from metarec.encoders import EncoderConfig, TemplateConfig, TextEncoder, encode_texts
 
         if self._encoder is None:
             self._encoder = TextEncoder(from_dict(EncoderConfig, self.info.encoder or {}))
-        vec, _ = encode_texts([profile], self._encoder, show_progress=False)
+        # cached under the training template's namespace, as the training profiles were
+        template = from_dict(TemplateConfig, self.info.template or {})
+        vec, _ = encode_texts([profile], self._encoder, namespace=template.fingerprint(), show_progress=False)
         return vec[0]
 
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":

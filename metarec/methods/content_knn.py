@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from metarec.encoders import EncoderConfig, TextEncoder, TemplateConfig, encode_texts, item_texts
+from metarec.encoders import EncoderConfig, item_embeddings
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
 from metarec.methods.registry import register
-
-
-def item_embeddings(items, encoder_config: EncoderConfig | None = None,
-                    template: TemplateConfig | None = None) -> np.ndarray:
-    """Frozen catalog embeddings through the on-disk cache (float32 [n_items, D])."""
-    template = template or TemplateConfig()
-    enc = TextEncoder(encoder_config or EncoderConfig())
-    vecs, _ = encode_texts(item_texts(items, template), enc, namespace=template.fingerprint(),
-                           show_progress=False)
-    return vecs
 
 
 @register

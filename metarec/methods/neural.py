@@ -16,32 +16,17 @@ import torch
 
 from metarec.core.config import to_dict
 from metarec.core.progress import progress
-from metarec.encoders import EncoderConfig, TemplateConfig, TextEncoder, encode_texts, user_texts
+from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender, RecommenderInfo
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer, TrainConfig
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
-from metarec.methods.content_knn import item_embeddings
 from metarec.methods.registry import register
 from metarec.models.features import ItemSide
 from metarec.models.heads import HeadConfig, ScoringModel
 
 log = logging.getLogger(__name__)
-
-
-def profile_vectors(users, encoder: EncoderConfig | None, template: TemplateConfig | None = None) -> np.ndarray:
-    """float32 [U, E] profile-text embeddings (zeros for users with no profile fields)."""
-    texts = user_texts(users, template)
-    enc = TextEncoder(encoder or EncoderConfig())
-    out = np.zeros((len(texts), 0), np.float32)
-    nonempty = [i for i, t in enumerate(texts) if t]
-    if nonempty:
-        vecs, _ = encode_texts([texts[i] for i in nonempty], enc, namespace=(template or TemplateConfig()).fingerprint(),
-                               show_progress=False)
-        out = np.zeros((len(texts), vecs.shape[1]), np.float32)
-        out[nonempty] = vecs
-    return out
 
 
 def meta_data(fd: FitData, side: ItemSide, encoder: EncoderConfig | None) -> MetaData:

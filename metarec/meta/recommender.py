@@ -80,7 +80,7 @@ class MetaRecommender:
         u_n, k = support.shape
         n_i = self.side.n_items
         mask = np.ones((u_n, k), bool)
-        sf = self.side.support_features(support, mask)
+        sf = self.side.support_features(support, mask, features=self.model.cfg.features)
         keep = np.broadcast_to(self.warm, (u_n, n_i))
         w = support_weights(ratings, mask, self.info.rating_max, self.info.explicit)
         cfg = self.model.cfg

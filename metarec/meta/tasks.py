@@ -198,7 +198,8 @@ def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_t
     rows = md.user_rows[users]
     smask = np.ones((n_tasks, k), bool)
     sf = md.side.support_features(sup, smask, exclude=rows,
-                                  exclude_recent=None if md.recent_rows is None else md.recent_rows[users])
+                                  exclude_recent=None if md.recent_rows is None else md.recent_rows[users],
+                                  features=cfg.features)
     drop = id_dropout if id_dropout is not None else cfg.id_dropout
     keep = (sf.full[..., FEATURES.index("new")] == 0) & (rng.random((n_tasks, n_i)) >= drop)
     w = support_weights(sup_r, smask, md.rating_max, md.explicit)

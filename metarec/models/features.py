@@ -42,6 +42,7 @@ class SupportFeatures:
     text_sum: np.ndarray  # float64 [U, E] sum of support text embeddings
     support_text: np.ndarray  # float64 [U, K, E]
     mask: np.ndarray  # bool [U, K]
+    features: tuple[str, ...] = FEATURES  # the ones computed; the others' columns are zeros
 
 
 @dataclass(eq=False)
@@ -81,7 +82,8 @@ class ItemSide:
         return float(lp.mean()), float(lp.std() + 1e-6)
 
     def support_features(self, support: np.ndarray, mask: np.ndarray, exclude: sp.csr_matrix | None = None,
-                         exclude_recent: sp.csr_matrix | None = None) -> SupportFeatures:
+                         exclude_recent: sp.csr_matrix | None = None,
+                         features: tuple[str, ...] = FEATURES) -> SupportFeatures:
         """Features of every catalog item for each support set (see module docstring).
 
         Args:
@@ -89,13 +91,15 @@ class ItemSide:
             mask: bool [U, K] which support entries are real.
             exclude: CSR [U, I] binary rows to remove from the counts (the task's own user), or None.
             exclude_recent: the same users' rows of the trend window, removed from `recent`.
+            features: the ones a model reads. knn and content, the costly ones (co-occurrence rows,
+                a text product per user), are left as zeros when not listed; the rest always fill.
         """
         u_n, k = support.shape
         i_n = self.n_items
         ex = exclude.toarray() if exclude is not None else None
         counts = self.counts if ex is None else self.counts - ex  # [I], or [U, I] without each task's row
-        if not k:
-            cos, cos_sum = sp.csr_matrix((0, i_n)), np.zeros((u_n, i_n))
+        if not k or "knn" not in features:
+            cos, cos_sum = sp.csr_matrix((u_n * k, i_n)), np.zeros((u_n, i_n))
         else:
             # cosines on the stored co-occurrences only, kept sparse: row u * k + j of `rows` is
             # support slot j of user u (a dense [U, K, I] block would dominate on large catalogs)
@@ -119,7 +123,7 @@ class ItemSide:
         knn = cos_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None]
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
-        content = _cos_rows(text_sum, self.text64_t)
+        content = _cos_rows(text_sum, self.text64_t) if "content" in features else np.zeros((u_n, i_n))
         pop = np.broadcast_to(self._log_z(counts, self.counts), (u_n, i_n))
         new = np.broadcast_to((counts <= 0).astype(np.float64), (u_n, i_n))
         if self.recent is None:
@@ -130,7 +134,8 @@ class ItemSide:
         full = np.empty((u_n, i_n, len(FEATURES)), np.float32)  # filled column by column: no float64 stack
         for j, f in enumerate((knn, content, pop, new, trend)):
             full[..., j] = f
-        return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask)
+        return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask,
+                               features=tuple(features))
 
     def _log_z(self, counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """log(1 + counts) standardised with the catalog statistics of `reference` (fixed at fit time,
@@ -157,7 +162,7 @@ class ItemSide:
         rest = sf.text_sum[:, None, :] - sf.support_text  # [U, K, E]
         rest_n = rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-12)
         content = np.einsum("uke,ukme->ukm", rest_n, self.text[items].astype(np.float64))
-        content = np.where(n_others[..., None] > 0, content, 0.0)
+        content = np.where((n_others[..., None] > 0) & ("content" in sf.features), content, 0.0)
         # popularity, newness and trend do not depend on the support set: read them off the full features
         fixed = [np.take_along_axis(sf.full[..., FEATURES.index(f)], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
                  for f in ("pop", "new", "trend")]

@@ -75,6 +75,32 @@ def test_new_user_fast_path_equals_the_general_path():
     assert fast.full[0, 7, NEW] == 1.0 and fast.cos[1].sum() == 0.0  # user 0's slot 1 is the new item
 
 
+@pytest.mark.parametrize("features", [("pop", "new", "trend"), ("knn", "pop"), ("content", "new"), ()])
+def test_unlisted_costly_features_are_zeros_and_the_listed_ones_unchanged(features):
+    """A model that reads a subset (MeLU reads none) skips the co-occurrence and text work; every
+    listed column, in full and leave-one-out, is bitwise what the complete computation gives."""
+    rng = np.random.default_rng(5)
+    dense = (rng.random((40, 25)) < 0.3).astype(np.float32)
+    side = ItemSide.build(rng.normal(size=(25, 6)).astype(np.float32), sp.csr_matrix(dense),
+                          sp.csr_matrix(dense * (rng.random(dense.shape) < 0.5)))
+    support = rng.integers(0, 25, size=(5, 4))
+    mask = np.ones((5, 4), bool)
+    mask[2, 3] = False
+    ex = sp.csr_matrix(dense[:5])
+    every = side.support_features(support, mask, exclude=ex)
+    some = side.support_features(support, mask, exclude=ex, features=features)
+    items = rng.integers(0, 25, size=(5, 4, 6))
+    loo_every, loo_some = side.leave_one_out(every, items), side.leave_one_out(some, items)
+    for f in FEATURES:
+        j = FEATURES.index(f)
+        if f in features or f in ("pop", "new", "trend"):  # the cheap ones always fill
+            np.testing.assert_array_equal(some.full[..., j], every.full[..., j])
+            np.testing.assert_array_equal(loo_some[..., j], loo_every[..., j])
+        else:
+            assert every.full[..., j].any() and loo_every[..., j].any()  # the check below can fail
+            assert not some.full[..., j].any() and not loo_some[..., j].any()
+
+
 def test_build_ignores_stored_zeros_and_leaves_the_input_alone():
     m = sp.csr_matrix((np.array([3.0, 0.0, 5.0], np.float32), ([0, 0, 1], [0, 1, 1])), shape=(2, 3))
     side = ItemSide.build(np.eye(3, dtype=np.float32), m)

@@ -143,11 +143,27 @@ class MetaRecommender:
 
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":
         """Adapt to one user from their interactions (original item ids) and optional profile text."""
-        idx = self.index_of(list(support_items))
-        r = np.full(len(idx), np.nan, np.float32) if ratings is None else np.asarray(ratings, np.float32)
-        if len(r) != len(idx):
-            raise ConfigError(f"{len(r)} ratings for {len(idx)} support items")
+        ids = list(support_items)
+        r = np.full(len(ids), np.nan, np.float32) if ratings is None else np.asarray(ratings, np.float32)
+        if len(r) != len(ids):
+            raise ConfigError(f"{len(r)} ratings for {len(ids)} support items")
+        idx = self.index_of(ids)
+        self.check_support(idx, r)
         return AdaptedUser(self, idx, r, self.encode_profile(profile), profile)
+
+    def check_support(self, idx: np.ndarray, ratings: np.ndarray) -> None:
+        """Refuse what would silently skew the user vector: an item twice (it would count double)
+        or a rating outside this model's scale [0, rating_max] (NaN = unknown is fine)."""
+        uniq, counts = np.unique(idx, return_counts=True)
+        if (counts > 1).any():
+            raise ConfigError(f"item id(s) given more than once in the support set: "
+                              f"{[self.item_ids[i] for i in uniq[counts > 1]][:10]}")
+        if self.info.explicit:
+            bad = ~np.isnan(ratings) & ((ratings < 0) | (ratings > self.info.rating_max))
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                raise ConfigError(f"rating {float(ratings[j]):g} for item {self.item_ids[idx[j]]!r} is outside this "
+                                  f"model's rating scale [0, {self.info.rating_max:g}]")
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, out: str | Path, state: dict[str, torch.Tensor] | None = None) -> None:
@@ -237,4 +253,5 @@ class AdaptedUser:
             rs.append(r)
         idx = np.concatenate([self.support, self.rec.index_of(ids)])
         r = np.concatenate([self.ratings, np.asarray(rs, np.float32)])
+        self.rec.check_support(idx, r)
         return AdaptedUser(self.rec, idx, r, self.profile_vec, self.profile)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from metarec.bench.evaluate import fit_data, make_validator
-from metarec.core.errors import CheckpointError, UnknownItemError
+from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.learners import MetaConfig
@@ -80,6 +80,12 @@ def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
     assert len(cold.recommend(3)[0]) == 3
     with pytest.raises(UnknownItemError):
         rec.adapt([99999])
+    with pytest.raises(ConfigError, match=r"more than once in the support set: \[2\]"):
+        rec.adapt([1, 2, 2])
+    with pytest.raises(ConfigError, match=r"more than once in the support set: \[1\]"):
+        user.update([(1, 4.0)])  # already in the support set
+    with pytest.raises(ConfigError, match=r"rating 7 for item 2 is outside this model's rating scale \[0, 5\]"):
+        rec.adapt([1, 2], ratings=[5, 7])
     (tmp_path / "m" / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="model.safetensors"):
         MetaRecommender.load(tmp_path / "m")

@@ -15,6 +15,9 @@ support sets into per-(user, item) scalar features over the whole catalog:
            before the cut, which is what users arriving after it pick up (all-time popularity
            lags behind; 0 for every item when the data has no timestamps)
 
+A model that reads only some features (`features=`) skips the costly knn and content work; their
+columns are then zeros.
+
 `leave_one_out` gives the same features with one support item left out, for the inner loop: each
 support item is scored from the others, so an item's similarity to itself never leaks into its own
 label. For warm users' training tasks, `exclude` removes that user's own row from the counts first,
@@ -159,10 +162,12 @@ class ItemSide:
                                 np.float64).reshape(items.shape)
         knn = np.divide(tot_at - own_at, np.sqrt(np.maximum(n_others, 1))[..., None], out=np.zeros_like(tot_at),
                         where=n_others[..., None] > 0)
-        rest = sf.text_sum[:, None, :] - sf.support_text  # [U, K, E]
-        rest_n = rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-12)
-        content = np.einsum("uke,ukme->ukm", rest_n, self.text[items].astype(np.float64))
-        content = np.where((n_others[..., None] > 0) & ("content" in sf.features), content, 0.0)
+        content = np.zeros(items.shape)
+        if "content" in sf.features:
+            rest = sf.text_sum[:, None, :] - sf.support_text  # [U, K, E]
+            rest_n = rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-12)
+            content = np.einsum("uke,ukme->ukm", rest_n, self.text[items].astype(np.float64))
+            content = np.where(n_others[..., None] > 0, content, 0.0)
         # popularity, newness and trend do not depend on the support set: read them off the full features
         fixed = [np.take_along_axis(sf.full[..., FEATURES.index(f)], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
                  for f in ("pop", "new", "trend")]

@@ -26,32 +26,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-
-def synthetic_log(root: Path, n_items: int, n_users: int, seed: int) -> int:
-    """Write interactions.csv and items.csv under root; return the number of interactions."""
-    rng = np.random.default_rng(seed)
-    n_clusters = 50
-    item_c = rng.integers(0, n_clusters, n_items)
-    pop = np.minimum(rng.zipf(1.3, n_items).astype(float), 5000.0)
-    arrive = rng.uniform(0, 1e7, n_users)
-    frames = []
-    for u in range(n_users):
-        n = int(min(3 + rng.pareto(1.2) * 20, 800))
-        liked = rng.choice(n_clusters, 2, replace=False)
-        p = pop * np.where(np.isin(item_c, liked), 20.0, 1.0)
-        items = rng.choice(n_items, size=min(n, n_items), replace=False, p=p / p.sum())
-        t = arrive[u] + np.sort(rng.exponential(2e6, len(items)))
-        frames.append(pd.DataFrame({"user_id": u, "item_id": items, "rating": rng.integers(1, 6, len(items)),
-                                    "timestamp": t.astype(np.int64)}))
-    log = pd.concat(frames)
-    log.to_csv(root / "interactions.csv", index=False)
-    words = [f"w{i}" for i in range(3000)]
-    titles = [f"{words[c * 50 + rng.integers(0, 50)]} {words[rng.integers(0, 3000)]} {i}" for i, c in enumerate(item_c)]
-    pd.DataFrame({"item_id": np.arange(n_items), "title": titles}).to_csv(root / "items.csv", index=False)
-    return len(log)
+from synthetic_data import synthetic_log
 
 
 def network_paths(data, users: int, rounds: int) -> dict:

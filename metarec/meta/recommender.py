@@ -178,6 +178,9 @@ class MetaRecommender:
         }
         if self.side.recent is not None:
             side["recent"] = torch.from_numpy(self.side.recent)
+        if self.side.ease_p is not None:
+            side["ease_p"] = torch.from_numpy(self.side.ease_p)
+            side["ease_scale"] = torch.tensor(self.side.ease_scale, dtype=torch.float64)
         ckpt.save_tensors(out / "side.safetensors", side)
         if state is None:
             state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -204,7 +207,9 @@ class MetaRecommender:
         n = int(cfg["n_items"])
         cooc = sp.csr_matrix((t["cooc.data"].numpy(), t["cooc.indices"].numpy(), t["cooc.indptr"].numpy()), shape=(n, n))
         side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy(),
-                        recent=t["recent"].numpy() if "recent" in t else None)
+                        recent=t["recent"].numpy() if "recent" in t else None,
+                        ease_p=t["ease_p"].numpy() if "ease_p" in t else None,
+                        ease_scale=float(t["ease_scale"]) if "ease_scale" in t else 1.0)
         model = ScoringModel(head, int(cfg["text_dim"]), n)
         state = ckpt.load_tensors(path / "model.safetensors")
         try:

@@ -17,7 +17,7 @@ import torch
 
 from metarec.core.errors import ConfigError
 from metarec.core.sparse import indicator
-from metarec.models.features import FEATURES, ItemSide, SupportFeatures
+from metarec.models.features import ALL_FEATURES, FEATURES, ItemSide, SupportFeatures
 from metarec.models.heads import HeadConfig, ScoreInputs
 
 
@@ -88,7 +88,7 @@ def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, i
 
 def _feature_columns(cfg: HeadConfig, feats: np.ndarray) -> torch.Tensor:
     """The model's configured features (cfg.features, in order) out of the FEATURES-ordered last axis."""
-    cols = [FEATURES.index(f) for f in cfg.features]
+    cols = [ALL_FEATURES.index(f) for f in cfg.features]
     return torch.from_numpy(np.ascontiguousarray(feats if cols == list(range(feats.shape[-1])) else feats[..., cols]))
 
 

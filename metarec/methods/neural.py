@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
+from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
 from metarec.meta.learners import MetaConfig
@@ -22,6 +23,7 @@ from metarec.meta.recommender import MetaRecommender, RecommenderInfo
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer, TrainConfig
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
+from metarec.methods.classical import EASE
 from metarec.methods.registry import register
 from metarec.models.features import ItemSide
 from metarec.models.heads import HeadConfig, ScoringModel
@@ -68,7 +70,8 @@ class MetaRecMethod(Method):
         """Meta-train; with `out` set, checkpoint there (and resume a run found there)."""
         torch.manual_seed(self.seed)
         side = ItemSide.build(item_embeddings(data.items, self.encoder), data.matrix,
-                              data.recent if "trend" in self.head.features else None)
+                              data.recent if "trend" in self.head.features else None,
+                              ease_lambda=self._ease_lambda(data, validator) if "ease" in self.head.features else None)
         md = meta_data(data, side, self.encoder)
         model = ScoringModel(self.head, side.text.shape[1], side.n_items,
                              generator=torch.Generator().manual_seed(self.seed))
@@ -93,6 +96,14 @@ class MetaRecMethod(Method):
             self.rec.save(out, state=self.trainer.best_state)
         return self
 
+    def _ease_lambda(self, data: FitData, validator: Validator | None) -> float:
+        """The ease feature's ridge: the EASE baseline's, chosen on validation users (it ranges from
+        hundreds to 1e5 across datasets)."""
+        if data.n_items > EASE.MAX_ITEMS:
+            raise ConfigError(f"the ease feature needs a dense {data.n_items} x {data.n_items} inverse; "
+                              f"the catalog exceeds {EASE.MAX_ITEMS} items (leave 'ease' out of the features)")
+        return float(EASE(seed=self.seed).fit(data, validator).lam)
+
     # Starting weights of the head's linear skip over the side features and the inner-loop learning
     # rate, tried on validation users before meta-training: how much co-occurrence, text, popularity
     # and recent popularity matter, and how far a few interactions should move the head, are
@@ -100,6 +111,7 @@ class MetaRecMethod(Method):
     # catalogs on the trend), so none is hard-coded.
     PRIOR_GRID = tuple({"knn": 10.0, "content": c, "pop": p} for c in (0.0, 0.5, 2.0) for p in (0.0, 0.3, 1.0, 3.0))
     TREND_GRID = (1.0, 3.0)  # tried with every popularity weight (the two overlap) and the chosen content
+    EASE_GRID = ((10.0, 3.0), (10.0, 10.0), (0.0, 10.0))  # (knn, ease), with every popularity weight
     INNER_LR_GRID = (0.1, 0.5)
 
     def _choose_start(self, model: ScoringModel, validator: Validator) -> None:
@@ -122,7 +134,9 @@ class MetaRecMethod(Method):
         pops = sorted({g["pop"] for g in self.PRIOR_GRID})
         tried: list[tuple[dict, float]] = []
         scores: list[float] = []
-        total = len(self.PRIOR_GRID) + len(self.INNER_LR_GRID) - 1 + (len(self.TREND_GRID) * len(pops) if trend else 0)
+        ease = "ease" in self.head.features
+        total = (len(self.PRIOR_GRID) + len(self.INNER_LR_GRID) - 1 + (len(self.TREND_GRID) * len(pops) if trend else 0)
+                 + (len(self.EASE_GRID) * len(pops) if ease else 0))
         bar = progress(total=total, desc="feature prior, inner lr", unit="try", leave=False)
 
         def attempt(prior: dict, lr: float) -> None:
@@ -136,11 +150,16 @@ class MetaRecMethod(Method):
 
         for prior in self.PRIOR_GRID:
             attempt(prior, self.INNER_LR_GRID[0])
-        if trend:
+        if ease:  # the ease feature (when configured) with the winning content, beside or instead of knn
             content = best()[0]["content"]
+            for kn, e in self.EASE_GRID:
+                for p in pops:
+                    attempt({"knn": kn, "content": content, "pop": p, "ease": e}, self.INNER_LR_GRID[0])
+        if trend:
+            base = best()[0]
             for t in self.TREND_GRID:
                 for p in pops:
-                    attempt({"knn": 10.0, "content": content, "pop": p, "trend": t}, self.INNER_LR_GRID[0])
+                    attempt({**base, "pop": p, "trend": t}, self.INNER_LR_GRID[0])
         prior = best()[0]
         for lr in self.INNER_LR_GRID[1:]:
             attempt(prior, lr)

@@ -14,6 +14,11 @@ support sets into per-(user, item) scalar features over the whole catalog:
   trend    standardised log(1 + count in the latest pre-T window): what was being consumed just
            before the cut, which is what users arriving after it pick up (all-time popularity
            lags behind; 0 for every item when the data has no timestamps)
+  ease     (optional, not in the default set) sum over support items s of EASE's item-item weight
+           B[s, i] (negative weights clipped to 0), divided by sqrt(K) like knn and scaled so that
+           its 99th percentile matches the cosines': a regression-based alternative to cosine kNN
+           (`benchmarks/results/collab_feature.md`: better on a clustered implicit log, worse on
+           ML-100K). Needs `ItemSide.build(..., ease_lambda=...)`, a dense [I, I] inverse.
 
 A model that reads only some features (`features=`) skips the costly knn and content work; their
 columns are then zeros.
@@ -32,7 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-FEATURES = ("knn", "content", "pop", "new", "trend")
+FEATURES = ("knn", "content", "pop", "new", "trend")  # the default set, in column order
+OPTIONAL = ("ease",)  # columns after FEATURES, computed only when asked for
+ALL_FEATURES = FEATURES + OPTIONAL
 
 
 @dataclass(eq=False)
@@ -46,6 +53,8 @@ class SupportFeatures:
     support_text: np.ndarray  # float64 [U, K, E]
     mask: np.ndarray  # bool [U, K]
     features: tuple[str, ...] = FEATURES  # the ones computed; the others' columns are zeros
+    ease_rows: np.ndarray | None = None  # float64 [U, K, I] scaled B+[s_j, i] per slot (with "ease")
+    ease_sum: np.ndarray | None = None  # float64 [U, I] their sum over the slots
 
 
 @dataclass(eq=False)
@@ -56,17 +65,27 @@ class ItemSide:
     cooc: sp.csr_matrix  # float32 [I, I] pre-T co-occurrence counts X^T X (diagonal = counts)
     counts: np.ndarray  # float64 [I] pre-T interactions per item
     recent: np.ndarray | None = None  # float64 [I] interactions in the latest pre-T window (None: no trend)
+    ease_p: np.ndarray | None = None  # float64 [I, I] (X^T X + lambda I)^-1, for the ease feature
+    ease_scale: float = 1.0
 
     @classmethod
-    def build(cls, text: np.ndarray, matrix: sp.csr_matrix, recent: sp.csr_matrix | None = None) -> "ItemSide":
-        """`matrix`: pre-T interactions [users, I]; `recent`: its latest rows in time (FitData.recent)."""
+    def build(cls, text: np.ndarray, matrix: sp.csr_matrix, recent: sp.csr_matrix | None = None,
+              ease_lambda: float | None = None) -> "ItemSide":
+        """`matrix`: pre-T interactions [users, I]; `recent`: its latest rows in time (FitData.recent);
+        `ease_lambda`: EASE's ridge, to enable the ease feature (None = no ease feature)."""
         x = _binary(matrix)
         cooc = (x.T @ x).tocsr().astype(np.float32)
         counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
         rc = None if recent is None else np.asarray(_binary(recent).sum(axis=0)).ravel().astype(np.float64)
         t = np.asarray(text, np.float32)
         t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
-        return cls(text=t, cooc=cooc, counts=counts, recent=rc)
+        side = cls(text=t, cooc=cooc, counts=counts, recent=rc)
+        if ease_lambda is not None:
+            g = np.asarray(cooc.todense(), np.float64)
+            g[np.diag_indices_from(g)] += ease_lambda
+            side.ease_p = np.linalg.inv(g)
+            side.ease_scale = _ease_scale(side.ease_p, cooc, counts)
+        return side
 
     @property
     def n_items(self) -> int:
@@ -137,8 +156,36 @@ class ItemSide:
         full = np.empty((u_n, i_n, len(FEATURES)), np.float32)  # filled column by column: no float64 stack
         for j, f in enumerate((knn, content, pop, new, trend)):
             full[..., j] = f
+        ease_rows = ease_sum = None
+        if "ease" in features:
+            if self.ease_p is None:
+                raise ValueError("the ease feature needs ItemSide.build(..., ease_lambda=...)")
+            ease_rows = self._ease_rows(support, mask, exclude)
+            ease_sum = ease_rows.sum(axis=1)
+            full = np.concatenate([full, (ease_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None])[..., None]
+                                   .astype(np.float32)], axis=2)
         return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask,
-                               features=tuple(features))
+                               features=tuple(features), ease_rows=ease_rows, ease_sum=ease_sum)
+
+    def _ease_rows(self, support: np.ndarray, mask: np.ndarray, exclude: sp.csr_matrix | None) -> np.ndarray:
+        """float64 [U, K, I]: scale * max(B[s_j, i], 0) for each support slot (0 for padding and i = s_j).
+
+        B = I - P diag(1 / diag P). With `exclude`, each task's P is that of the matrix without its
+        own row x: P' = P + (P x)(P x)^T / (1 - x^T P x) (Sherman-Morrison), so a warm user's
+        training features equal those of a side fitted without them, as for knn."""
+        p = self.ease_p
+        rows = p[support]  # [U, K, I]
+        diag = np.broadcast_to(np.diag(p), (len(support), p.shape[0]))
+        if exclude is not None:
+            x = _binary(exclude)
+            q = np.asarray(x @ p)  # [U, I]: P x per task (P is symmetric)
+            c = 1.0 - np.asarray(x.multiply(q).sum(axis=1)).ravel()  # 1 - x^T P x > 0
+            q_s = np.take_along_axis(q, support, axis=1)  # [U, K]
+            rows = rows + q_s[..., None] * q[:, None, :] / c[:, None, None]
+            diag = diag + q * q / c[:, None]
+        b = np.maximum(-rows / diag[:, None, :], 0.0) * self.ease_scale
+        b[np.arange(len(support))[:, None], np.arange(support.shape[1])[None, :], support] = 0.0  # zero diagonal
+        return b * mask[..., None]
 
     def _log_z(self, counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """log(1 + counts) standardised with the catalog statistics of `reference` (fixed at fit time,
@@ -171,7 +218,13 @@ class ItemSide:
         # popularity, newness and trend do not depend on the support set: read them off the full features
         fixed = [np.take_along_axis(sf.full[..., FEATURES.index(f)], items.reshape(u_n, -1), axis=1).reshape(u_n, k, m)
                  for f in ("pop", "new", "trend")]
-        return np.stack([knn, content, *fixed], axis=-1).astype(np.float32)
+        cols = [knn, content, *fixed]
+        if sf.ease_rows is not None:
+            at = np.arange(u_n)[:, None, None]
+            own = np.take_along_axis(sf.ease_rows, items, axis=2)  # B+ of slot j to its own candidates
+            cols.append(np.divide(sf.ease_sum[at, items] - own, np.sqrt(np.maximum(n_others, 1))[..., None],
+                                  out=np.zeros(items.shape), where=n_others[..., None] > 0))
+        return np.stack(cols, axis=-1).astype(np.float32)
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -186,3 +239,18 @@ def _cos_rows(a: np.ndarray, text64_t: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(a, axis=1, keepdims=True)
     a = np.divide(a, norm, out=np.zeros_like(a), where=norm > 0)
     return a @ text64_t
+
+
+def _ease_scale(p: np.ndarray, cooc: sp.csr_matrix, counts: np.ndarray) -> float:
+    """Factor that puts EASE's positive weights on the cosines' scale (their 99th percentiles match),
+    so one prior grid serves both features."""
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    pos = b[b > 0]
+    co = cooc.tocoo()
+    off = co.row != co.col
+    cos = co.data[off] / np.sqrt(np.maximum(counts[co.row[off]] * counts[co.col[off]], 1e-12))
+    if not len(pos) or not len(cos):
+        return 1.0
+    return float(np.percentile(cos, 99) / np.percentile(pos, 99))
+

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from metarec.core.errors import ConfigError
-from metarec.models.features import FEATURES
+from metarec.models.features import ALL_FEATURES, FEATURES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,9 +48,9 @@ class HeadConfig:
             raise ConfigError("dim and hidden must be positive")
         if not 0.0 <= self.id_dropout < 1.0:
             raise ConfigError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
-        bad = [f for f in self.features if f not in FEATURES]
+        bad = [f for f in self.features if f not in ALL_FEATURES]
         if bad:
-            raise ConfigError(f"unknown features {bad}; choose from {FEATURES}")
+            raise ConfigError(f"unknown features {bad}; choose from {ALL_FEATURES}")
 
 
 @dataclass
@@ -213,8 +213,8 @@ class ScoringModel(nn.Module):
         self.body = _Group(**body)
         # start near a sensible ranking (mostly item-kNN, a little popularity); the MLP residual
         # starts small and meta-training learns what the prior misses
-        prior = {"knn": 10.0, "content": 0.5, "pop": 1.0, "new": 0.0, "trend": 0.0}
-        self.head = _Group(w_feat=torch.tensor([prior[n] for n in cfg.features]),
+        prior = {"knn": 10.0, "content": 0.5, "pop": 1.0}  # every other feature starts at 0
+        self.head = _Group(w_feat=torch.tensor([prior.get(n, 0.0) for n in cfg.features]),
                            w1=init(d + f, h, scale=(d + f) ** -0.5), b1=torch.zeros(h),
                            w2=init(h, 1, scale=0.1 * h ** -0.5), b2=torch.zeros(1))
 

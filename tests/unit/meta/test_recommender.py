@@ -186,3 +186,23 @@ def test_adapt_all_scores_the_full_catalog(tiny_ml, tiny_models):
     assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
     # each user's adapted projection differs, so two users with different supports score differently
     assert not np.allclose(s[0], s[1])
+
+
+def test_optional_ease_feature_trains_searches_its_weight_and_survives_a_checkpoint(tiny_ml, tiny_models, tmp_path):
+    from metarec.models.features import ALL_FEATURES
+    from metarec.models.heads import HeadConfig
+
+    m = MetaRecMethod(seed=0, head=HeadConfig(features=ALL_FEATURES), train=TrainConfig(steps=5, **TRAIN),
+                      out=str(tmp_path / "m"), encoder=EncoderConfig(model=tiny_models["bert"]))
+    _fit(tiny_ml, m)
+    assert m.rec.side.ease_p is not None and m.rec.model.head.w_feat.shape == (len(ALL_FEATURES),)
+    tried = m.prior["val_ndcg@10"]
+    assert any("ease=10.0" in k and "knn=0.0" in k for k in tried)  # ease instead of knn was a candidate
+    rec = MetaRecommender.load(tmp_path / "m")
+    np.testing.assert_array_equal(rec.side.ease_p, m.rec.side.ease_p)
+    assert rec.side.ease_scale == m.rec.side.ease_scale
+    user = rec.adapt([1, 2, 5], ratings=[5, 4, 3])
+    idx = tiny_ml.item_index([1, 2, 5])
+    direct = m.rec.score_batch(idx[None], np.array([[5, 4, 3]], np.float32),
+                               np.zeros((1, rec.side.text.shape[1]), np.float32))[0]
+    np.testing.assert_allclose(user.scores, direct, rtol=1e-6, atol=1e-6)

@@ -159,3 +159,49 @@ def test_exclude_equals_a_side_built_without_that_user():
             mu, sd = side.pop_stats(counts)
             np.testing.assert_allclose(np.expm1(got.full[row][:, col].astype(np.float64) * sd + mu), ref_counts,
                                        rtol=1e-4, atol=1e-4)
+
+
+def test_ease_feature_sums_clipped_ease_weights_excludes_the_own_row_and_leaves_one_out():
+    """The optional ease feature against the EASE baseline's weights (the reference implementation):
+    scale * sum_s max(B[s, i], 0) / sqrt(K); a training task's Sherman-Morrison exclusion equals a
+    side fitted without that user; leave-one-out equals the feature of the support minus slot j."""
+    from metarec.methods.classical import EASE
+    from metarec.models.features import ALL_FEATURES
+
+    rng = np.random.default_rng(11)
+    dense = (rng.random((30, 20)) < 0.3).astype(np.float32)
+    text = rng.normal(size=(20, 5)).astype(np.float32)
+    lam = 5.0
+    side = ItemSide.build(text, sp.csr_matrix(dense), ease_lambda=lam)
+    ease = ALL_FEATURES.index("ease")
+    b = np.maximum(EASE.weights(sp.csr_matrix(dense), lam), 0.0) * side.ease_scale
+    assert (b > 0).any() and side.ease_scale > 0
+    users = [2, 9, 17]
+    support = np.stack([rng.choice(np.flatnonzero(dense[u]), size=3, replace=False) for u in users])
+    mask = np.ones(support.shape, bool)
+    mask[1, 2] = False
+    sf = side.support_features(support, mask, features=ALL_FEATURES)
+    assert sf.full.shape[-1] == len(ALL_FEATURES)
+    for row in range(len(users)):
+        s = support[row][mask[row]]
+        np.testing.assert_allclose(sf.full[row, :, ease], b[s].sum(0) / np.sqrt(len(s)), rtol=1e-5, atol=1e-7)
+    # without "ease" asked for, the default columns only
+    assert side.support_features(support, mask).full.shape[-1] == len(FEATURES)
+
+    got = side.support_features(support, mask, exclude=sp.csr_matrix(dense[users]), features=ALL_FEATURES)
+    for row, u in enumerate(users):
+        ref_side = ItemSide.build(text, sp.csr_matrix(np.delete(dense, u, axis=0)), ease_lambda=lam)
+        ref_side.ease_scale = side.ease_scale  # the scale is fixed at fit time, as for popularity
+        ref = ref_side.support_features(support[row:row + 1], mask[row:row + 1], features=ALL_FEATURES)
+        np.testing.assert_allclose(got.full[row, :, ease], ref.full[0, :, ease], rtol=1e-5, atol=1e-7)
+        assert not np.allclose(got.full[row, :, ease], sf.full[row, :, ease])  # the exclusion changes it
+
+    items = rng.integers(0, 20, size=(3, 3, 4))
+    loo = side.leave_one_out(sf, items)
+    for row in range(3):
+        for j in range(3):
+            if not mask[row, j]:
+                continue
+            others = [support[row, i] for i in range(3) if i != j and mask[row, i]]
+            expect = b[others].sum(0) / np.sqrt(len(others))
+            np.testing.assert_allclose(loo[row, j, :, ease], expect[items[row, j]], rtol=1e-5, atol=1e-7)

@@ -37,13 +37,15 @@ def network_paths(data, users: int, rounds: int) -> dict:
     from metarec.data import SplitConfig, make_split
     from metarec.meta.tasks import catalog_inputs, outer_inputs, support_weights
     from metarec.encoders import item_embeddings
-    from metarec.models.features import ItemSide
+    from metarec.models.features import FEATURES, ItemSide
     from metarec.models.heads import HeadConfig, ScoringModel
 
     split = make_split(data, SplitConfig(seed=0))
     fd = fit_data(split)
     side = ItemSide.build(item_embeddings(fd.items), fd.matrix, fd.recent)
-    model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items, generator=torch.Generator().manual_seed(0))
+    # the default features less "ease", which the fit leaves out at this catalog size
+    model = ScoringModel(HeadConfig(features=FEATURES), side.text.shape[1], side.n_items,
+                         generator=torch.Generator().manual_seed(0))
     ep = split.episodes("val", 5)
     sup, rat = ep.support_items[:users], ep.support_ratings[:users]
     mask = np.ones(sup.shape, bool)

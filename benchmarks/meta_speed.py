@@ -46,7 +46,9 @@ def main() -> None:
     data = load_dataset("ml-100k", args.data_dir)
     split = make_split(data)
     fd = fit_data(split)
-    side = ItemSide.build(item_embeddings(fd.items), fd.matrix, fd.recent)
+    # the default features, ease included (lambda 3e4, ML-100K's usual validation choice: the value
+    # does not change the cost)
+    side = ItemSide.build(item_embeddings(fd.items), fd.matrix, fd.recent, ease_lambda=3e4)
     md = meta_data(fd, side, None)
     text = torch.from_numpy(side.text).to(dev)
     model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items,

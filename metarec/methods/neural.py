@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
-from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
 from metarec.meta.learners import MetaConfig
@@ -69,6 +68,10 @@ class MetaRecMethod(Method):
             titles=None) -> "MetaRecMethod":
         """Meta-train; with `out` set, checkpoint there (and resume a run found there)."""
         torch.manual_seed(self.seed)
+        if "ease" in self.head.features and data.n_items > self.EASE_MAX_ITEMS:
+            log.warning("ease feature left out: the catalog's %d items exceed %d (a dense item x item inverse)",
+                        data.n_items, self.EASE_MAX_ITEMS)
+            self.head = replace(self.head, features=tuple(f for f in self.head.features if f != "ease"))
         side = ItemSide.build(item_embeddings(data.items, self.encoder), data.matrix,
                               data.recent if "trend" in self.head.features else None,
                               ease_lambda=self._ease_lambda(data, validator) if "ease" in self.head.features else None)
@@ -96,12 +99,13 @@ class MetaRecMethod(Method):
             self.rec.save(out, state=self.trainer.best_state)
         return self
 
+    # the ease feature keeps a dense float64 item x item inverse in memory and in the checkpoint
+    # (0.8 GB at 10,000 items); above this it is left out and the log says so
+    EASE_MAX_ITEMS = 10_000
+
     def _ease_lambda(self, data: FitData, validator: Validator | None) -> float:
         """The ease feature's ridge: the EASE baseline's, chosen on validation users (it ranges from
         hundreds to 1e5 across datasets)."""
-        if data.n_items > EASE.MAX_ITEMS:
-            raise ConfigError(f"the ease feature needs a dense {data.n_items} x {data.n_items} inverse; "
-                              f"the catalog exceeds {EASE.MAX_ITEMS} items (leave 'ease' out of the features)")
         return float(EASE(seed=self.seed).fit(data, validator).lam)
 
     # Starting weights of the head's linear skip over the side features and the inner-loop learning

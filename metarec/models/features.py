@@ -14,11 +14,12 @@ support sets into per-(user, item) scalar features over the whole catalog:
   trend    standardised log(1 + count in the latest pre-T window): what was being consumed just
            before the cut, which is what users arriving after it pick up (all-time popularity
            lags behind; 0 for every item when the data has no timestamps)
-  ease     (optional, not in the default set) sum over support items s of EASE's item-item weight
+  ease     (last column, present when asked for) sum over support items s of EASE's item-item weight
            B[s, i] (negative weights clipped to 0), divided by sqrt(K) like knn and scaled so that
            its 99th percentile matches the cosines': a regression-based alternative to cosine kNN
-           (`benchmarks/results/collab_feature.md`: better on a clustered implicit log, worse on
-           ML-100K). Needs `ItemSide.build(..., ease_lambda=...)`, a dense [I, I] inverse.
+           (`benchmarks/results/collab_feature.md`: much better on a clustered implicit log, worse
+           on ML-100K, so metarec's start search weighs both). Needs `ItemSide.build(...,
+           ease_lambda=...)`, a dense [I, I] inverse; metarec leaves it out above 10,000 items.
 
 A model that reads only some features (`features=`) skips the costly knn and content work; their
 columns are then zeros.
@@ -38,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 FEATURES = ("knn", "content", "pop", "new", "trend")  # the default set, in column order
-OPTIONAL = ("ease",)  # columns after FEATURES, computed only when asked for
+OPTIONAL = ("ease",)  # columns after FEATURES, computed only when asked for (it needs ItemSide.ease_p)
 ALL_FEATURES = FEATURES + OPTIONAL
 
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from metarec.core.errors import ConfigError
-from metarec.models.features import ALL_FEATURES, FEATURES
+from metarec.models.features import ALL_FEATURES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +33,8 @@ class HeadConfig:
         id_dropout: probability of dropping an item's id embedding during meta-training, so the
             network also learns to score from text alone (as it must for new items).
         use_profile: add the projected profile-text embedding to the user vector.
-        features: which side features (see models.features) feed the head.
+        features: which side features (see models.features) feed the head: all of them by default
+            (metarec.methods.neural leaves "ease" out on catalogs too large for its dense inverse).
     """
 
     dim: int = 32
@@ -41,7 +42,7 @@ class HeadConfig:
     use_ids: bool = True
     id_dropout: float = 0.25
     use_profile: bool = True
-    features: tuple[str, ...] = FEATURES
+    features: tuple[str, ...] = ALL_FEATURES
 
     def __post_init__(self) -> None:
         if self.dim < 1 or self.hidden < 1:

@@ -12,7 +12,7 @@ from metarec.models.heads import HeadConfig, ScoringModel
 def tiny_problem(seed=0, n_users=20, n_items=30, emb=8, dtype=torch.float64, use_ids=True):
     rng = np.random.default_rng(seed)
     x = (rng.random((n_users, n_items)) < 0.35).astype(np.float32)
-    side = ItemSide.build(rng.normal(size=(n_items, emb)), sp.csr_matrix(x))
+    side = ItemSide.build(rng.normal(size=(n_items, emb)), sp.csr_matrix(x), ease_lambda=2.0)
     seqs = []
     for u in range(n_users):
         items = rng.permutation(np.flatnonzero(x[u]))

@@ -188,14 +188,13 @@ def test_adapt_all_scores_the_full_catalog(tiny_ml, tiny_models):
     assert not np.allclose(s[0], s[1])
 
 
-def test_optional_ease_feature_trains_searches_its_weight_and_survives_a_checkpoint(tiny_ml, tiny_models, tmp_path):
-    from metarec.models.features import ALL_FEATURES
-    from metarec.models.heads import HeadConfig
+def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_left_out_above_the_cap(
+        tiny_ml, tiny_models, tmp_path, monkeypatch):
+    from metarec.models.features import ALL_FEATURES, FEATURES
 
-    m = MetaRecMethod(seed=0, head=HeadConfig(features=ALL_FEATURES), train=TrainConfig(steps=5, **TRAIN),
-                      out=str(tmp_path / "m"), encoder=EncoderConfig(model=tiny_models["bert"]))
-    _fit(tiny_ml, m)
-    assert m.rec.side.ease_p is not None and m.rec.model.head.w_feat.shape == (len(ALL_FEATURES),)
+    m = _fit(tiny_ml, _method(tiny_models, 5, out=str(tmp_path / "m")))
+    assert m.head.features == ALL_FEATURES and m.rec.side.ease_p is not None
+    assert m.rec.model.head.w_feat.shape == (len(ALL_FEATURES),)
     tried = m.prior["val_ndcg@10"]
     assert any("ease=10.0" in k and "knn=0.0" in k for k in tried)  # ease instead of knn was a candidate
     rec = MetaRecommender.load(tmp_path / "m")
@@ -206,3 +205,8 @@ def test_optional_ease_feature_trains_searches_its_weight_and_survives_a_checkpo
     direct = m.rec.score_batch(idx[None], np.array([[5, 4, 3]], np.float32),
                                np.zeros((1, rec.side.text.shape[1]), np.float32))[0]
     np.testing.assert_allclose(user.scores, direct, rtol=1e-6, atol=1e-6)
+    # a catalog above the cap: the default features less ease, and no inverse kept
+    monkeypatch.setattr(MetaRecMethod, "EASE_MAX_ITEMS", tiny_ml.n_items - 1)
+    small = _fit(tiny_ml, _method(tiny_models, 0))
+    assert small.head.features == FEATURES and small.rec.side.ease_p is None
+    assert not any("ease" in k for k in small.prior["val_ndcg@10"])

@@ -24,7 +24,7 @@ def test_scoring_backward_is_bitwise_reproducible_at_catalog_scale():
     n_items, t, n, k, e = 1682, 32, 2200, 5, 24
     model = ScoringModel(HeadConfig(), e, n_items, generator=torch.Generator().manual_seed(0))
     text = torch.randn(n_items, e)
-    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(FEATURES)),
+    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features)),
                     item_keep=torch.ones(t, n), support=torch.randint(0, n_items, (t, k)),
                     support_w=torch.ones(t, k), support_keep=torch.ones(t, k), profile=torch.randn(t, e),
                     drop=torch.full((t, n), -1))
@@ -53,7 +53,8 @@ def test_catalog_inputs_score_like_materialised_candidates():
     n_items, e, u, k = 50, 8, 6, 3
     side = ItemSide.build(rng.normal(size=(n_items, e)).astype(np.float32),
                           sp.csr_matrix((rng.random((30, n_items)) < 0.3).astype(np.float32)))
-    model = ScoringModel(HeadConfig(dim=4, hidden=5), e, n_items, generator=torch.Generator().manual_seed(0))
+    model = ScoringModel(HeadConfig(dim=4, hidden=5, features=FEATURES), e, n_items,
+                         generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         model.shared.id_emb.normal_(generator=torch.Generator().manual_seed(1))
     support = rng.integers(0, n_items, size=(u, k))
@@ -85,7 +86,7 @@ def test_one_user_vector_first_layer_equals_the_concatenated_form():
     n_items, t, n, k, e = 40, 3, 7, 4, 6
     model = ScoringModel(HeadConfig(dim=5, hidden=8), e, n_items, generator=torch.Generator().manual_seed(0)).double()
     text = torch.randn(n_items, e, dtype=torch.float64)
-    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(FEATURES), dtype=torch.float64),
+    x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features), dtype=torch.float64),
                     item_keep=torch.ones(t, n, dtype=torch.float64), support=torch.randint(0, n_items, (t, k)),
                     support_w=torch.rand(t, k, dtype=torch.float64) + 0.5,
                     support_keep=torch.ones(t, k, dtype=torch.float64), profile=torch.randn(t, e, dtype=torch.float64),

@@ -44,6 +44,7 @@ from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.tasks import MetaData
+from metarec.methods.classical import EASE
 from metarec.meta.trainer import MetaTrainer
 from metarec.encoders import profile_vectors
 from metarec.methods.neural import MetaRecMethod
@@ -60,16 +61,17 @@ def positives_vs_negatives(scores: torch.Tensor, labels: torch.Tensor, mask: tor
     return (F.softplus(lse - scores) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
 
 
-def pseudo_new_tasks(data, split, side: ItemSide, md_warm: MetaData) -> MetaData:
+def pseudo_new_tasks(data, split, side: ItemSide, md_warm: MetaData, ease_lambda: float | None) -> MetaData:
     """Tasks from the users who arrive after a protocol cut inside the pre-T data, with side features
-    from the interactions before that cut only (the protocol applied again to the fitting side)."""
+    from the interactions before that cut only (the protocol applied again to the fitting side; the
+    ease feature, when the model has one, with the fit's own ridge)."""
     m = split.train_mask
     pre = dataclasses.replace(data, user=data.user[m], item=data.item[m], rating=data.rating[m],
                               timestamp=data.timestamp[m])
     inner = make_split(pre, SplitConfig(seed=split.config.seed))
     fd = fit_data(inner)
     users = inner.new_users
-    return MetaData(side=ItemSide.build(side.text, fd.matrix, fd.recent),
+    return MetaData(side=ItemSide.build(side.text, fd.matrix, fd.recent, ease_lambda=ease_lambda),
                     sequences=[inner.user_history(int(u)) for u in users],
                     user_rows=sp.csr_matrix((len(users), data.n_items), dtype=np.float32),  # absent before the cut
                     profiles=profile_vectors(data.users.iloc[users], None),
@@ -84,7 +86,9 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     m.fit(fd, validator)  # the validation-chosen start (prior and inner learning rate), no meta-steps
     start = {k: v.clone() for k, v in m.rec.model.state_dict().items()}
     md = m.trainer.md
-    tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md),
+    # the ridge the fit chose for its ease feature (EASE's validation choice, deterministic)
+    lam = EASE(seed=seed).fit(fd, validator).lam if m.rec.side.ease_p is not None else None
+    tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md, lam),
              "loss maximised": md, "positives vs negatives": md}
     rows = []
     for variant in VARIANTS:

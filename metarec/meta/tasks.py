@@ -87,7 +87,8 @@ def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, i
 
 
 def _feature_columns(cfg: HeadConfig, feats: np.ndarray) -> torch.Tensor:
-    """The model's configured features (cfg.features, in order) out of the FEATURES-ordered last axis."""
+    """The model's configured features (cfg.features, in order) out of the ALL_FEATURES-ordered last axis
+    (FEATURES, then "ease" when it was computed)."""
     cols = [ALL_FEATURES.index(f) for f in cfg.features]
     return torch.from_numpy(np.ascontiguousarray(feats if cols == list(range(feats.shape[-1])) else feats[..., cols]))
 

@@ -154,17 +154,17 @@ class ItemSide:
         else:
             rc = self.recent if exclude_recent is None else self.recent - exclude_recent.toarray()
             trend = np.broadcast_to(self._log_z(rc, self.recent), (u_n, i_n))
-        full = np.empty((u_n, i_n, len(FEATURES)), np.float32)  # filled column by column: no float64 stack
-        for j, f in enumerate((knn, content, pop, new, trend)):
-            full[..., j] = f
+        columns = [knn, content, pop, new, trend]
         ease_rows = ease_sum = None
         if "ease" in features:
             if self.ease_p is None:
                 raise ValueError("the ease feature needs ItemSide.build(..., ease_lambda=...)")
             ease_rows = self._ease_rows(support, mask, exclude)
             ease_sum = ease_rows.sum(axis=1)
-            full = np.concatenate([full, (ease_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None])[..., None]
-                                   .astype(np.float32)], axis=2)
+            columns.append(ease_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None])
+        full = np.empty((u_n, i_n, len(columns)), np.float32)  # filled column by column: no float64 stack
+        for j, f in enumerate(columns):
+            full[..., j] = f
         return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask,
                                features=tuple(features), ease_rows=ease_rows, ease_sum=ease_sum)
 

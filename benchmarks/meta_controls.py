@@ -15,11 +15,18 @@ NDCG@10 (K = 5, the runner's validator) every `eval_every` steps:
                     the sampled negatives only, log(1 + sum_neg exp(s_n - s_p)), not with the user's
                     other positives as in the multi-positive softmax, which pushes a top-ranked
                     positive down once its probability exceeds 1 / (number of positives)
+  learned temperature
+                    the default loss on exp(theta) * scores, theta an extra outer parameter (Adam,
+                    lr 3e-2): the multi-positive softmax over the catalog prefers flat scores (scaling
+                    a val-chosen start's feature weights up raises the loss steeply while NDCG@10
+                    hardly moves), and without a free temperature the network can only flatten its
+                    ranking to get them
 
 If pseudo-new tasks help where warm tasks hurt, the time shift is the cause. If maximising the loss
 moves validation about as much as minimising it, what the network learns from these tasks carries
 no top-10 signal for new users. If the positives-vs-negatives loss helps, the softmax's flattening
-of the top among a user's many positives is the cause.
+of the top among a user's many positives is the cause. If the learned temperature stops the fall,
+the loss's preference for a score scale, not for an order, is what the network was learning.
 
     python benchmarks/meta_controls.py --data-dir ../shared/data/ml-100k --out benchmarks/results
 """
@@ -43,6 +50,7 @@ from metarec.bench.evaluate import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
+from metarec.meta.losses import task_losses
 from metarec.meta.tasks import MetaData
 from metarec.methods.classical import EASE
 from metarec.meta.trainer import MetaTrainer
@@ -50,7 +58,7 @@ from metarec.encoders import profile_vectors
 from metarec.methods.neural import MetaRecMethod
 from metarec.models.features import ItemSide
 
-VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives")
+VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives", "learned temperature")
 
 
 def positives_vs_negatives(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -89,7 +97,7 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     # the ridge the fit chose for its ease feature (EASE's validation choice, deterministic)
     lam = EASE(seed=seed).fit(fd, validator).lam if m.rec.side.ease_p is not None else None
     tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md, lam),
-             "loss maximised": md, "positives vs negatives": md}
+             "loss maximised": md, "positives vs negatives": md, "learned temperature": md}
     rows = []
     for variant in VARIANTS:
         m.rec.model.load_state_dict(start)
@@ -102,13 +110,22 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
             learner = trainer.learner
             learner.meta_loss = lambda b: positives_vs_negatives(learner.query_scores(b), b.outer_labels,
                                                                  b.outer_mask).mean()
+        log_t = None
+        if variant == "learned temperature":
+            learner, log_t = trainer.learner, torch.nn.Parameter(torch.zeros(()))
+            trainer.opt.add_param_group({"params": [log_t], "lr": 3e-2})
+            learner.meta_loss = lambda b: task_losses(m.meta.loss, learner.query_scores(b) * log_t.exp(),
+                                                      b.outer_labels, b.outer_mask).mean()
         m.rec.learner = trainer.learner
         trainer.evaluate = lambda *_: validator(m.score)
         trainer.fit()
         for h in trainer.history:
             rows.append({"variant": variant, "seed": seed, "step": h["step"], "val_ndcg@10": h["val"],
                          "tasks_users": len(tasks[variant].sequences)})
-        print(f"seed {seed} {variant:18s} " + " ".join(f"{h['val']:.4f}" for h in trainer.history), flush=True)
+        temp = "" if log_t is None else f"  (temperature {float(log_t.detach().exp()):.3f})"
+        print(f"seed {seed} {variant:18s} " + " ".join(f"{h['val']:.4f}" for h in trainer.history) + temp, flush=True)
+        if log_t is not None:
+            rows[-1]["temperature"] = float(log_t.detach().exp())
     return rows
 
 
@@ -145,6 +162,10 @@ def main() -> None:
              + "; ".join(f"{v}: {', '.join(map(str, u))}" for v, u in users.items()) + f". git {sha}.", "",
              "| step | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
     lines += [f"| {s} | " + " | ".join(f"{delta(v, s):+.4f}" for v in VARIANTS) + " |" for s in steps]
+    temps = [f"seed {r['seed']}: {r['temperature']:.3f}" for r in rows if "temperature" in r]
+    if temps:
+        lines += ["", f"Learned temperature (the factor on the scores in the outer loss) at step {a.steps}: "
+                  + "; ".join(temps) + "."]
     (out / "meta_controls.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'meta_controls.md'}")
 

@@ -52,7 +52,6 @@ from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.losses import task_losses
 from metarec.meta.tasks import MetaData
-from metarec.methods.classical import EASE
 from metarec.meta.trainer import MetaTrainer
 from metarec.encoders import profile_vectors
 from metarec.methods.neural import MetaRecMethod
@@ -94,8 +93,7 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     m.fit(fd, validator)  # the validation-chosen start (prior and inner learning rate), no meta-steps
     start = {k: v.clone() for k, v in m.rec.model.state_dict().items()}
     md = m.trainer.md
-    # the ridge the fit chose for its ease feature (EASE's validation choice, deterministic)
-    lam = EASE(seed=seed).fit(fd, validator).lam if m.rec.side.ease_p is not None else None
+    lam = m.rec.side.ease_lambda  # the ridge the fit chose for its ease feature (None without it)
     tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md, lam),
              "loss maximised": md, "positives vs negatives": md, "learned temperature": md}
     rows = []

@@ -181,6 +181,8 @@ class MetaRecommender:
         if self.side.ease_p is not None:
             side["ease_p"] = torch.from_numpy(self.side.ease_p)
             side["ease_scale"] = torch.tensor(self.side.ease_scale, dtype=torch.float64)
+            if self.side.ease_lambda is not None:
+                side["ease_lambda"] = torch.tensor(self.side.ease_lambda, dtype=torch.float64)
         ckpt.save_tensors(out / "side.safetensors", side)
         if state is None:
             state = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -209,7 +211,8 @@ class MetaRecommender:
         side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy(),
                         recent=t["recent"].numpy() if "recent" in t else None,
                         ease_p=t["ease_p"].numpy() if "ease_p" in t else None,
-                        ease_scale=float(t["ease_scale"]) if "ease_scale" in t else 1.0)
+                        ease_scale=float(t["ease_scale"]) if "ease_scale" in t else 1.0,
+                        ease_lambda=float(t["ease_lambda"]) if "ease_lambda" in t else None)
         model = ScoringModel(head, int(cfg["text_dim"]), n)
         state = ckpt.load_tensors(path / "model.safetensors")
         try:

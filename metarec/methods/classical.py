@@ -11,6 +11,7 @@ from metarec.core.errors import MethodNotApplicableError
 from metarec.core.threads import numpy_single_thread
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
 from metarec.methods.registry import register
+from metarec.models.ease import ease_inverse, ease_weights
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,10 @@ class EASE(Method):
     # laptop; beyond that the benchmark skips EASE (and says so) rather than swap or run for hours
     MAX_ITEMS = 20_000
 
-    def __init__(self, seed: int = 0, lam: float | None = None) -> None:
+    def __init__(self, seed: int = 0, lam: float | None = None, keep_inverse: bool = False) -> None:
         super().__init__(seed)
-        self.lam = lam
+        self.lam, self.keep_inverse = lam, keep_inverse
+        self.p: np.ndarray | None = None  # P at the chosen lambda, with keep_inverse (metarec's ease feature)
         self.val_scores: dict[float, float] = {}
 
     @staticmethod
@@ -93,30 +95,29 @@ class EASE(Method):
     @classmethod
     def weights(cls, matrix: sp.csr_matrix, lam: float, gram: np.ndarray | None = None) -> np.ndarray:
         """EASE weights; pass `gram` (X^T X) to reuse it across several lambdas."""
-        g = (cls.gram(matrix) if gram is None else gram).copy()
-        g[np.diag_indices_from(g)] += lam
-        p = np.linalg.inv(g)
-        b = -p / np.diag(p)[None, :]
-        b[np.diag_indices_from(b)] = 0.0
-        return b
+        return ease_weights(ease_inverse(cls.gram(matrix) if gram is None else gram, lam))
 
     def fit(self, data: FitData, validator: Validator | None = None) -> "EASE":
+        """Fit B; with `keep_inverse`, also keep P = (X^T X + lambda I)^-1 at the chosen lambda (`self.p`)."""
         if data.n_items > self.MAX_ITEMS:
             raise MethodNotApplicableError(f"EASE needs a dense {data.n_items} x {data.n_items} inverse; "
                                            f"the catalog exceeds {self.MAX_ITEMS} items")
-        x = data.warm_matrix
+        gram = self.gram(data.warm_matrix)  # the same X^T X for every lambda
         if self.lam is not None or validator is None:
             self.lam = self.lam if self.lam is not None else 300.0
-            self.b = self.weights(x, self.lam)
+            p = ease_inverse(gram, self.lam)
+            self.b, self.p = ease_weights(p), (p if self.keep_inverse else None)
             return self
-        best = None
-        gram = self.gram(x)  # the same X^T X for every lambda
+        best = best_b = best_p = None
         for lam in self.LAMBDAS:
-            self.b = self.weights(x, lam, gram)
+            p = ease_inverse(gram, lam)
+            self.b = ease_weights(p)
+            if not self.keep_inverse:
+                p = None  # only B while validating: one dense I x I less at the peak
             self.val_scores[lam] = validator(self.score)
             if best is None or self.val_scores[lam] > self.val_scores[best]:
-                best, best_b = lam, self.b
-        self.lam, self.b = best, best_b
+                best, best_b, best_p = lam, self.b, p
+        self.lam, self.b, self.p = best, best_b, best_p
         log.info("ease: lambda=%s chosen on validation users (%s)", best, self.val_scores)
         return self
 

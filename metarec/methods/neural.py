@@ -68,15 +68,17 @@ class MetaRecMethod(Method):
             titles=None) -> "MetaRecMethod":
         """Meta-train; with `out` set, checkpoint there (and resume a run found there)."""
         torch.manual_seed(self.seed)
-        if "ease" in self.head.features and data.n_items > self.EASE_MAX_ITEMS:
+        head = self.head  # the configured network; the fitted one (self.rec.model.cfg) may leave ease out
+        if "ease" in head.features and data.n_items > self.EASE_MAX_ITEMS:
             log.warning("ease feature left out: the catalog's %d items exceed %d (a dense item x item inverse)",
                         data.n_items, self.EASE_MAX_ITEMS)
-            self.head = replace(self.head, features=tuple(f for f in self.head.features if f != "ease"))
+            head = replace(head, features=tuple(f for f in head.features if f != "ease"))
+        lam, p = self._ease(data, validator) if "ease" in head.features else (None, None)
         side = ItemSide.build(item_embeddings(data.items, self.encoder), data.matrix,
-                              data.recent if "trend" in self.head.features else None,
-                              ease_lambda=self._ease_lambda(data, validator) if "ease" in self.head.features else None)
+                              data.recent if "trend" in head.features else None, ease_lambda=lam, ease_p=p)
+        del p
         md = meta_data(data, side, self.encoder)
-        model = ScoringModel(self.head, side.text.shape[1], side.n_items,
+        model = ScoringModel(head, side.text.shape[1], side.n_items,
                              generator=torch.Generator().manual_seed(self.seed))
         info = RecommenderInfo(dataset=data.dataset, rating_max=md.rating_max, explicit=md.explicit,
                                n_inner_neg=self.train.n_inner_neg,
@@ -103,10 +105,11 @@ class MetaRecMethod(Method):
     # (0.8 GB at 10,000 items); above this it is left out and the log says so
     EASE_MAX_ITEMS = 10_000
 
-    def _ease_lambda(self, data: FitData, validator: Validator | None) -> float:
-        """The ease feature's ridge: the EASE baseline's, chosen on validation users (it ranges from
-        hundreds to 1e5 across datasets)."""
-        return float(EASE(seed=self.seed).fit(data, validator).lam)
+    def _ease(self, data: FitData, validator: Validator | None) -> tuple[float, np.ndarray]:
+        """The ease feature's ridge and inverse: the EASE baseline's, lambda chosen on validation users
+        (it ranges from hundreds to 1e5 across datasets), its P kept so it is not inverted again."""
+        e = EASE(seed=self.seed, keep_inverse=True).fit(data, validator)
+        return float(e.lam), e.p
 
     # Starting weights of the head's linear skip over the side features and the inner-loop learning
     # rate, tried on validation users before meta-training: how much co-occurrence, text, popularity
@@ -121,11 +124,11 @@ class MetaRecMethod(Method):
     def _choose_start(self, model: ScoringModel, validator: Validator) -> None:
         from metarec.meta.learners import make_learner
 
-        w = model.head.w_feat
+        w, features = model.head.w_feat, model.cfg.features
 
         def use(prior: dict, lr: float) -> None:
             with torch.no_grad():
-                w.copy_(torch.tensor([prior.get(n, 0.0) for n in self.head.features], dtype=w.dtype))
+                w.copy_(torch.tensor([prior.get(n, 0.0) for n in features], dtype=w.dtype))
             self.rec.meta, self.rec.learner = metas[lr], learners[lr]
 
         metas = {lr: replace(self.meta, inner_lr=lr) for lr in self.INNER_LR_GRID}
@@ -134,11 +137,11 @@ class MetaRecMethod(Method):
         # coordinate search: every (content, pop) prior at the first learning rate; then trend x pop
         # with the winning content (when there is a trend window); then the other rates with the
         # winning prior (21 validations instead of a 72-point grid)
-        trend = "trend" in self.head.features and self.rec.side.recent is not None
+        trend = "trend" in features and self.rec.side.recent is not None
         pops = sorted({g["pop"] for g in self.PRIOR_GRID})
         tried: list[tuple[dict, float]] = []
         scores: list[float] = []
-        ease = "ease" in self.head.features
+        ease = "ease" in features
         total = (len(self.PRIOR_GRID) + len(self.INNER_LR_GRID) - 1 + (len(self.TREND_GRID) * len(pops) if trend else 0)
                  + (len(self.EASE_GRID) * len(pops) if ease else 0))
         bar = progress(total=total, desc="feature prior, inner lr", unit="try", leave=False)
@@ -177,14 +180,14 @@ class MetaRecMethod(Method):
         log.info("feature prior %s, inner lr %s chosen on validation users", prior, lr)
 
     def score(self, batch: SupportBatch) -> np.ndarray:
-        prof = profile_vectors(batch.users, self.encoder) if self.head.use_profile else None
+        prof = profile_vectors(batch.users, self.encoder) if self.rec.model.cfg.use_profile else None
         if prof is not None and prof.shape[1] == 0:
             prof = None
         return self.rec.score_batch(batch.support_items, batch.support_ratings, prof)
 
     def describe(self) -> dict:
         t = self.trainer
-        return {"head": to_dict(self.head), "meta": to_dict(self.meta), "train": to_dict(self.train),
+        return {"head": to_dict(self.rec.model.cfg), "meta": to_dict(self.meta), "train": to_dict(self.train),
                 "best_step": t.best_step, "best_val_ndcg@10": t.best, "steps_run": t.step,
                 "feature_prior": getattr(self, "prior", None)}
 

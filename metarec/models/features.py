@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from metarec.models.ease import ease_inverse, ease_weights
+
 FEATURES = ("knn", "content", "pop", "new", "trend")  # the default set, in column order
 OPTIONAL = ("ease",)  # columns after FEATURES, computed only when asked for (it needs ItemSide.ease_p)
 ALL_FEATURES = FEATURES + OPTIONAL
@@ -68,12 +70,15 @@ class ItemSide:
     recent: np.ndarray | None = None  # float64 [I] interactions in the latest pre-T window (None: no trend)
     ease_p: np.ndarray | None = None  # float64 [I, I] (X^T X + lambda I)^-1, for the ease feature
     ease_scale: float = 1.0
+    ease_lambda: float | None = None  # the lambda of ease_p (None in checkpoints written before it was kept)
 
     @classmethod
     def build(cls, text: np.ndarray, matrix: sp.csr_matrix, recent: sp.csr_matrix | None = None,
-              ease_lambda: float | None = None) -> "ItemSide":
+              ease_lambda: float | None = None, ease_p: np.ndarray | None = None) -> "ItemSide":
         """`matrix`: pre-T interactions [users, I]; `recent`: its latest rows in time (FitData.recent);
-        `ease_lambda`: EASE's ridge, to enable the ease feature (None = no ease feature)."""
+        `ease_lambda`: EASE's ridge, to enable the ease feature (None = no ease feature); `ease_p`:
+        (X^T X + ease_lambda I)^-1 of this matrix when already computed (the EASE baseline's, with
+        keep_inverse), so the dense inverse is not done twice."""
         x = _binary(matrix)
         cooc = (x.T @ x).tocsr().astype(np.float32)
         counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
@@ -82,9 +87,11 @@ class ItemSide:
         t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
         side = cls(text=t, cooc=cooc, counts=counts, recent=rc)
         if ease_lambda is not None:
-            g = np.asarray(cooc.todense(), np.float64)
-            g[np.diag_indices_from(g)] += ease_lambda
-            side.ease_p = np.linalg.inv(g)
+            if ease_p is None:
+                ease_p = ease_inverse(np.asarray(cooc.todense(), np.float64), ease_lambda)
+            elif ease_p.shape != (side.n_items, side.n_items):
+                raise ValueError(f"ease_p is {ease_p.shape}, the catalog has {side.n_items} items")
+            side.ease_p, side.ease_lambda = np.asarray(ease_p, np.float64), float(ease_lambda)
             side.ease_scale = _ease_scale(side.ease_p, cooc, counts)
         return side
 
@@ -245,8 +252,7 @@ def _cos_rows(a: np.ndarray, text64_t: np.ndarray) -> np.ndarray:
 def _ease_scale(p: np.ndarray, cooc: sp.csr_matrix, counts: np.ndarray) -> float:
     """Factor that puts EASE's positive weights on the cosines' scale (their 99th percentiles match),
     so one prior grid serves both features."""
-    b = -p / np.diag(p)[None, :]
-    np.fill_diagonal(b, 0.0)
+    b = ease_weights(p)
     pos = b[b > 0]
     co = cooc.tocoo()
     off = co.row != co.col

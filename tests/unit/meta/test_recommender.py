@@ -16,6 +16,7 @@ from metarec.encoders import EncoderConfig
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender
 from metarec.meta.trainer import TrainConfig
+from metarec.methods.classical import EASE
 from metarec.methods.neural import MetaRecMethod
 from metarec.methods.base import SupportBatch
 
@@ -193,13 +194,18 @@ def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_le
     from metarec.models.features import ALL_FEATURES, FEATURES
 
     m = _fit(tiny_ml, _method(tiny_models, 5, out=str(tmp_path / "m")))
-    assert m.head.features == ALL_FEATURES and m.rec.side.ease_p is not None
+    assert m.rec.model.cfg.features == ALL_FEATURES and m.rec.side.ease_p is not None
+    # the feature's ridge and inverse are the EASE baseline's, chosen on the same validation users
+    split = make_split(tiny_ml)
+    ease = EASE(keep_inverse=True).fit(fit_data(split), make_validator(split, k=2))
+    assert m.rec.side.ease_lambda == ease.lam
+    np.testing.assert_array_equal(m.rec.side.ease_p, ease.p)
     assert m.rec.model.head.w_feat.shape == (len(ALL_FEATURES),)
     tried = m.prior["val_ndcg@10"]
     assert any("ease=10.0" in k and "knn=0.0" in k for k in tried)  # ease instead of knn was a candidate
     rec = MetaRecommender.load(tmp_path / "m")
     np.testing.assert_array_equal(rec.side.ease_p, m.rec.side.ease_p)
-    assert rec.side.ease_scale == m.rec.side.ease_scale
+    assert rec.side.ease_scale == m.rec.side.ease_scale and rec.side.ease_lambda == m.rec.side.ease_lambda
     user = rec.adapt([1, 2, 5], ratings=[5, 4, 3])
     idx = tiny_ml.item_index([1, 2, 5])
     direct = m.rec.score_batch(idx[None], np.array([[5, 4, 3]], np.float32),
@@ -207,6 +213,10 @@ def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_le
     np.testing.assert_allclose(user.scores, direct, rtol=1e-6, atol=1e-6)
     # a catalog above the cap: the default features less ease, and no inverse kept
     monkeypatch.setattr(MetaRecMethod, "EASE_MAX_ITEMS", tiny_ml.n_items - 1)
-    small = _fit(tiny_ml, _method(tiny_models, 0))
-    assert small.head.features == FEATURES and small.rec.side.ease_p is None
+    method = _method(tiny_models, 0)
+    configured = method.head
+    small = _fit(tiny_ml, method)
+    assert small.rec.model.cfg.features == FEATURES and small.rec.side.ease_p is None
+    assert small.describe()["head"]["features"] == list(FEATURES)  # the run records what was fitted
+    assert small.head is configured  # the method's configuration is left as given (a refit may fit a smaller catalog)
     assert not any("ease" in k for k in small.prior["val_ndcg@10"])

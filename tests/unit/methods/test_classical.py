@@ -78,6 +78,14 @@ def test_ease_picks_lambda_on_validation(tiny_ml):
 
     m = EASE().fit(fit_data(split), validator)
     assert m.lam == EASE.LAMBDAS[2] and len(seen) == len(EASE.LAMBDAS)
+    assert m.p is None  # the inverse is kept only when asked for
+    # keep_inverse (metarec's ease feature reuses it): P at the chosen lambda, the same B
+    seen.clear()
+    k = EASE(keep_inverse=True).fit(fit_data(split), validator)
+    assert k.lam == m.lam
+    np.testing.assert_array_equal(k.b, m.b)
+    x = fit_data(split).warm_matrix.toarray().astype(np.float64)
+    np.testing.assert_allclose(k.p, np.linalg.inv(x.T @ x + k.lam * np.eye(x.shape[1])), rtol=1e-9, atol=1e-12)
 
 
 def test_als_fold_in_matches_implicit_recalculate_user():

@@ -173,6 +173,13 @@ def test_ease_feature_sums_clipped_ease_weights_excludes_the_own_row_and_leaves_
     text = rng.normal(size=(20, 5)).astype(np.float32)
     lam = 5.0
     side = ItemSide.build(text, sp.csr_matrix(dense), ease_lambda=lam)
+    assert side.ease_lambda == lam
+    # an inverse computed elsewhere (the EASE baseline's) is used as given, not computed again
+    given = side.ease_p.copy()
+    reused = ItemSide.build(text, sp.csr_matrix(dense), ease_lambda=lam, ease_p=given)
+    assert reused.ease_p is given and reused.ease_scale == side.ease_scale
+    with pytest.raises(ValueError, match="catalog has 20 items"):
+        ItemSide.build(text, sp.csr_matrix(dense), ease_lambda=lam, ease_p=given[:5, :5])
     ease = ALL_FEATURES.index("ease")
     b = np.maximum(EASE.weights(sp.csr_matrix(dense), lam), 0.0) * side.ease_scale
     assert (b > 0).any() and side.ease_scale > 0

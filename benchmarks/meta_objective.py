@@ -52,7 +52,8 @@ def train_task_probe(trainer, k: int, n_tasks: int, n_query: int, seed: int):
     rows = np.repeat(np.arange(n_tasks), pos.sum(1))
     rel = sp.csr_matrix((np.ones(len(rows)), (rows, tasks.outer.items[:, :n_query].numpy()[pos])), shape=(n_tasks, n_i))
 
-    def probe() -> tuple[float, float]:
+    def probe(scale: float = 1.0) -> tuple[float, float]:
+        """(loss, NDCG@10); `scale` multiplies every score before the loss (NDCG@10 does not change)."""
         model, learner = trainer.model, trainer.learner
         params = model.params()
         with torch.no_grad():
@@ -61,7 +62,7 @@ def train_task_probe(trainer, k: int, n_tasks: int, n_query: int, seed: int):
                              create_graph=False, params=params, proj=proj)
         with torch.no_grad():
             s = model.score_fn({**params, **fast}, trainer.item_text, tasks.outer, proj)
-            loss = float(task_losses("softmax", s, labels, mask).mean())
+            loss = float(task_losses("softmax", s * scale, labels, mask).mean())
         # catalog-part scores; the user's other pre-T items are masked there, so the query items get
         # their (identical) query-part scores back and everything else the user had is ranked last
         cat = s[:, n_query:].double().numpy().copy()
@@ -71,6 +72,9 @@ def train_task_probe(trainer, k: int, n_tasks: int, n_query: int, seed: int):
         return loss, float(np.mean(ranking_metrics(cat, rel, (10,))["ndcg@10"]))
 
     return probe
+
+
+SCALES = (0.25, 0.5, 1.0, 2.0)
 
 
 def run(data, mode: str, seed: int, steps: int, eval_every: int, k: int, n_tasks: int, n_query: int) -> list[dict]:
@@ -91,6 +95,8 @@ def run(data, mode: str, seed: int, steps: int, eval_every: int, k: int, n_tasks
         loss, ndcg = probe()
         rows.append({"mode": mode, "seed": seed, "step": trainer.step, "train_loss": loss, "train_ndcg@10": ndcg,
                      "val_ndcg@10": val})
+        if trainer.step == 0:  # the start's loss with every score scaled: what the loss asks of the scale alone
+            rows[-1]["loss_at_scale"] = {str(c): probe(c)[0] for c in SCALES}
         print(f"{mode:6s} seed {seed} step {trainer.step:4d}  train loss {loss:.3f}  train NDCG@10 {ndcg:.4f}  "
               f"val NDCG@10 {val:.4f}", flush=True)
         return val
@@ -157,6 +163,13 @@ def main() -> None:
             sel = [r for r in rows if r["mode"] == mode and r["step"] == s]
             lines.append(f"| {mode} | {s} | {np.mean([r['train_loss'] for r in sel]):.3f} | "
                          f"{np.mean([r['train_ndcg@10'] for r in sel]):.4f} | {np.mean([r['val_ndcg@10'] for r in sel]):.4f} |")
+    lines += ["", "The start's training loss with every score multiplied by c (same order, so the same NDCG@10): the "
+              "multi-positive softmax over the catalog prefers flatter scores than the start's, so lowering it "
+              "can flatten the ranking rather than improve it (`meta_controls.md`, learned temperature).", "",
+              "| split | " + " | ".join(f"c = {c}" for c in SCALES) + " |", "|---|" + "---|" * len(SCALES)]
+    for mode in a.modes.split(","):
+        sel = [r["loss_at_scale"] for r in rows if r["mode"] == mode and "loss_at_scale" in r]
+        lines.append(f"| {mode} | " + " | ".join(f"{np.mean([x[str(c)] for x in sel]):.3f}" for c in SCALES) + " |")
     (out / "meta_objective.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'meta_objective.md'}")
 

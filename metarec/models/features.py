@@ -88,7 +88,7 @@ class ItemSide:
         side = cls(text=t, cooc=cooc, counts=counts, recent=rc)
         if ease_lambda is not None:
             if ease_p is None:
-                ease_p = ease_inverse(np.asarray(cooc.todense(), np.float64), ease_lambda)
+                ease_p = ease_inverse(cooc.toarray(), ease_lambda)  # float64 copy made there
             elif ease_p.shape != (side.n_items, side.n_items):
                 raise ValueError(f"ease_p is {ease_p.shape}, the catalog has {side.n_items} items")
             side.ease_p, side.ease_lambda = np.asarray(ease_p, np.float64), float(ease_lambda)

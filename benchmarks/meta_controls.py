@@ -21,6 +21,13 @@ NDCG@10 (K = 5, the runner's validator) every `eval_every` steps:
                     start's scores times 0.25 have a lower training loss than 200 meta-steps reach,
                     with the same ranking: meta_objective.md), and without a free temperature the
                     network can only flatten its ranking to get them
+  inner rates only  MetaSGD with the network frozen at the start: only the per-parameter inner
+                    learning rates (from the chosen rate, Adam lr 1e-3) and the learned temperature
+                    train; is it how far a user's few interactions should move the head that the
+                    tasks teach wrongly?
+
+A second table gives the start's validation NDCG@10 with 0 or 3 inner steps at several inner
+learning rates (no meta-training): what the per-user gradient steps themselves are worth.
 
 If pseudo-new tasks help where warm tasks hurt, the time shift is the cause. If maximising the loss
 moves validation about as much as minimising it, what the network learns from these tasks carries
@@ -52,12 +59,15 @@ from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.losses import task_losses
 from metarec.meta.tasks import MetaData
+from metarec.meta.learners import make_learner
 from metarec.meta.trainer import MetaTrainer
 from metarec.encoders import profile_vectors
 from metarec.methods.neural import MetaRecMethod
 from metarec.models.features import ItemSide
 
-VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives", "learned temperature")
+VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives", "learned temperature",
+            "inner rates only")
+ADAPTATION = ((0, None), (3, 0.1), (3, 0.5), (3, 2.0))  # (inner steps, inner lr) for the adaptation table
 
 
 def positives_vs_negatives(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -95,12 +105,20 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     md = m.trainer.md
     lam = m.rec.side.ease_lambda  # the ridge the fit chose for its ease feature (None without it)
     tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md, lam),
-             "loss maximised": md, "positives vs negatives": md, "learned temperature": md}
+             "loss maximised": md, "positives vs negatives": md, "learned temperature": md, "inner rates only": md}
+    adaptation = {"variant": "adaptation", "seed": seed, "chosen_inner_lr": m.meta.inner_lr}
+    for steps_, lr in ADAPTATION:
+        meta = replace(m.meta, inner_steps=steps_, inner_lr=lr if lr is not None else m.meta.inner_lr)
+        m.rec.meta, m.rec.learner = meta, make_learner(m.rec.model, replace(meta, backend="functional"), m.rec.item_text)
+        adaptation[f"{steps_}@{lr}"] = validator(m.score)
+    m.rec.meta = m.meta
     rows = []
     for variant in VARIANTS:
         m.rec.model.load_state_dict(start)
         train = replace(m.train, steps=steps, eval_every=eval_every, keep_best=False)
-        trainer = MetaTrainer(m.rec.model, m.rec.item_text, tasks[variant], m.meta, train)
+        meta = replace(m.meta, algorithm="metasgd") if variant == "inner rates only" else m.meta
+        trainer = MetaTrainer(m.rec.model, m.rec.item_text, tasks[variant], meta, train)
+        m.rec.meta = meta
         if variant == "loss maximised":
             minimise = trainer.learner.meta_loss
             trainer.learner.meta_loss = lambda batch: -minimise(batch)
@@ -109,8 +127,11 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
             learner.meta_loss = lambda b: positives_vs_negatives(learner.query_scores(b), b.outer_labels,
                                                                  b.outer_mask).mean()
         log_t = None
-        if variant == "learned temperature":
+        if variant in ("learned temperature", "inner rates only"):
             learner, log_t = trainer.learner, torch.nn.Parameter(torch.zeros(()))
+            if variant == "inner rates only":  # the network stays at the start (lr 0: its gradients are still zeroed each step)
+                trainer.opt = torch.optim.Adam([{"params": list(m.rec.model.parameters()), "lr": 0.0},
+                                                {"params": list(learner.lrs.parameters()), "lr": 1e-3}])
             trainer.opt.add_param_group({"params": [log_t], "lr": 3e-2})
             learner.meta_loss = lambda b: task_losses(m.meta.loss, learner.query_scores(b) * log_t.exp(),
                                                       b.outer_labels, b.outer_mask).mean()
@@ -124,7 +145,10 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
         print(f"seed {seed} {variant:18s} " + " ".join(f"{h['val']:.4f}" for h in trainer.history) + temp, flush=True)
         if log_t is not None:
             rows[-1]["temperature"] = float(log_t.detach().exp())
-    return rows
+        if trainer.learner.lrs is not None:
+            rows[-1]["mean_inner_lr"] = {n: float(v.detach().mean()) for n, v in trainer.learner.lrs.as_dict().items()}
+    m.rec.meta = m.meta
+    return rows + [adaptation]
 
 
 def main() -> None:
@@ -143,6 +167,8 @@ def main() -> None:
     cmd = "python benchmarks/meta_controls.py " + shlex.join(sys.argv[1:])
     sha = git_sha()
     (out / "meta_controls.json").write_text(json.dumps({"command": cmd, "git": sha, "rows": rows}, indent=1))
+    adapt_rows = [r for r in rows if r["variant"] == "adaptation"]
+    rows = [r for r in rows if r["variant"] != "adaptation"]
     steps = sorted({r["step"] for r in rows})
     users = {v: sorted({r["tasks_users"] for r in rows if r["variant"] == v}) for v in VARIANTS}
 
@@ -160,10 +186,25 @@ def main() -> None:
              + "; ".join(f"{v}: {', '.join(map(str, u))}" for v, u in users.items()) + f". git {sha}.", "",
              "| step | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
     lines += [f"| {s} | " + " | ".join(f"{delta(v, s):+.4f}" for v in VARIANTS) + " |" for s in steps]
-    temps = [f"seed {r['seed']}: {r['temperature']:.3f}" for r in rows if "temperature" in r]
-    if temps:
-        lines += ["", f"Learned temperature (the factor on the scores in the outer loss) at step {a.steps}: "
-                  + "; ".join(temps) + "."]
+    for v in ("learned temperature", "inner rates only"):
+        temps = [f"seed {r['seed']}: {r['temperature']:.3f}" for r in rows if r["variant"] == v and "temperature" in r]
+        if temps:
+            lines += ["", f"{v}: the learned temperature (the factor on the scores in the outer loss) at step {a.steps}: "
+                      + "; ".join(temps) + "."]
+    lrs = [r for r in rows if "mean_inner_lr" in r]
+    if lrs:
+        lines += ["", f"inner rates only: mean learned inner learning rate per parameter at step {a.steps} "
+                  "(each started at the seed's chosen rate): "
+                  + "; ".join(f"seed {r['seed']}: " + ", ".join(f"{n} {x:.3f}" for n, x in r["mean_inner_lr"].items())
+                              for r in lrs) + "."]
+    cols = [f"{st}@{lr}" for st, lr in ADAPTATION]
+    lines += ["", "## What the per-user gradient steps are worth (the start, no meta-training)", "",
+              "Validation NDCG@10 (K = 5) of the validation-chosen start scored with each inner loop.", "",
+              "| seed | chosen inner lr | " + " | ".join("no inner steps" if lr is None else f"{st} steps at lr {lr}"
+                                                    for st, lr in ADAPTATION) + " |",
+              "|---|---|" + "---|" * len(ADAPTATION)]
+    lines += [f"| {r['seed']} | {r['chosen_inner_lr']} | " + " | ".join(f"{r[c]:.4f}" for c in cols) + " |"
+              for r in adapt_rows]
     (out / "meta_controls.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'meta_controls.md'}")
 

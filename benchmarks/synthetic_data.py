@@ -3,11 +3,15 @@ the protocol on (and the larger catalog of `catalog_scale.py`).
 
 Power-law item popularity, users drawn to 2 of 50 latent item clusters, heavy-tailed history lengths,
 arrivals spread over time, and short item titles that name the cluster only weakly. With
-`--implicit` the rating column is left out, so every method sees implicit feedback.
+`--implicit` the rating column is left out, so every method sees implicit feedback. A weak cluster
+pull with short histories (`--affinity 3 --history-scale 5 --history-shape 1.5 --history-cap 100`)
+gives a sparse log where popularity is hard to beat: the third shape metarec is reported on.
 
     python benchmarks/synthetic_data.py --items 2000 --users 1500 --implicit --out /tmp/synthetic-implicit
     metarec benchmark --dataset csv --data-dir /tmp/synthetic-implicit --methods all --shots 1,3,5,10 --seeds 5 \
         --out benchmarks/results/synthetic-implicit-cold-start
+    python benchmarks/synthetic_data.py --items 4000 --users 3000 --implicit --affinity 3 --history-scale 5 \
+        --history-shape 1.5 --history-cap 100 --out /tmp/synthetic-sparse
 """
 
 from __future__ import annotations
@@ -19,10 +23,14 @@ import numpy as np
 import pandas as pd
 
 
-def synthetic_log(root: Path, n_items: int, n_users: int, seed: int, implicit: bool = False) -> int:
+def synthetic_log(root: Path, n_items: int, n_users: int, seed: int, implicit: bool = False, *,
+                  affinity: float = 20.0, history_scale: float = 20.0, history_shape: float = 1.2,
+                  history_cap: int = 800) -> int:
     """Write interactions.csv and items.csv under root; return the number of interactions.
 
     implicit: leave the rating column out (the csv loader then treats the log as implicit feedback).
+    affinity: how much more likely a user picks an item of their 2 clusters (low = popularity rules).
+    history_*: a user's history length is min(3 + pareto(shape) * scale, cap).
     """
     rng = np.random.default_rng(seed)
     n_clusters = 50
@@ -31,9 +39,9 @@ def synthetic_log(root: Path, n_items: int, n_users: int, seed: int, implicit: b
     arrive = rng.uniform(0, 1e7, n_users)
     frames = []
     for u in range(n_users):
-        n = int(min(3 + rng.pareto(1.2) * 20, 800))
+        n = int(min(3 + rng.pareto(history_shape) * history_scale, history_cap))
         liked = rng.choice(n_clusters, 2, replace=False)
-        p = pop * np.where(np.isin(item_c, liked), 20.0, 1.0)
+        p = pop * np.where(np.isin(item_c, liked), affinity, 1.0)
         items = rng.choice(n_items, size=min(n, n_items), replace=False, p=p / p.sum())
         t = arrive[u] + np.sort(rng.exponential(2e6, len(items)))
         frames.append(pd.DataFrame({"user_id": u, "item_id": items, "rating": rng.integers(1, 6, len(items)),
@@ -54,11 +62,16 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--implicit", action="store_true")
+    ap.add_argument("--affinity", type=float, default=20.0, help="pull of a user's own clusters (low: popularity rules)")
+    ap.add_argument("--history-scale", type=float, default=20.0)
+    ap.add_argument("--history-shape", type=float, default=1.2)
+    ap.add_argument("--history-cap", type=int, default=800)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     root = Path(a.out)
     root.mkdir(parents=True, exist_ok=True)
-    n = synthetic_log(root, a.items, a.users, a.seed, implicit=a.implicit)
+    n = synthetic_log(root, a.items, a.users, a.seed, implicit=a.implicit, affinity=a.affinity,
+                      history_scale=a.history_scale, history_shape=a.history_shape, history_cap=a.history_cap)
     print(f"wrote {root / 'interactions.csv'} ({n} interactions) and {root / 'items.csv'}")
 
 

@@ -6,9 +6,10 @@ the full catalog (p50/p99). Prints a table; writes JSON and Markdown.
 
     python benchmarks/meta_speed.py --data-dir ../shared/data/ml-100k --out benchmarks/results
 
-On a GPU: `--device cuda --batches 32,256`. `--item-vectors FILE.npy` takes the catalog's text
-embeddings from a file (float32 [n_items, D], e.g. saved on another machine) for machines without
-the encoder: the timings do not depend on the vectors' values, only on their shape.
+On a GPU: `--device cuda --batches 32,256`.
+`--vectors FILE.npz` takes the text embeddings from a file (arrays `items` [n_items, D] and
+`profiles` [n_users, D], e.g. saved with `--save-vectors` on a machine that has the encoder) for
+machines without it: the timings depend on the vectors' shapes, not their values.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def main() -> None:
     ap.add_argument("--inner-steps", type=int, default=5)
     ap.add_argument("--latency-users", type=int, default=100)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--item-vectors", default=None, help="float32 .npy [n_items, D] instead of encoding the titles")
+    ap.add_argument("--vectors", default=None, help=".npz with `items` and `profiles` instead of encoding the texts")
+    ap.add_argument("--save-vectors", default=None, help="write the encoded vectors to this .npz and go on")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
 
@@ -42,7 +44,7 @@ def main() -> None:
     from metarec.meta.learners import MetaConfig, make_learner
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
     from metarec.meta.tasks import sample_tasks
-    from metarec.encoders import item_embeddings
+    from metarec.encoders import item_embeddings, profile_vectors
     from metarec.methods.neural import meta_data
     from metarec.models.features import ItemSide
     from metarec.models.heads import HeadConfig, ScoringModel
@@ -53,14 +55,17 @@ def main() -> None:
     fd = fit_data(split)
     # the default features, ease included (lambda 3e4, ML-100K's usual validation choice: the value
     # does not change the cost)
-    if args.item_vectors:
-        vecs = np.load(args.item_vectors, allow_pickle=False)
-        if vecs.shape[0] != len(fd.items):
-            raise SystemExit(f"{args.item_vectors}: {vecs.shape[0]} rows, the catalog has {len(fd.items)} items")
+    if args.vectors:
+        with np.load(args.vectors, allow_pickle=False) as z:
+            vecs, profiles = z["items"].astype(np.float32), z["profiles"].astype(np.float32)
+        if len(vecs) != len(fd.items):
+            raise SystemExit(f"{args.vectors}: {len(vecs)} item rows, the catalog has {len(fd.items)} items")
     else:
-        vecs = item_embeddings(fd.items)
-    side = ItemSide.build(vecs.astype(np.float32), fd.matrix, fd.recent, ease_lambda=3e4)
-    md = meta_data(fd, side, None)
+        vecs, profiles = item_embeddings(fd.items), profile_vectors(fd.users)
+        if args.save_vectors:
+            np.savez(args.save_vectors, items=vecs, profiles=profiles)
+    side = ItemSide.build(vecs, fd.matrix, fd.recent, ease_lambda=3e4)
+    md = meta_data(fd, side, None, profiles=profiles)
     text = torch.from_numpy(side.text).to(dev)
     model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items,
                          generator=torch.Generator().manual_seed(0)).to(dev)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
+from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
 from metarec.meta.learners import MetaConfig
@@ -30,9 +31,17 @@ from metarec.models.heads import HeadConfig, ScoringModel
 log = logging.getLogger(__name__)
 
 
-def meta_data(fd: FitData, side: ItemSide, encoder: EncoderConfig | None) -> MetaData:
+def meta_data(fd: FitData, side: ItemSide, encoder: EncoderConfig | None,
+              profiles: np.ndarray | None = None) -> MetaData:
+    """The warm users' tasks source. `profiles` (float32 [len(fd.users), D], optional) are profile
+    vectors computed beforehand; without them the warm users' profile texts are encoded."""
     warm = fd.warm_users
-    prof = profile_vectors(fd.users.iloc[warm], encoder)
+    if profiles is None:
+        prof = profile_vectors(fd.users.iloc[warm], encoder)
+    elif len(profiles) != len(fd.users):
+        raise ConfigError(f"profiles has {len(profiles)} rows, the data has {len(fd.users)} users")
+    else:
+        prof = np.asarray(profiles, np.float32)[warm]
     if prof.shape[1] == 0:
         prof = np.zeros((len(warm), side.text.shape[1]), np.float32)
     rmax = float(np.nanmax(fd.ratings.data)) if fd.explicit and fd.ratings.nnz else 1.0

@@ -72,13 +72,24 @@ class ScoreInputs:
     support_keep: Tensor
     profile: Tensor
     drop: Tensor
+    # whether any candidate leaves a support slot out, when known without reading `drop` (set by
+    # `to()` from the host copy: reading a GPU tensor in `score` would stall the launch queue)
+    any_drop: bool | None = None
+
+    _TENSORS = ("items", "feats", "item_keep", "support", "support_w", "support_keep", "profile", "drop")
 
     def select(self, idx) -> "ScoreInputs":
-        return ScoreInputs(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        return ScoreInputs(*(getattr(self, f)[idx] for f in self._TENSORS))
 
     def to(self, **kw) -> "ScoreInputs":
+        known = self.any_drop if self.any_drop is not None else (
+            bool((self.drop >= 0).any()) if self.drop.device.type == "cpu" else None)
         return ScoreInputs(*(getattr(self, f).to(**kw) if getattr(self, f).is_floating_point()
-                             else getattr(self, f).to(device=kw.get("device")) for f in self.__dataclass_fields__))
+                             else getattr(self, f).to(device=kw.get("device")) for f in self._TENSORS),
+                           any_drop=known)
+
+    def has_drop(self) -> bool:
+        return self.any_drop if self.any_drop is not None else bool((self.drop >= 0).any())
 
 
 def _over_rows(b: Tensor) -> Tensor:
@@ -144,7 +155,7 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
     if x.support.shape[1]:
         vs = item_vec(x.support, x.support_keep)  # [T, K, d]
         tot, wsum = (vs * w.unsqueeze(-1)).sum(1), w.sum(1)  # [T, d], [T]
-        if not bool((x.drop >= 0).any()):
+        if not x.has_drop():
             # nothing left out (query / full-catalog scoring): one user vector per task, the same
             # arithmetic as below with wd = 0, without [T, N, d] gathers over every candidate
             u = (tot / wsum.clamp(min=1e-6).unsqueeze(-1)).unsqueeze(1)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Lay out .devcarry/ for a GPU machine that has torch but neither learn2learn, gym, platformdirs,
+# the default encoder nor the data (the device machines here: Python 3.12, no registry).
+#   bash benchmarks/gpu_prepare.sh [ML100K_DIR]     (run here, inside `make install`'s .venv)
+# then, on the GPU machine, from the repo root with .devcarry/ carried along:
+#   bash benchmarks/gpu_run.sh                       (writes into $OUT)
+set -euo pipefail
+data="${1:-../shared/data/ml-100k}"
+PY="${PY:-.venv/bin/python}"
+d=.devcarry
+grep -qs "^/$d/" .git/info/exclude || { mkdir -p .git/info; echo "/$d/" >> .git/info/exclude; }
+rm -rf "$d" && mkdir -p "$d/whl"
+# learn2learn's source with its stale C files removed: the GPU machine re-cythonizes and compiles it
+"$PY" -m pip download -q --no-deps --no-binary learn2learn learn2learn==0.2.0 -d "$d"
+tar -xzf "$d"/learn2learn-0.2.0.tar.gz -C "$d" && rm "$d"/learn2learn-0.2.0.tar.gz
+rm -rf "$d"/learn2learn-0.2.0/{docs,examples,tests,scripts} "$d"/learn2learn-0.2.0/learn2learn/data/*.c
+# pure-Python packages metarec or learn2learn import that the GPU image lacks
+"$PY" -m pip wheel -q --no-deps gym==0.26.2 gym_notices platformdirs -w "$d/whl"
+cp -r "$data" "$d/ml-100k"
+# the catalog's and the users' text embeddings (the encoder's weights are too large to carry), and a
+# CPU run of the same benchmark while at it
+"$PY" benchmarks/meta_speed.py --data-dir "$data" --save-vectors "$d/ml100k_vectors.npz" --batches 4 --rounds 1 \
+  --latency-users 3 --out "$d/cpu_check"
+du -sh "$d"

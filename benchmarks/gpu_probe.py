@@ -1,0 +1,70 @@
+"""GPU probe (benchmarks/gpu_run.sh runs it on the device machine, paths under .devcarry/): where the
+functional backend's meta-step time goes. Times it alone, times the forward alone, profiles one step
+(CPU and CUDA time per op), and tries to capture the step in a CUDA graph."""
+print("deterministic algorithms:", __import__("torch").are_deterministic_algorithms_enabled())
+import sys, time, traceback
+import numpy as np, torch
+from metarec.bench.evaluate import fit_data
+from metarec.data import load_dataset, make_split
+from metarec.meta.learners import MetaConfig, make_learner
+from metarec.meta.tasks import sample_tasks
+from metarec.methods.neural import meta_data
+from metarec.models.features import ItemSide
+from metarec.models.heads import HeadConfig, ScoringModel
+
+dev = torch.device(sys.argv[1] if len(sys.argv) > 1 else "cuda")
+sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+data = load_dataset("ml-100k", ".devcarry/ml-100k"); fd = fit_data(make_split(data))
+z = np.load(".devcarry/ml100k_vectors.npz")
+side = ItemSide.build(z["items"], fd.matrix, fd.recent, ease_lambda=3e4)
+md = meta_data(fd, side, None, profiles=z["profiles"])
+text = torch.from_numpy(side.text).to(dev)
+model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items, generator=torch.Generator().manual_seed(0)).to(dev)
+lrn = make_learner(model, MetaConfig(inner_steps=5, backend="functional"), text)
+for T in (32, 256):
+    batch = sample_tasks(md, model.cfg, np.random.default_rng(0), n_tasks=T, k=5).to(device=dev)
+    print(f"T={T} inner items {tuple(batch.inner.items.shape)} outer items {tuple(batch.outer.items.shape)}")
+    ts = []
+    for r in range(6):
+        model.zero_grad(set_to_none=True); sync(); t0 = time.perf_counter()
+        lrn.meta_loss(batch).backward(); sync()
+        if r >= 2: ts.append(time.perf_counter() - t0)
+    print(f"T={T} functional alone median {np.median(ts)*1e3:.2f} ms  min {min(ts)*1e3:.2f}")
+    # forward only (no backward)
+    ts = []
+    for r in range(6):
+        sync(); t0 = time.perf_counter(); l = lrn.meta_loss(batch); sync(); ts.append(time.perf_counter() - t0)
+    print(f"T={T} forward (incl. inner loop) median {np.median(ts[2:])*1e3:.2f} ms")
+    if T in (32, 256):
+        from torch.profiler import profile, ProfilerActivity
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+        with profile(activities=acts) as p:
+            model.zero_grad(set_to_none=True); lrn.meta_loss(batch).backward(); sync()
+        ka = p.key_averages()
+        key = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+        print(ka.table(sort_by=key, row_limit=14, max_name_column_width=60))
+        n_k = sum(e.count for e in ka if getattr(e, "device_type", None) is not None and str(e.device_type).endswith("CUDA"))
+        dev_total = sum(getattr(e, "self_device_time_total", 0) for e in ka)
+        print(f"T={T} device kernels {n_k}, device time sum {dev_total/1e3:.2f} ms")
+    if dev.type == "cuda":
+        try:
+            model.zero_grad(set_to_none=False)
+            s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(3):
+                    for q in model.parameters():
+                        if q.grad is not None: q.grad.zero_()
+                    lrn.meta_loss(batch).backward()
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            for q in model.parameters():
+                if q.grad is not None: q.grad.zero_()
+            with torch.cuda.graph(g):
+                out = lrn.meta_loss(batch); out.backward()
+            ts = []
+            for r in range(10):
+                sync(); t0 = time.perf_counter(); g.replay(); sync()
+                if r >= 2: ts.append(time.perf_counter() - t0)
+            print(f"T={T} CUDA graph replay median {np.median(ts)*1e3:.2f} ms")
+        except Exception:
+            traceback.print_exc(limit=4)

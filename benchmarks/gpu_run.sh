@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repo root, with .devcarry/ from benchmarks/gpu_prepare.sh:
+# GPU meta_speed at 32/256 and 1024 users per meta-batch, then the profiler probe. Writes to $OUT.
+export PYTHONUNBUFFERED=1
+set -o pipefail
+OUT="${OUT:-gpu_out}"; mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+python3 --version; which gcc cc || true
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .devcarry/whl/*.whl || exit 3
+t0=$(date +%s)
+if ! (cd .devcarry/learn2learn-0.2.0 && python3 setup.py build_ext --inplace -j 16) > $OUT/l2l_build.log 2>&1; then
+  tail -n 15 $OUT/l2l_build.log
+  echo "FALLBACK: learn2learn's Cython data modules did not build; importing its algorithms without them"
+  l=.devcarry/learn2learn-0.2.0/learn2learn
+  : > $l/data/__init__.py
+  sed -i -e '/from . import data/d' -e '/from . import gym/d' -e '/from . import text/d' -e '/from . import vision/d' $l/__init__.py
+fi
+echo "learn2learn build: $(( $(date +%s) - t0 )) s"
+export PYTHONPATH=$PWD:$PWD/.devcarry/learn2learn-0.2.0:/tmp/site
+python3 -c "import torch, learn2learn, metarec, numpy, scipy, pandas; print('torch', torch.__version__, 'l2l', learn2learn.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+mkdir -p $OUT/b1024
+python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 1024 --rounds 2 --latency-users 20 --out $OUT/b1024 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+timeout 90 python3 benchmarks/gpu_probe.py cuda 2>&1 | grep -v -E "USDT|gym|Gym|migration" | tee $OUT/prof.log
+echo done

@@ -220,3 +220,20 @@ def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_le
     assert small.describe()["head"]["features"] == list(FEATURES)  # the run records what was fitted
     assert small.head is configured  # the method's configuration is left as given (a refit may fit a smaller catalog)
     assert not any("ease" in k for k in small.prior["val_ndcg@10"])
+
+
+def test_meta_data_takes_precomputed_profiles_and_checks_their_rows(tiny_ml, tiny_models):
+    from metarec.encoders import profile_vectors
+    from metarec.methods.neural import meta_data
+    from metarec.models.features import ItemSide
+
+    fd = fit_data(make_split(tiny_ml))
+    enc = EncoderConfig(model=tiny_models["bert"])
+    side = ItemSide.build(np.random.default_rng(0).normal(size=(tiny_ml.n_items, 8)), fd.matrix, ease_lambda=2.0)
+    encoded = meta_data(fd, side, enc)
+    every = profile_vectors(fd.users, enc)  # one row per user, warm or not
+    given = meta_data(fd, side, None, profiles=every)
+    assert encoded.profiles.shape == (len(fd.warm_users), every.shape[1])
+    np.testing.assert_array_equal(given.profiles, encoded.profiles)
+    with pytest.raises(ConfigError, match="rows"):
+        meta_data(fd, side, None, profiles=every[1:])

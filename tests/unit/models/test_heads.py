@@ -107,3 +107,26 @@ def test_one_user_vector_first_layer_equals_the_concatenated_form():
         g_gen = torch.autograd.grad(general.square().sum(), [params[m] for m in names])
         for a, b in zip(g_fast, g_gen):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_leave_one_out_flag_is_read_on_the_host_and_is_what_score_uses():
+    torch.manual_seed(1)
+    n_items, t, n, k, e = 40, 3, 6, 4, 5
+    model = ScoringModel(HeadConfig(dim=4, hidden=5), e, n_items, generator=torch.Generator().manual_seed(0))
+    text = torch.randn(n_items, e)
+    base = dict(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features)),
+                item_keep=torch.ones(t, n), support=torch.randint(0, n_items, (t, k)),
+                support_w=torch.rand(t, k) + 0.5, support_keep=torch.ones(t, k), profile=torch.randn(t, e))
+    none_out = ScoreInputs(**base, drop=torch.full((t, n), -1))
+    loo = ScoreInputs(**base, drop=torch.randint(0, k, (t, n)))
+    with torch.no_grad():
+        # `to()` records the flag from the host copy; scores are the same with or without it
+        for x, flag in ((none_out, False), (loo, True)):
+            moved = x.to(dtype=torch.float32)
+            assert moved.any_drop is flag and x.any_drop is None
+            assert torch.equal(model(text, moved), model(text, x))
+        assert loo.select(slice(0, 2)).any_drop is None
+        # the leave-one-out changes the scores, and a recorded flag (not the tensor) picks the branch
+        assert not torch.allclose(model(text, loo), model(text, none_out))
+        told_none = ScoreInputs(**base, drop=loo.drop, any_drop=False)
+        assert torch.equal(model(text, told_none), model(text, none_out))

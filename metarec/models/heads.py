@@ -72,24 +72,27 @@ class ScoreInputs:
     support_keep: Tensor
     profile: Tensor
     drop: Tensor
-    # whether any candidate leaves a support slot out, when known without reading `drop` (set by
-    # `to()` from the host copy: reading a GPU tensor in `score` would stall the launch queue)
-    any_drop: bool | None = None
+    # per task, whether any candidate leaves a support slot out, when known without reading `drop`
+    # (set by `to()` from the host copy: reading a GPU tensor in `score` stalls the launch queue)
+    task_drops: tuple[bool, ...] | None = None
 
     _TENSORS = ("items", "feats", "item_keep", "support", "support_w", "support_keep", "profile", "drop")
 
-    def select(self, idx) -> "ScoreInputs":
-        return ScoreInputs(*(getattr(self, f)[idx] for f in self._TENSORS))
+    def select(self, idx: slice) -> "ScoreInputs":
+        """Tasks `idx` (a slice: the flags follow it)."""
+        flags = self.task_drops[idx] if self.task_drops is not None and isinstance(idx, slice) else None
+        return ScoreInputs(*(getattr(self, f)[idx] for f in self._TENSORS), task_drops=flags)
 
     def to(self, **kw) -> "ScoreInputs":
-        known = self.any_drop if self.any_drop is not None else (
-            bool((self.drop >= 0).any()) if self.drop.device.type == "cpu" else None)
+        flags = self.task_drops
+        if flags is None and self.drop.device.type == "cpu":
+            flags = tuple((self.drop >= 0).reshape(self.drop.shape[0], -1).any(1).tolist())
         return ScoreInputs(*(getattr(self, f).to(**kw) if getattr(self, f).is_floating_point()
                              else getattr(self, f).to(device=kw.get("device")) for f in self._TENSORS),
-                           any_drop=known)
+                           task_drops=flags)
 
     def has_drop(self) -> bool:
-        return self.any_drop if self.any_drop is not None else bool((self.drop >= 0).any())
+        return any(self.task_drops) if self.task_drops is not None else bool((self.drop >= 0).any())
 
 
 def _over_rows(b: Tensor) -> Tensor:

@@ -121,12 +121,17 @@ def test_leave_one_out_flag_is_read_on_the_host_and_is_what_score_uses():
     loo = ScoreInputs(**base, drop=torch.randint(0, k, (t, n)))
     with torch.no_grad():
         # `to()` records the flag from the host copy; scores are the same with or without it
-        for x, flag in ((none_out, False), (loo, True)):
+        mixed = ScoreInputs(**base, drop=torch.where(torch.arange(t)[:, None] == 1, loo.drop, -1))
+        for x, flags in ((none_out, (False,) * t), (loo, (True,) * t), (mixed, (False, True, False))):
             moved = x.to(dtype=torch.float32)
-            assert moved.any_drop is flag and x.any_drop is None
+            assert moved.task_drops == flags and x.task_drops is None
             assert torch.equal(model(text, moved), model(text, x))
-        assert loo.select(slice(0, 2)).any_drop is None
-        # the leave-one-out changes the scores, and a recorded flag (not the tensor) picks the branch
+            # one task's slice keeps its own flag (learn2learn's per-task loop)
+            for i in range(t):
+                one = moved.select(slice(i, i + 1))
+                assert one.task_drops == (flags[i],)
+                assert torch.equal(model(text, one), model(text, x.select(slice(i, i + 1))))
+        # the leave-one-out changes the scores, and the recorded flags (not the tensor) pick the branch
         assert not torch.allclose(model(text, loo), model(text, none_out))
-        told_none = ScoreInputs(**base, drop=loo.drop, any_drop=False)
+        told_none = ScoreInputs(**base, drop=loo.drop, task_drops=(False,) * t)
         assert torch.equal(model(text, told_none), model(text, none_out))

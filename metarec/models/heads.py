@@ -85,8 +85,8 @@ class ScoreInputs:
 
     def to(self, **kw) -> "ScoreInputs":
         flags = self.task_drops
-        if flags is None and self.drop.device.type == "cpu":
-            flags = tuple((self.drop >= 0).reshape(self.drop.shape[0], -1).any(1).tolist())
+        if flags is None and self.drop.device.type == "cpu" and self.drop.dim() == 2:
+            flags = tuple((self.drop >= 0).any(1).tolist())
         return ScoreInputs(*(getattr(self, f).to(**kw) if getattr(self, f).is_floating_point()
                              else getattr(self, f).to(device=kw.get("device")) for f in self._TENSORS),
                            task_drops=flags)

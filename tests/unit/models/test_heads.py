@@ -135,3 +135,7 @@ def test_leave_one_out_flag_is_read_on_the_host_and_is_what_score_uses():
         assert not torch.allclose(model(text, loo), model(text, none_out))
         told_none = ScoreInputs(**base, drop=loo.drop, task_drops=(False,) * t)
         assert torch.equal(model(text, told_none), model(text, none_out))
+        # an empty batch (no users in a chunk) has no flags to read and leaves nothing out
+        empty = ScoreInputs(*(a[:0] for a in (loo.items, loo.feats, loo.item_keep, loo.support, loo.support_w,
+                                              loo.support_keep, loo.profile, loo.drop))).to(dtype=torch.float32)
+        assert empty.task_drops == () and not empty.has_drop()

@@ -44,27 +44,39 @@ for T in (32, 256):
         key = "self_device_time_total" if dev.type == "cuda" else "self_cpu_time_total"
         print(ka.table(sort_by=key, row_limit=14, max_name_column_width=60))
         n_k = sum(e.count for e in ka if getattr(e, "device_type", None) is not None and str(e.device_type).endswith("CUDA"))
-        dev_total = sum(getattr(e, "self_device_time_total", 0) for e in ka)
-        print(f"T={T} device kernels {n_k}, device time sum {dev_total/1e3:.2f} ms")
+        dev_total = sum(e.self_device_time_total for e in ka
+                        if getattr(e, "device_type", None) is not None and str(e.device_type).endswith("CUDA"))
+        print(f"T={T} device kernels {n_k}, kernel time {dev_total/1e3:.2f} ms")
     if dev.type == "cuda":
+        # whole-step capture as in PyTorch's CUDA graph notes: no live autograd graph from earlier
+        # steps (the forward-only loss `l` above kept one, which broke the first attempt with an
+        # AccumulateGrad stream mismatch), grads set to None, warm-up on a side stream
+        del l
         try:
-            model.zero_grad(set_to_none=False)
+            model.zero_grad(set_to_none=True)
             s = torch.cuda.Stream(); s.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(s):
                 for _ in range(3):
-                    for q in model.parameters():
-                        if q.grad is not None: q.grad.zero_()
+                    model.zero_grad(set_to_none=True)
                     lrn.meta_loss(batch).backward()
             torch.cuda.current_stream().wait_stream(s)
+            model.zero_grad(set_to_none=True)
             g = torch.cuda.CUDAGraph()
-            for q in model.parameters():
-                if q.grad is not None: q.grad.zero_()
             with torch.cuda.graph(g):
                 out = lrn.meta_loss(batch); out.backward()
+            g.replay(); sync()
+            graph_loss, graph_grads = float(out), [q.grad.clone() for q in model.parameters() if q.grad is not None]
+            for q in model.parameters():
+                q.grad = None
+            eager = lrn.meta_loss(batch); eager.backward(); sync()
+            diff = max(float((a - q.grad).abs().max()) for a, q in zip(graph_grads, [q for q in model.parameters() if q.grad is not None]))
+            print(f"T={T} graph loss {graph_loss:.6f} eager {float(eager):.6f}, max grad difference {diff:.2e}")
+            del eager
             ts = []
             for r in range(10):
                 sync(); t0 = time.perf_counter(); g.replay(); sync()
                 if r >= 2: ts.append(time.perf_counter() - t0)
             print(f"T={T} CUDA graph replay median {np.median(ts)*1e3:.2f} ms")
+            del g, out
         except Exception:
             traceback.print_exc(limit=4)

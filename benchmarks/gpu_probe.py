@@ -3,23 +3,17 @@ functional backend's meta-step time goes. Times it alone, times the forward alon
 (CPU and CUDA time per op), and tries to capture the step in a CUDA graph."""
 print("deterministic algorithms:", __import__("torch").are_deterministic_algorithms_enabled())
 import sys, time, traceback
+from pathlib import Path
 import numpy as np, torch
-from metarec.bench.evaluate import fit_data
-from metarec.data import load_dataset, make_split
 from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import sample_tasks
-from metarec.methods.neural import meta_data
-from metarec.models.features import ItemSide
-from metarec.models.heads import HeadConfig, ScoringModel
+
+sys.path.insert(0, str(Path(__file__).parent))
+from meta_speed import speed_problem  # noqa: E402  (the same data, features and model as meta_speed.py)
 
 dev = torch.device(sys.argv[1] if len(sys.argv) > 1 else "cuda")
 sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
-data = load_dataset("ml-100k", ".devcarry/ml-100k"); fd = fit_data(make_split(data))
-z = np.load(".devcarry/ml100k_vectors.npz")
-side = ItemSide.build(z["items"], fd.matrix, fd.recent, ease_lambda=3e4)
-md = meta_data(fd, side, None, profiles=z["profiles"])
-text = torch.from_numpy(side.text).to(dev)
-model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items, generator=torch.Generator().manual_seed(0)).to(dev)
+_, _, side, md, text, model = speed_problem(".devcarry/ml-100k", dev, ".devcarry/ml100k_vectors.npz")
 lrn = make_learner(model, MetaConfig(inner_steps=5, backend="functional"), text)
 for T in (32, 256):
     batch = sample_tasks(md, model.cfg, np.random.default_rng(0), n_tasks=T, k=5).to(device=dev)

@@ -26,6 +26,38 @@ import numpy as np
 import torch
 
 
+def speed_problem(data_dir: str, dev: torch.device, vectors: str | None = None, save_vectors: str | None = None):
+    """(data, split, side, meta-data, catalog text on dev, default ScoringModel on dev) for ML-100K's
+    default split: the default features, ease included (lambda 3e4, ML-100K's usual validation choice;
+    the value does not change the cost). `vectors`: an .npz with `items` and `profiles` instead of
+    encoding the texts; `save_vectors`: write the encoded ones there."""
+    from metarec.bench.evaluate import fit_data
+    from metarec.data import load_dataset, make_split
+    from metarec.encoders import item_embeddings, profile_vectors
+    from metarec.methods.neural import meta_data
+    from metarec.models.features import ItemSide
+    from metarec.models.heads import HeadConfig, ScoringModel
+
+    data = load_dataset("ml-100k", data_dir)
+    split = make_split(data)
+    fd = fit_data(split)
+    if vectors:
+        with np.load(vectors, allow_pickle=False) as z:
+            vecs, profiles = z["items"].astype(np.float32), z["profiles"].astype(np.float32)
+        if len(vecs) != len(fd.items):
+            raise SystemExit(f"{vectors}: {len(vecs)} item rows, the catalog has {len(fd.items)} items")
+    else:
+        vecs, profiles = item_embeddings(fd.items), profile_vectors(fd.users)
+        if save_vectors:
+            np.savez(save_vectors, items=vecs, profiles=profiles)
+    side = ItemSide.build(vecs, fd.matrix, fd.recent, ease_lambda=3e4)
+    md = meta_data(fd, side, None, profiles=profiles)
+    text = torch.from_numpy(side.text).to(dev)
+    model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items,
+                         generator=torch.Generator().manual_seed(0)).to(dev)
+    return data, split, side, md, text, model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data/ml-100k")
@@ -39,36 +71,12 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
 
-    from metarec.bench.evaluate import fit_data
-    from metarec.data import load_dataset, make_split
     from metarec.meta.learners import MetaConfig, make_learner
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
     from metarec.meta.tasks import sample_tasks
-    from metarec.encoders import item_embeddings, profile_vectors
-    from metarec.methods.neural import meta_data
-    from metarec.models.features import ItemSide
-    from metarec.models.heads import HeadConfig, ScoringModel
 
     dev = torch.device(args.device)
-    data = load_dataset("ml-100k", args.data_dir)
-    split = make_split(data)
-    fd = fit_data(split)
-    # the default features, ease included (lambda 3e4, ML-100K's usual validation choice: the value
-    # does not change the cost)
-    if args.vectors:
-        with np.load(args.vectors, allow_pickle=False) as z:
-            vecs, profiles = z["items"].astype(np.float32), z["profiles"].astype(np.float32)
-        if len(vecs) != len(fd.items):
-            raise SystemExit(f"{args.vectors}: {len(vecs)} item rows, the catalog has {len(fd.items)} items")
-    else:
-        vecs, profiles = item_embeddings(fd.items), profile_vectors(fd.users)
-        if args.save_vectors:
-            np.savez(args.save_vectors, items=vecs, profiles=profiles)
-    side = ItemSide.build(vecs, fd.matrix, fd.recent, ease_lambda=3e4)
-    md = meta_data(fd, side, None, profiles=profiles)
-    text = torch.from_numpy(side.text).to(dev)
-    model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items,
-                         generator=torch.Generator().manual_seed(0)).to(dev)
+    data, split, side, md, text, model = speed_problem(args.data_dir, dev, args.vectors, args.save_vectors)
     rows = []
     for T in [int(b) for b in args.batches.split(",")]:
         rng = np.random.default_rng(0)

@@ -76,8 +76,6 @@ class ScoreInputs:
     # (set by `to()` from the host copy: reading a GPU tensor in `score` stalls the launch queue)
     task_drops: tuple[bool, ...] | None = None
 
-    _TENSORS = ("items", "feats", "item_keep", "support", "support_w", "support_keep", "profile", "drop")
-
     def select(self, idx: slice) -> "ScoreInputs":
         """Tasks `idx` (a slice: the flags follow it)."""
         flags = self.task_drops[idx] if self.task_drops is not None and isinstance(idx, slice) else None
@@ -93,6 +91,9 @@ class ScoreInputs:
 
     def has_drop(self) -> bool:
         return any(self.task_drops) if self.task_drops is not None else bool((self.drop >= 0).any())
+
+
+ScoreInputs._TENSORS = tuple(n for n in ScoreInputs.__dataclass_fields__ if n != "task_drops")  # the tensor fields
 
 
 def _over_rows(b: Tensor) -> Tensor:

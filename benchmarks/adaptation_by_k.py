@@ -24,7 +24,6 @@ from metarec.bench.evaluate import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
-from metarec.meta.learners import make_learner
 from metarec.methods.neural import MetaRecMethod
 
 SHOTS = (1, 3, 5, 10)
@@ -45,13 +44,12 @@ def run(data, seed: int) -> list[dict]:
         val = make_validator(split, k=k)
         for steps, mult in BUDGETS:
             meta = replace(chosen, inner_steps=steps, inner_lr=chosen.inner_lr * mult)
-            m.rec.meta = meta
-            m.rec.learner = make_learner(m.rec.model, replace(meta, backend="functional"), m.rec.item_text)
+            m.rec.set_inner_loop(meta)
             rows.append({"seed": seed, "k": k, "steps": steps, "lr_mult": mult, "inner_lr": meta.inner_lr,
                          "val_ndcg@10": val(m.score)})
         print(f"seed {seed} K={k:2d} " + " ".join(f"{r['steps']}@x{r['lr_mult']}={r['val_ndcg@10']:.4f}"
                                                   for r in rows[-len(BUDGETS):]), flush=True)
-    m.rec.meta = chosen
+    m.rec.set_inner_loop(chosen)
     return rows
 
 

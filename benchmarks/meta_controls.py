@@ -59,7 +59,6 @@ from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.losses import task_losses
 from metarec.meta.tasks import MetaData
-from metarec.meta.learners import make_learner
 from metarec.meta.trainer import MetaTrainer
 from metarec.encoders import profile_vectors
 from metarec.methods.neural import MetaRecMethod
@@ -109,7 +108,7 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     adaptation = {"variant": "adaptation", "seed": seed, "chosen_inner_lr": m.meta.inner_lr}
     for steps_, lr in ADAPTATION:
         meta = replace(m.meta, inner_steps=steps_, inner_lr=lr if lr is not None else m.meta.inner_lr)
-        m.rec.meta, m.rec.learner = meta, make_learner(m.rec.model, replace(meta, backend="functional"), m.rec.item_text)
+        m.rec.set_inner_loop(meta)
         adaptation[f"{steps_}@{lr}"] = validator(m.score)
     m.rec.meta = m.meta
     rows = []

@@ -49,13 +49,21 @@ class MetaRecommender:
                  learner=None) -> None:
         self.model, self.meta, self.side, self.info, self.seed = model, meta, side, info, seed
         self.item_text = torch.from_numpy(side.text)
-        self.learner = learner or make_learner(model, MetaConfig(**{**to_dict(meta), "backend": "functional"}),
-                                               self.item_text)
+        self.learner = learner or self.learner_for(meta)
         self.item_ids = list(item_ids) if item_ids is not None else list(range(side.n_items))
         self.titles = titles
         self._index = {i: n for n, i in enumerate(self.item_ids)}
         self.warm = side.counts > 0
         self._encoder = None
+
+    def learner_for(self, meta: MetaConfig):
+        """A functional-backend learner over this model for the inner loop `meta` (how it scores)."""
+        return make_learner(self.model, MetaConfig(**{**to_dict(meta), "backend": "functional"}), self.item_text)
+
+    def set_inner_loop(self, meta: MetaConfig) -> None:
+        """Score with another inner loop (steps, learning rate...): `meta` and a learner for it. A
+        MetaSGD model's learned rates are not carried over (the new learner starts its own)."""
+        self.meta, self.learner = meta, self.learner_for(meta)
 
     # -- batch scoring (the benchmark path) ---------------------------------------------------
     def score_batch(self, support: np.ndarray, ratings: np.ndarray | None = None,

@@ -131,8 +131,6 @@ class MetaRecMethod(Method):
     INNER_LR_GRID = (0.1, 0.5)
 
     def _choose_start(self, model: ScoringModel, validator: Validator) -> None:
-        from metarec.meta.learners import make_learner
-
         w, features = model.head.w_feat, model.cfg.features
 
         def use(prior: dict, lr: float) -> None:
@@ -141,8 +139,7 @@ class MetaRecMethod(Method):
             self.rec.meta, self.rec.learner = metas[lr], learners[lr]
 
         metas = {lr: replace(self.meta, inner_lr=lr) for lr in self.INNER_LR_GRID}
-        learners = {lr: make_learner(model, replace(m, backend="functional"), self.rec.item_text)
-                    for lr, m in metas.items()}
+        learners = {lr: self.rec.learner_for(m) for lr, m in metas.items()}
         # coordinate search: every (content, pop) prior at the first learning rate; then trend x pop
         # with the winning content (when there is a trend window); then the other rates with the
         # winning prior (21 validations instead of a 72-point grid)

@@ -28,6 +28,8 @@ def meta_train(
     inner_steps: int = typer.Option(_M.inner_steps, help="Inner-loop gradient steps."),
     inner_lr: float = typer.Option(_M.inner_lr, help="Inner-loop learning rate."),
     loss: str = typer.Option(_M.loss, help="softmax, bce, bpr or mse."),
+    outer_loss: Optional[str] = typer.Option(
+        _M.outer_loss, help="Query loss if not --loss: approx_ndcg (smooth NDCG@10), softmax, bce or bpr."),
     backend: str = typer.Option("functional", help="functional (batched) or learn2learn (per task)."),
     model: Optional[str] = typer.Option(None, help="Text encoder: HF model id or folder (default: bundled MiniLM)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue a run found in --out."),
@@ -45,7 +47,7 @@ def meta_train(
         method = MetaRecMethod(
             seed=seed, out=str(out), resume=resume,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
-                            loss=loss, backend=backend),
+                            loss=loss, outer_loss=outer_loss, backend=backend),
             train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed),
             encoder=EncoderConfig(model=model) if model else None,
         )

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from metarec.core.errors import ConfigError
-from metarec.meta.losses import LOSSES, task_losses
+from metarec.meta.losses import LOSSES, OUTER_LOSSES, task_losses
 from metarec.meta.tasks import TaskBatch
 from metarec.models.heads import ScoreInputs, ScoringModel, project
 
@@ -33,6 +33,9 @@ class MetaConfig:
     inner learning rates, second order), "anil" (second-order MAML that adapts the head only).
     adapt: which parameters the inner loop changes ("head" = ANIL/MeLU-style local update, or "all"
     dense layers; the item-id table is always shared).
+    loss: the inner loop's loss on the support set, and the query loss unless `outer_loss` is set.
+    outer_loss: the query (meta-training) loss when it differs from the inner one: "approx_ndcg"
+    optimises a smooth NDCG@10 of each query set against the catalog (see meta.losses).
     """
 
     algorithm: Literal["maml", "fomaml", "metasgd", "anil"] = "maml"
@@ -40,6 +43,7 @@ class MetaConfig:
     inner_steps: int = 3
     inner_lr: float = 0.5
     loss: Literal["softmax", "bce", "bpr", "mse"] = "softmax"
+    outer_loss: Literal["softmax", "bce", "bpr", "mse", "approx_ndcg"] | None = None
     backend: Literal["functional", "learn2learn"] = "functional"
 
     def __post_init__(self) -> None:
@@ -49,10 +53,19 @@ class MetaConfig:
             raise ConfigError(f"adapt must be 'head' or 'all', got {self.adapt!r}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.outer_loss is not None and self.outer_loss not in OUTER_LOSSES:
+            raise ConfigError(f"outer_loss must be one of {OUTER_LOSSES} or None, got {self.outer_loss!r}")
+        if self.outer_loss == "mse" and self.loss != "mse":
+            raise ConfigError("outer_loss 'mse' needs rating labels: set loss='mse' as well")
         if self.backend not in ("functional", "learn2learn"):
             raise ConfigError(f"backend must be 'functional' or 'learn2learn', got {self.backend!r}")
         if self.inner_steps < 0 or self.inner_lr < 0:
             raise ConfigError("inner_steps and inner_lr must be >= 0")
+
+    @property
+    def query_loss(self) -> str:
+        """The loss meta-training minimises on each task's query set."""
+        return self.outer_loss or self.loss
 
     @property
     def adapt_scope(self) -> str:
@@ -116,7 +129,8 @@ class FunctionalMeta:
 
     def meta_loss(self, batch: TaskBatch) -> Tensor:
         """Mean over tasks of the query loss after adapting each task on its support set."""
-        return task_losses(self.cfg.loss, self.query_scores(batch), batch.outer_labels, batch.outer_mask).mean()
+        return task_losses(self.cfg.query_loss, self.query_scores(batch), batch.outer_labels, batch.outer_mask,
+                           n_items=self.item_text.shape[0]).mean()
 
     def query_scores(self, batch: TaskBatch) -> Tensor:
         """float [T, N] query-candidate scores after each task's inner loop (differentiable)."""
@@ -190,7 +204,8 @@ class L2LMeta:
         for t in range(batch.n_tasks):
             clone, task = self.adapt_task(batch, t)
             s = self.model.score_fn(self._params(clone), self.item_text, task.outer)
-            total = total + task_losses(self.cfg.loss, s, task.outer_labels, task.outer_mask).sum()
+            total = total + task_losses(self.cfg.query_loss, s, task.outer_labels, task.outer_mask,
+                                        n_items=self.item_text.shape[0]).sum()
         return total / batch.n_tasks
 
 

@@ -1,7 +1,16 @@
-"""Per-task losses over padded candidate lists: softmax, BCE, BPR (implicit), MSE (explicit ratings).
+"""Per-task losses over padded candidate lists: softmax, BCE, BPR (implicit), MSE (explicit ratings),
+and approx-NDCG@10 (an outer loss only).
 
 Every loss returns float [T]: one mean loss per task, so the inner loop can sum them (each task's
 gradient then only touches its own adapted copy) and the outer loop can average them.
+
+Why approx-NDCG: the multinomial softmax over a user's next 200 items rewards pulling deep-tail
+positives up and flattening the scores; on ML-100K its minimisation lowers NDCG@10 on the very
+tasks it trains on (benchmarks/results/meta_objective.md). approx-NDCG@10 (Qin, Liu and Li 2010,
+"A general approximation framework for direct optimization of information retrieval measures")
+replaces each positive's rank by a sum of sigmoids and its top-10 cut by one more sigmoid, so its
+gradient is largest for positives near the cut and vanishes for those far below it
+(benchmarks/results/outer_loss.md compares the two).
 """
 
 from __future__ import annotations
@@ -10,11 +19,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LOSSES = ("softmax", "bce", "bpr", "mse")
+LOSSES = ("softmax", "bce", "bpr", "mse")  # inner and outer losses
+OUTER_LOSSES = LOSSES + ("approx_ndcg",)  # approx_ndcg ranks a query set against the catalog: outer only
+
+APPROX_TAU = 0.3  # sigmoid temperature on score differences (scores are logits; the start's spread about 3)
+APPROX_CUT_TAU = 2.0  # temperature of the top-10 cut, in ranks
+APPROX_CUT = 10
 
 
-def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
-    """scores, labels, mask: float [T, N] -> float [T]."""
+def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None) -> Tensor:
+    """scores, labels, mask: float [T, N] -> float [T]. `n_items`: the catalog size, which
+    approx_ndcg needs to scale sampled negatives up to the whole catalog (None: the candidates are
+    the whole catalog)."""
+    if kind == "approx_ndcg":
+        return -approx_ndcg(scores, labels, mask, n_items)
     if kind == "softmax":
         # multinomial likelihood of the positives among all valid candidates (listwise: the
         # closest of these to full-catalog top-k ranking)
@@ -36,3 +54,35 @@ def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor) -> Tens
         pos = (labels > 0).to(scores.dtype) * mask  # rated items only
         return (((scores - labels) ** 2) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
     raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")
+
+
+def approx_ndcg(scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None, *, cut: int = APPROX_CUT,
+                tau: float = APPROX_TAU, cut_tau: float = APPROX_CUT_TAU) -> Tensor:
+    """Smooth NDCG@cut per task, float [T], binary relevance (labels > 0).
+
+    A positive's rank over the catalog is approximated by 1 + sum_j w_j sigmoid((s_j - s_i) / tau)
+    over the other valid candidates j, where w_j is 1 for a positive and (catalog negatives /
+    sampled negatives) for a negative, so sampled negatives stand for the catalog. Its gain is
+    sigmoid((cut + 0.5 - rank) / cut_tau) / log2(1 + rank); the ideal DCG counts min(positives,
+    cut) items. As tau and cut_tau go to 0 this is the exact NDCG@cut of the full-catalog ranking
+    (with every negative sampled). Tasks without positives score 0.
+    """
+    valid = mask > 0
+    pos = ((labels > 0) & valid).to(scores.dtype)
+    neg = ((labels <= 0) & valid).to(scores.dtype)
+    n_pos = pos.sum(1, keepdim=True)
+    n_neg = neg.sum(1, keepdim=True)
+    if n_items is None:
+        scale = torch.ones_like(n_neg)
+    else:
+        scale = ((n_items - n_pos) / n_neg.clamp(min=1.0)).clamp(min=1.0)
+    weight = pos + neg * scale  # [T, N]
+    p = max(int(n_pos.max().item()) if scores.shape[0] else 0, 1)
+    idx = torch.argsort(pos, dim=1, descending=True, stable=True)[:, :p]  # each task's positives first
+    s_pos, is_pos = scores.gather(1, idx), pos.gather(1, idx)  # [T, P]
+    above = torch.sigmoid((scores.unsqueeze(1) - s_pos.unsqueeze(2)) / tau)  # [T, P, N]
+    rank = 0.5 + (above * weight.unsqueeze(1)).sum(2)  # the positive itself adds sigmoid(0) * 1
+    gain = torch.sigmoid((cut + 0.5 - rank) / cut_tau) / torch.log2(1.0 + rank)
+    disc = 1.0 / torch.log2(torch.arange(2, cut + 2, dtype=scores.dtype, device=scores.device))
+    ideal = torch.cumsum(disc, 0)[(n_pos.squeeze(1).clamp(1, cut) - 1).long()]
+    return (gain * is_pos).sum(1) / ideal

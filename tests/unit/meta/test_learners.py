@@ -22,10 +22,11 @@ def _grads(learner, batch):
                          for p in learner.outer_parameters()]
 
 
-@pytest.mark.parametrize("algorithm,adapt", CASES)
-def test_backends_agree_float64(algorithm, adapt):
+@pytest.mark.parametrize("algorithm,adapt,outer_loss", [c + (None,) for c in CASES]
+                         + [("maml", "head", "approx_ndcg"), ("metasgd", "all", "approx_ndcg")])
+def test_backends_agree_float64(algorithm, adapt, outer_loss):
     model, batch, text, _ = tiny_problem()
-    cfg = MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=2, inner_lr=0.3)
+    cfg = MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=2, inner_lr=0.3, outer_loss=outer_loss)
     f = FunctionalMeta(model, cfg, text)
     m2 = copy.deepcopy(model)
     lrn = L2LMeta(m2, cfg, text)
@@ -111,3 +112,28 @@ def test_adaptation_lowers_support_loss_and_k0_works():
                       n_inner_neg=3).to(dtype=torch.float64)
     s = score(params, model.cfg, text, b0.outer)
     assert s.shape == (3, 9) and torch.isfinite(s).all()
+
+
+def test_outer_loss_is_the_query_loss_and_the_inner_loop_keeps_its_own():
+    from metarec.core.errors import ConfigError
+    from metarec.meta.losses import approx_ndcg
+
+    model, batch, text, _ = tiny_problem()
+    base = MetaConfig(inner_steps=2, inner_lr=0.3)
+    f_soft = FunctionalMeta(model, base, text)
+    f_ndcg = FunctionalMeta(model, MetaConfig(inner_steps=2, inner_lr=0.3, outer_loss="approx_ndcg"), text)
+    # the same inner loop: identical adapted weights
+    a = f_soft.adapt(batch.inner, batch.inner_labels, batch.inner_mask, create_graph=False)
+    b = f_ndcg.adapt(batch.inner, batch.inner_labels, batch.inner_mask, create_graph=False)
+    assert all(torch.equal(a[n], b[n]) for n in a)
+    # the query loss is minus approx-NDCG@10 over the catalog (text has one row per item)
+    s = f_ndcg.query_scores(batch)
+    want = -approx_ndcg(s, batch.outer_labels, batch.outer_mask, n_items=text.shape[0]).mean()
+    assert f_ndcg.meta_loss(batch).item() == pytest.approx(want.item(), rel=1e-12)
+    assert f_ndcg.meta_loss(batch).item() != pytest.approx(f_soft.meta_loss(batch).item())
+    with pytest.raises(ConfigError, match="outer_loss"):
+        MetaConfig(outer_loss="hinge")
+    with pytest.raises(ConfigError, match="rating labels"):
+        MetaConfig(outer_loss="mse")
+    with pytest.raises(ConfigError, match="loss must be"):
+        MetaConfig(loss="approx_ndcg")  # outer only

@@ -37,3 +37,83 @@ def test_mse_on_rated_items_only():
 def test_unknown_loss():
     with pytest.raises(ValueError, match="unknown loss"):
         task_losses("hinge", S, L, M)
+
+
+def _ndcg_at(scores: list[float], labels: list[int], cut: int) -> float:
+    """Exact NDCG@cut of one ranking, written out."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    dcg = sum(1 / math.log2(r + 2) for r, i in enumerate(order[:cut]) if labels[i])
+    ideal = sum(1 / math.log2(r + 2) for r in range(min(sum(labels), cut)))
+    return dcg / ideal
+
+
+def test_approx_ndcg_tends_to_the_exact_ndcg():
+    from metarec.meta.losses import approx_ndcg
+
+    s = [3.0, 2.0, 1.0, 0.0, -1.0, 0.5]
+    lab = [1, 0, 1, 0, 0, 1]
+    exact = _ndcg_at(s, lab, 2)  # ranks 1, 3, 4: only the first counts at cut 2
+    assert exact == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    got = approx_ndcg(torch.tensor([s], dtype=torch.float64), torch.tensor([lab], dtype=torch.float64),
+                      torch.ones(1, 6, dtype=torch.float64), cut=2, tau=1e-4, cut_tau=1e-3)
+    assert got.item() == pytest.approx(exact, abs=1e-6)
+    # cut 10: every positive counts; padding is ignored
+    s2, lab2 = s + [9.0], lab + [0]
+    mask = torch.tensor([[1.0] * 6 + [0.0]], dtype=torch.float64)
+    got = approx_ndcg(torch.tensor([s2], dtype=torch.float64), torch.tensor([lab2], dtype=torch.float64), mask,
+                      tau=1e-4, cut_tau=1e-3)
+    assert got.item() == pytest.approx(_ndcg_at(s, lab, 10), abs=1e-6)
+    assert task_losses("approx_ndcg", torch.tensor([s2], dtype=torch.float64),
+                       torch.tensor([lab2], dtype=torch.float64), mask).item() < 0
+
+
+def test_approx_ndcg_at_finite_temperature_matches_the_sum_of_sigmoids():
+    from metarec.meta.losses import approx_ndcg
+
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    s, lab, tau, ctau = [1.0, 0.2, 0.7, -0.3], [1, 0, 1, 0], 0.5, 2.0
+    dcg = 0.0
+    for i in (0, 2):
+        rank = 1 + sum(sig((s[j] - s[i]) / tau) for j in range(4) if j != i)
+        dcg += sig((10.5 - rank) / ctau) / math.log2(1 + rank)
+    want = dcg / (1 + 1 / math.log2(3))
+    got = approx_ndcg(torch.tensor([s], dtype=torch.float64), torch.tensor([lab], dtype=torch.float64),
+                      torch.ones(1, 4, dtype=torch.float64), tau=tau, cut_tau=ctau)
+    assert got.item() == pytest.approx(want, rel=1e-12)
+
+
+def test_approx_ndcg_sampled_negatives_stand_for_the_catalog():
+    """Each of 2 sampled negatives counts as (n_items - positives) / 2 catalog negatives: here 2,
+    exactly as if every negative appeared twice among the candidates."""
+    from metarec.meta.losses import approx_ndcg
+
+    f64 = lambda x: torch.tensor([x], dtype=torch.float64)  # noqa: E731
+    sampled = approx_ndcg(f64([0.4, 0.1, 0.9, -0.2]), f64([1, 1, 0, 0]), torch.ones(1, 4, dtype=torch.float64),
+                          n_items=6, tau=0.3)
+    doubled = approx_ndcg(f64([0.4, 0.1, 0.9, 0.9, -0.2, -0.2]), f64([1, 1, 0, 0, 0, 0]),
+                          torch.ones(1, 6, dtype=torch.float64), tau=0.3)
+    assert sampled.item() == pytest.approx(doubled.item(), rel=1e-12)
+    assert sampled.item() != pytest.approx(approx_ndcg(f64([0.4, 0.1, 0.9, -0.2]), f64([1, 1, 0, 0]),
+                                                      torch.ones(1, 4, dtype=torch.float64), tau=0.3).item())
+
+
+def test_approx_ndcg_gradient_ignores_positives_far_below_the_cut():
+    """The softmax pulls every positive up; approx-NDCG@10 leaves one ranked 40th alone."""
+    from metarec.meta.losses import approx_ndcg
+
+    s = torch.cat([torch.tensor([5.0, -5.0]), torch.linspace(4.0, -4.0, 60)]).double().requires_grad_(True)
+    lab = torch.zeros(62, dtype=torch.float64)
+    lab[:2] = 1  # one positive at the top, one near the bottom
+    approx_ndcg(s[None], lab[None], torch.ones(1, 62, dtype=torch.float64)).sum().backward()
+    assert abs(s.grad[1].item()) < 1e-6
+    s.grad = None
+    task_losses("softmax", s[None], lab[None], torch.ones(1, 62, dtype=torch.float64)).sum().backward()
+    assert -s.grad[1].item() > 0.4  # the softmax pushes the deep positive up with a large step
+
+
+def test_approx_ndcg_task_without_positives_scores_zero():
+    from metarec.meta.losses import approx_ndcg
+
+    got = approx_ndcg(torch.zeros(2, 3, dtype=torch.float64), torch.tensor([[0.0, 0, 0], [1, 0, 0]]).double(),
+                      torch.ones(2, 3, dtype=torch.float64))
+    assert got[0].item() == 0.0 and got[1].item() > 0

@@ -20,6 +20,7 @@ the validation users of the time split, while it raises all three on the random 
 one fault and the time shift between warm and new users is the other.
 
     python benchmarks/outer_loss.py --data-dir ../shared/data/ml-100k --out benchmarks/results
+    python benchmarks/outer_loss.py --dataset csv --data-dir /tmp/synthetic-implicit --tag synthetic-implicit
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--lr", type=float, default=1e-3, help="outer Adam rate (the default's 3e-4 barely moves in 150 steps)")
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--tag", default="", help="suffix of the report's name (outer_loss_TAG.md) for another dataset")
     a = ap.parse_args()
     data = load_dataset(a.dataset, a.data_dir)
     rows = [r for mode in ("time", "random") for seed in range(a.seeds)
@@ -109,7 +111,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/outer_loss.py " + shlex.join(sys.argv[1:])
     sha = git_sha()
-    (out / "outer_loss.json").write_text(json.dumps({"command": cmd, "git": sha, "rows": rows}, indent=1))
+    name = "outer_loss" + (f"_{a.tag}" if a.tag else "")
+    (out / f"{name}.json").write_text(json.dumps({"command": cmd, "git": sha, "rows": rows}, indent=1))
     steps = sorted({r["step"] for r in rows})
 
     def delta(mode: str, loss: str, series: str, step: int) -> tuple[float, int]:
@@ -119,7 +122,7 @@ def main() -> None:
              and r["step"] == step and b["step"] == 0]
         return float(np.mean(d)), sum(x > 0 for x in d)
 
-    lines = ["# Outer loss: softmax vs approx-NDCG@10, and held-out warm users", "", "Produced by:", "", "```", cmd,
+    lines = [f"# Outer loss: softmax vs approx-NDCG@10, and held-out warm users ({a.dataset})", "", "Produced by:", "", "```", cmd,
              "```", "",
              f"git {sha}. {a.seeds} seeds per split; {a.steps} meta-steps from the validation-chosen start, outer Adam "
              f"lr {a.lr}, no early stopping, tasks from four fifths of the warm users. Each cell: the mean over seeds "
@@ -139,8 +142,8 @@ def main() -> None:
                     cells.append(f"{d:+.4f} ({up})")
             lines.append(f"| {st} | " + " | ".join(cells) + " |")
         lines.append("")
-    (out / "outer_loss.md").write_text("\n".join(lines))
-    print(f"wrote {out / 'outer_loss.md'}")
+    (out / f"{name}.md").write_text("\n".join(lines))
+    print(f"wrote {out / name}.md")
 
 
 if __name__ == "__main__":

@@ -72,9 +72,10 @@ def test_approx_ndcg_at_finite_temperature_matches_the_sum_of_sigmoids():
 
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     s, lab, tau, ctau = [1.0, 0.2, 0.7, -0.3], [1, 0, 1, 0], 0.5, 2.0
+    t = tau * (1.0 - -0.3) / 3  # the temperature's unit: the top candidates' score range per rank
     dcg = 0.0
     for i in (0, 2):
-        rank = 1 + sum(sig((s[j] - s[i]) / tau) for j in range(4) if j != i)
+        rank = 1 + sum(sig((s[j] - s[i]) / t) for j in range(4) if j != i)
         dcg += sig((10.5 - rank) / ctau) / math.log2(1 + rank)
     want = dcg / (1 + 1 / math.log2(3))
     got = approx_ndcg(torch.tensor([s], dtype=torch.float64), torch.tensor([lab], dtype=torch.float64),
@@ -84,7 +85,8 @@ def test_approx_ndcg_at_finite_temperature_matches_the_sum_of_sigmoids():
 
 def test_approx_ndcg_sampled_negatives_stand_for_the_catalog():
     """Each of 2 sampled negatives counts as (n_items - positives) / 2 catalog negatives: here 2,
-    exactly as if every negative appeared twice among the candidates."""
+    exactly as if every negative appeared twice among the candidates (the temperature's unit, a
+    score gap per catalog rank, is the same too)."""
     from metarec.meta.losses import approx_ndcg
 
     f64 = lambda x: torch.tensor([x], dtype=torch.float64)  # noqa: E731
@@ -117,3 +119,20 @@ def test_approx_ndcg_task_without_positives_scores_zero():
     got = approx_ndcg(torch.zeros(2, 3, dtype=torch.float64), torch.tensor([[0.0, 0, 0], [1, 0, 0]]).double(),
                       torch.ones(2, 3, dtype=torch.float64))
     assert got[0].item() == 0.0 and got[1].item() > 0
+
+
+def test_approx_ndcg_does_not_depend_on_the_scale_of_the_scores():
+    """Its temperature follows the spread of the top scores: scores x 10 give the same value, so a
+    model whose top scores are far apart still gets a gradient."""
+    from metarec.meta.losses import approx_ndcg
+
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    lab = (torch.rand(3, 40, generator=g) < 0.2).double()
+    mask = torch.ones(3, 40, dtype=torch.float64)
+    mask[2, 30:] = 0  # padding
+    a = approx_ndcg(s, lab, mask, n_items=100)
+    b = approx_ndcg(10 * s, lab, mask, n_items=100)
+    assert torch.allclose(a, b, rtol=1e-10, atol=0)
+    few = approx_ndcg(s[:, :5], lab[:, :5], mask[:, :5])  # fewer candidates than 2 * cut
+    assert torch.isfinite(few).all()

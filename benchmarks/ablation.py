@@ -1,5 +1,6 @@
 """Ablation of metarec's default on ML-100K under the protocol: text only vs text + id, head vs all
-adaptation, MAML vs FOMAML vs MetaSGD vs no inner steps. Each variant is the default with one change.
+adaptation, MAML vs FOMAML vs MetaSGD vs no inner steps, and approx-NDCG@10 instead of the softmax as
+the outer loss. Each variant is the default with one change.
 
     python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 3 --out benchmarks/results/ml-100k-ablation
     python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 3 --fixed-steps 300 \
@@ -29,6 +30,7 @@ VARIANTS = {
     "fomaml": {"meta": replace(MetaConfig(), algorithm="fomaml")},
     "metasgd": {"meta": replace(MetaConfig(), algorithm="metasgd")},
     "no inner steps": {"meta": replace(MetaConfig(), inner_steps=0)},
+    "approx-ndcg outer loss": {"meta": replace(MetaConfig(), outer_loss="approx_ndcg")},
 }
 
 

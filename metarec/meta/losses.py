@@ -53,7 +53,7 @@ def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor, n_items
     if kind == "mse":
         pos = (labels > 0).to(scores.dtype) * mask  # rated items only
         return (((scores - labels) ** 2) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
-    raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")
+    raise ValueError(f"unknown loss {kind!r}; choose from {OUTER_LOSSES}")
 
 
 def approx_ndcg(scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None, *, cut: int = APPROX_CUT,

@@ -21,6 +21,7 @@ one fault and the time shift between warm and new users is the other.
 
     python benchmarks/outer_loss.py --data-dir ../shared/data/ml-100k --out benchmarks/results
     python benchmarks/outer_loss.py --dataset csv --data-dir /tmp/synthetic-implicit --tag synthetic-implicit
+    python benchmarks/outer_loss.py --dataset csv --data-dir /tmp/synthetic-sparse --tag synthetic-sparse --seeds 2
 """
 
 from __future__ import annotations

@@ -41,9 +41,11 @@ from metarec.meta.tasks import sample_tasks
 from metarec.methods.neural import MetaRecMethod
 
 
-def train_task_probe(trainer, k: int, n_tasks: int, n_query: int, seed: int):
-    """A function () -> (loss, NDCG@10) on one fixed set of training tasks, whole catalog ranked."""
-    md, cfg = trainer.md, trainer.model.cfg
+def train_task_probe(trainer, k: int, n_tasks: int, n_query: int, seed: int, md=None):
+    """A function () -> (loss, NDCG@10) on one fixed set of training tasks, whole catalog ranked, as
+    the trainer's model and inner loop score them. `md`: draw the tasks from these users instead of
+    the trainer's own (e.g. warm users held out of training)."""
+    md, cfg = md if md is not None else trainer.md, trainer.model.cfg
     n_i = md.side.n_items
     tasks = sample_tasks(md, cfg, np.random.default_rng([seed, 99]), n_tasks=n_tasks, k=k, n_query=n_query,
                          n_neg=-1, n_inner_neg=trainer.cfg.n_inner_neg, loss="softmax", p_first=1.0, id_dropout=0.0)

@@ -30,7 +30,6 @@ import argparse
 import json
 import shlex
 import sys
-import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,9 +74,7 @@ def run(data, mode: str, seed: int, steps: int, eval_every: int, lr: float) -> l
         train = replace(m.train, steps=steps, eval_every=eval_every, keep_best=False, lr=lr)
         trainer = MetaTrainer(m.rec.model, m.rec.item_text, train_md, meta, train)
         probe = train_task_probe(trainer, 5, 200, 200, seed)
-        held = train_task_probe(types.SimpleNamespace(md=held_md, model=trainer.model, cfg=trainer.cfg,
-                                                      learner=trainer.learner, meta_cfg=meta,
-                                                      item_text=trainer.item_text), 5, 150, 200, seed)
+        held = train_task_probe(trainer, 5, 150, 200, seed, md=held_md)
         m.rec.learner = trainer.learner
 
         def evaluate(*_, loss=loss, trainer=trainer, probe=probe, held=held) -> float:

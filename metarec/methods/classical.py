@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -69,11 +72,38 @@ class ItemKNN(Method):
         return np.asarray((batch.indicator(self.n_items) @ self.sim).todense())
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """What one EASE lambda sweep found: the chosen lambda, every lambda's validation score, and
+    P = (X^T X + lambda I)^-1 at the chosen one (B and metarec's ease feature both derive from it)."""
+
+    lam: float
+    val_scores: dict[float, float]
+    p: np.ndarray
+
+
+# Sweeps already run, per validator (so per split: the runner makes one per seed and drops it after)
+# and per training matrix. A benchmark fits the EASE baseline, then metarec and pooled-finetune, whose
+# ease feature runs the same sweep on the same split; at 10,000 items each sweep is ten dense
+# inverses (several minutes on 2 cores), so the later fits reuse the first one's. The result is the
+# same either way: the sweep is deterministic.
+_SWEEPS: "weakref.WeakKeyDictionary[Validator, dict[bytes, _Sweep]]" = weakref.WeakKeyDictionary()
+
+
+def _matrix_key(matrix: sp.csr_matrix, lambdas: tuple[float, ...]) -> bytes:
+    m = sp.csr_matrix(matrix)
+    h = hashlib.blake2b(repr((m.shape, lambdas, str(m.dtype))).encode(), digest_size=20)
+    for a in (m.indptr, m.indices, m.data):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
+
+
 @register
 class EASE(Method):
     """EASE (Steck, WWW 2019): closed-form item-item weights B with a zero diagonal.
 
-    B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1. lambda is chosen on validation users.
+    B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1. lambda is chosen on validation users;
+    a second fit with the same validator and training matrix reuses the first one's sweep.
     """
 
     name = "ease"
@@ -87,6 +117,7 @@ class EASE(Method):
         self.lam, self.keep_inverse = lam, keep_inverse
         self.p: np.ndarray | None = None  # P at the chosen lambda, with keep_inverse (metarec's ease feature)
         self.val_scores: dict[float, float] = {}
+        self.reused = False  # True when fit took the sweep from an earlier fit (see _SWEEPS)
 
     @staticmethod
     def gram(matrix: sp.csr_matrix) -> np.ndarray:
@@ -102,30 +133,47 @@ class EASE(Method):
         if data.n_items > self.MAX_ITEMS:
             raise MethodNotApplicableError(f"EASE needs a dense {data.n_items} x {data.n_items} inverse; "
                                            f"the catalog exceeds {self.MAX_ITEMS} items")
-        gram = self.gram(data.warm_matrix)  # the same X^T X for every lambda
         if self.lam is not None or validator is None:
             self.lam = self.lam if self.lam is not None else 300.0
-            p = ease_inverse(gram, self.lam)
+            p = ease_inverse(self.gram(data.warm_matrix), self.lam)
             self.b, self.p = ease_weights(p), (p if self.keep_inverse else None)
             return self
-        best = best_b = best_p = None
+        sweep = self._sweep(data.warm_matrix, validator)
+        self.lam, self.val_scores = sweep.lam, dict(sweep.val_scores)
+        self.b, self.p = ease_weights(sweep.p), (sweep.p if self.keep_inverse else None)
+        return self
+
+    def _sweep(self, matrix: sp.csr_matrix, validator: Validator) -> _Sweep:
+        key = _matrix_key(matrix, self.LAMBDAS)
+        try:
+            done = _SWEEPS.setdefault(validator, {})
+        except TypeError:  # a validator that takes no weak reference is simply not cached
+            done = {}
+        if key in done:
+            self.reused = True
+            log.info("ease: lambda=%s from an earlier sweep on the same split", done[key].lam)
+            return done[key]
+        gram = self.gram(matrix)  # the same X^T X for every lambda
+        scores: dict[float, float] = {}
+        best, best_p = self.LAMBDAS[0], None
         for lam in self.LAMBDAS:
             p = ease_inverse(gram, lam)
             self.b = ease_weights(p)
-            if not self.keep_inverse:
-                p = None  # only B while validating: one dense I x I less at the peak
-            self.val_scores[lam] = validator(self.score)
-            if best is None or self.val_scores[lam] > self.val_scores[best]:
-                best, best_b, best_p = lam, self.b, p
-        self.lam, self.b, self.p = best, best_b, best_p
-        log.info("ease: lambda=%s chosen on validation users (%s)", best, self.val_scores)
-        return self
+            scores[lam] = validator(self.score)
+            if best_p is None or scores[lam] > scores[best]:
+                best, best_p = lam, p
+            del p
+            self.b = None  # one dense I x I less at the next inverse
+        log.info("ease: lambda=%s chosen on validation users (%s)", best, scores)
+        done.clear()  # one training matrix per split: keep only the latest P
+        done[key] = _Sweep(lam=best, val_scores=scores, p=best_p)
+        return done[key]
 
     def score(self, batch: SupportBatch) -> np.ndarray:
         return np.asarray(batch.indicator(self.b.shape[0]) @ self.b)
 
     def describe(self) -> dict:
-        return {"lambda": self.lam, "val_ndcg@10_by_lambda": self.val_scores}
+        return {"lambda": self.lam, "val_ndcg@10_by_lambda": self.val_scores, "sweep_reused": self.reused}
 
 
 def als_fold_in(item_factors: np.ndarray, support: np.ndarray, confidence: np.ndarray,

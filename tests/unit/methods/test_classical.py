@@ -7,8 +7,9 @@ import pytest
 import scipy.sparse as sp
 
 from metarec.bench.evaluate import fit_data, metrics_for, score_episodes
-from metarec.data import make_split
+from metarec.data import SplitConfig, make_split
 from metarec.methods import create_method
+from metarec.methods.base import SupportBatch
 from metarec.methods.classical import EASE, als_fold_in
 
 
@@ -86,6 +87,36 @@ def test_ease_picks_lambda_on_validation(tiny_ml):
     np.testing.assert_array_equal(k.b, m.b)
     x = fit_data(split).warm_matrix.toarray().astype(np.float64)
     np.testing.assert_allclose(k.p, np.linalg.inv(x.T @ x + k.lam * np.eye(x.shape[1])), rtol=1e-9, atol=1e-12)
+    # same validator and training matrix: the first fit's sweep is reused, not run again
+    assert not seen and k.reused and not m.reused
+    assert k.val_scores == m.val_scores and k.describe()["sweep_reused"]
+
+
+def test_ease_sweep_runs_again_for_another_split_or_validator(tiny_ml):
+    calls = []
+
+    def make(tag):
+        def validator(score_fn):
+            calls.append(tag)
+            s = score_fn(SupportBatch(support_items=np.array([[0]]), support_ratings=np.array([[np.nan]]),
+                                      users=tiny_ml.users.iloc[:1]))
+            return float(s[0, 1])  # B[0, 1]: depends on lambda and on the matrix
+        return validator
+
+    fd0, fd1 = fit_data(make_split(tiny_ml)), fit_data(make_split(tiny_ml, SplitConfig(seed=1, mode="random")))
+    assert (fd0.warm_matrix != fd1.warm_matrix).nnz  # two different training matrices
+    v = make("a")
+    a = EASE().fit(fd0, v)
+    b = EASE().fit(fd1, v)  # same validator, other matrix: swept again, on its own matrix
+    c = EASE().fit(fd0, make("c"))  # same matrix, other validator: swept again
+    n = len(EASE.LAMBDAS)
+    assert calls == ["a"] * 2 * n + ["c"] * n and not (a.reused or b.reused or c.reused)
+    np.testing.assert_array_equal(c.b, a.b)
+    x = fd1.warm_matrix.toarray().astype(np.float64)
+    np.testing.assert_allclose(b.b, EASE.weights(sp.csr_matrix(x), b.lam), rtol=1e-12, atol=1e-12)
+    # the cache keeps the latest matrix per validator: back to the first one sweeps again
+    EASE().fit(fd0, v)
+    assert len(calls) == 4 * n
 
 
 def test_als_fold_in_matches_implicit_recalculate_user():

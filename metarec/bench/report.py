@@ -14,6 +14,7 @@ from metarec.bench.evaluate import HEADLINE
 from metarec.bench.runner import BenchmarkResult
 from metarec.bench.stats import mean_ci, paired_test
 from metarec.core.config import atomic_write_text, save_json
+from metarec.core.device import resolve_device
 
 RATING_METRICS = ("query_mae", "query_rmse")
 TABLE_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
@@ -92,7 +93,9 @@ def render_report(res: BenchmarkResult, command: str) -> str:
               f"{cfg.seeds} seed(s); shots {', '.join(map(str, cfg.shots))}; relevance: "
               + ("all query items" if cfg.relevance_threshold is None else f"query items rated >= {cfg.relevance_threshold:g}")
               + ". Full-catalog ranking, support items excluded. Values are the mean over seeds of the "
-              "mean over test users, ± the 95% t-interval over seeds.", ""]
+              "mean over test users, ± the 95% t-interval over seeds."
+              + (f" Networks ran on `{resolve_device(cfg.device)}` (`--device {cfg.device}`)."
+                 if cfg.device != "cpu" else ""), ""]
     n_val = max((s.get("n_val_users", 0) for s in res.splits), default=0)
     if cfg.max_val_users is not None and n_val > cfg.max_val_users:
         lines += [f"Choices (hyperparameters, early stopping) were made on a fixed seeded sample of "

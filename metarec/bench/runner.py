@@ -12,11 +12,12 @@ import pandas as pd
 
 from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, evaluate_episodes, fit_data, make_validator,
                                     rating_errors, sample_episodes)
+from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
 from metarec.data.interactions import InteractionData
-from metarec.methods.registry import available_methods, create_method
+from metarec.methods.registry import available_methods, create_method, method_class
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class BenchmarkConfig:
     max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
     max_warm_users: int | None = WARM_SAMPLE  # sample of returning warm users for their scenarios
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str = "cpu"  # where methods with a torch network (runs_on_device) fit and score
 
     def __post_init__(self) -> None:
         if self.seeds < 1:
@@ -47,6 +49,7 @@ class BenchmarkConfig:
             raise ConfigError(f"shots must be non-negative integers, got {self.shots}")
         if not self.methods:
             raise ConfigError("no methods given")
+        resolve_device(self.device)  # fail before any work, not at the first neural method
 
     def resolved_methods(self) -> tuple[str, ...]:
         if "all" in self.methods:
@@ -88,7 +91,10 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
         scen_masks = {"all": None, "warm-items": ~split.new_items, "new-items": split.new_items}
         for name in methods:
             bar.set_postfix_str(f"seed {seed} {name}")
-            method = create_method(name, seed=seed, **cfg.method_options.get(name, {}))
+            opts = dict(cfg.method_options.get(name, {}))
+            if method_class(name).runs_on_device:
+                opts.setdefault("device", cfg.device)
+            method = create_method(name, seed=seed, **opts)
             t0 = time.perf_counter()
             try:
                 method.fit(fd, validator)

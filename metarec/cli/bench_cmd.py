@@ -34,6 +34,7 @@ def benchmark(
                                       "(a fixed seeded sample when there are more; 0 = all)."),
     max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "
                                        "scenarios (a fixed seeded sample when there are more; 0 = all)."),
+    device: str = typer.Option("cpu", help="Where metarec and pooled-finetune train and score: cpu, cuda, auto."),
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot."""
     from metarec.bench.report import write_artifacts
@@ -45,7 +46,7 @@ def benchmark(
                               methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                               shots=_ints(shots, "--shots"), seeds=seeds, split=split,
                               relevance_threshold=threshold, max_val_users=max_val_users or None,
-                              max_warm_users=max_warm_users or None)
+                              max_warm_users=max_warm_users or None, device=device)
         res = run_benchmark(cfg)
     except MetarecError as e:
         fail(e)

@@ -34,6 +34,7 @@ def meta_train(
     model: Optional[str] = typer.Option(None, help="Text encoder: HF model id or folder (default: bundled MiniLM)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue a run found in --out."),
     tensorboard: Optional[str] = typer.Option(None, help="Write TensorBoard logs to this folder."),
+    device: str = typer.Option("cpu", help="Where the network trains: cpu, cuda, cuda:N or auto."),
 ) -> None:
     """Meta-train the scoring head on warm users (pre-T); early-stop on validation users."""
     from metarec.bench.evaluate import fit_data, make_validator
@@ -45,7 +46,7 @@ def meta_train(
         data = load_dataset(dataset, data_dir)
         split = make_split(data, SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random"))
         method = MetaRecMethod(
-            seed=seed, out=str(out), resume=resume,
+            seed=seed, out=str(out), resume=resume, device=device,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
                             loss=loss, outer_loss=outer_loss, backend=backend),
             train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed),
@@ -76,13 +77,14 @@ def recommend(
     support: str = typer.Option("", help="The user's interactions: ITEM[:RATING],... (empty = profile only)."),
     profile: Optional[str] = typer.Option(None, help="Profile text, e.g. 'A 24-year-old male technician.'"),
     k: int = typer.Option(10, "-k", help="How many items to recommend."),
+    device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
     json_out: JsonOpt = False,
 ) -> None:
     """Adapt to one new user and print the top-k items with titles and scores."""
     from metarec.meta.recommender import MetaRecommender
 
     try:
-        rec = MetaRecommender.load(model)
+        rec = MetaRecommender.load(model, device=device)
         ids, ratings = _parse_support(support)
         user = rec.adapt(ids, ratings=ratings, profile=profile)
         top, scores = user.recommend(k)

@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 
@@ -169,12 +170,7 @@ class TextEncoder:
     # -- lazy model --------------------------------------------------------------------------
     @property
     def device(self):
-        import torch
-
-        d = self.config.device
-        if d == "auto":
-            d = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(d)
+        return resolve_device(self.config.device)
 
     @property
     def tokenizer(self):

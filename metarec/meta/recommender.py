@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from metarec.core.config import from_dict, save_json, to_dict
+from metarec.core.device import resolve_device
 from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
@@ -42,13 +43,19 @@ class RecommenderInfo:
 
 
 class MetaRecommender:
-    """A meta-trained ScoringModel plus the catalog side-information it scores with."""
+    """A meta-trained ScoringModel plus the catalog side-information it scores with.
+
+    `device` ("cpu", "cuda", "auto", ...) is where the network and the catalog's text vectors live
+    and where adaptation and scoring run (the model is moved there); the side features are computed
+    with numpy on the host either way, and scores come back as numpy arrays."""
 
     def __init__(self, model: ScoringModel, meta: MetaConfig, side: ItemSide, info: RecommenderInfo,
                  item_ids: list | None = None, titles: list[str] | None = None, seed: int = 0,
-                 learner=None) -> None:
+                 learner=None, device: str = "cpu") -> None:
         self.model, self.meta, self.side, self.info, self.seed = model, meta, side, info, seed
-        self.item_text = torch.from_numpy(side.text)
+        self.device = resolve_device(device)
+        self.model.to(self.device)
+        self.item_text = torch.from_numpy(side.text).to(self.device)
         self.learner = learner or self.learner_for(meta)
         self.item_ids = list(item_ids) if item_ids is not None else list(range(side.n_items))
         self.titles = titles
@@ -92,8 +99,8 @@ class MetaRecommender:
         keep = np.broadcast_to(self.warm, (u_n, n_i))
         w = support_weights(ratings, mask, self.info.rating_max, self.info.explicit)
         cfg = self.model.cfg
-        dtype = self.item_text.dtype
-        full = catalog_inputs(cfg, sf, self.warm, support, w, profiles).to(dtype=dtype)
+        dtype, dev = self.item_text.dtype, self.item_text.device
+        full = catalog_inputs(cfg, sf, self.warm, support, w, profiles).to(dtype=dtype, device=dev)
         params = self.model.params()
         with torch.no_grad():
             proj = self.learner.shared_projection(params)
@@ -105,11 +112,11 @@ class MetaRecommender:
                                                 profiles, ratings=ratings if self.meta.loss == "mse" else None)
             # the step count is this recommender's, not the learner's: a pooled model's trainer
             # has no inner loop, but it is still fine-tuned here with the same budget
-            fast = self.learner.adapt(inner.to(dtype=dtype), torch.tensor(labels, dtype=dtype),
-                                      torch.tensor(lmask, dtype=dtype), steps=self.meta.inner_steps,
-                                      create_graph=False, proj=proj)
+            as_t = lambda a: torch.tensor(a, dtype=dtype, device=dev)  # noqa: E731
+            fast = self.learner.adapt(inner.to(dtype=dtype, device=dev), as_t(labels), as_t(lmask),
+                                      steps=self.meta.inner_steps, create_graph=False, proj=proj)
         with torch.no_grad():
-            return self.model.score_fn({**params, **fast}, self.item_text, full, proj).float().numpy()
+            return self.model.score_fn({**params, **fast}, self.item_text, full, proj).float().cpu().numpy()
 
     def _negatives(self, support: np.ndarray, offset: int, n: int) -> np.ndarray:
         """Per-user deterministic negatives for the inner loop (never a support item)."""
@@ -205,7 +212,8 @@ class MetaRecommender:
         })
 
     @classmethod
-    def load(cls, path: str | Path) -> "MetaRecommender":
+    def load(cls, path: str | Path, device: str = "cpu") -> "MetaRecommender":
+        """A recommender from a folder written by `save` (or `metarec meta-train`), on `device`."""
         path = Path(path)
         cfg = ckpt.load_json(path / "config.json")
         if cfg.get("format_version") != FORMAT_VERSION:
@@ -228,7 +236,8 @@ class MetaRecommender:
         except RuntimeError as e:
             raise CheckpointError(f"{path}/model.safetensors does not fit config.json: {e}") from e
         items = ckpt.load_json(path / "items.json")
-        rec = cls(model, meta, side, info, items["item_ids"], items.get("titles"), seed=int(cfg.get("seed", 0)))
+        rec = cls(model, meta, side, info, items["item_ids"], items.get("titles"), seed=int(cfg.get("seed", 0)),
+                  device=device)
         if rec.learner.lrs is not None:
             with torch.no_grad():
                 for name, p in rec.learner.lrs.as_dict().items():

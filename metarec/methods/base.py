@@ -100,6 +100,7 @@ class Method(ABC):
 
     name: ClassVar[str]
     predicts_ratings: ClassVar[bool] = False
+    runs_on_device: ClassVar[bool] = False  # its __init__ takes `device` (where its network runs)
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed

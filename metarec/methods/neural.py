@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
+from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
@@ -60,18 +61,23 @@ class MetaRecMethod(Method):
     """The meta-learned scoring head over text + collaborative side features (metarec's default)."""
 
     name = "metarec"
+    runs_on_device = True
     default_meta = MetaConfig()
     default_train = TrainConfig()
 
     def __init__(self, seed: int = 0, head: HeadConfig | None = None, meta: MetaConfig | None = None,
                  train: TrainConfig | None = None, encoder: EncoderConfig | None = None,
-                 out: str | None = None, resume: bool = True) -> None:
+                 out: str | None = None, resume: bool = True, device: str = "cpu") -> None:
+        """`device`: where the network meta-trains and scores ("cpu", "cuda", "auto"...); the CPU by
+        default, where the same seed gives the same numbers bit for bit (CUDA's index backward
+        accumulates in a nondeterministic order)."""
         super().__init__(seed)
         self.head = head or HeadConfig()
         self.meta = meta or self.default_meta
         self.train = replace(train or self.default_train, seed=seed)
         self.encoder = encoder
-        self.out, self.resume = out, resume
+        self.out, self.resume, self.device = out, resume, device
+        resolve_device(device)  # an unusable device fails here, not after the side features are built
 
     def fit(self, data: FitData, validator: Validator | None = None, *, item_ids=None,
             titles=None) -> "MetaRecMethod":
@@ -92,10 +98,11 @@ class MetaRecMethod(Method):
         info = RecommenderInfo(dataset=data.dataset, rating_max=md.rating_max, explicit=md.explicit,
                                n_inner_neg=self.train.n_inner_neg,
                                encoder=to_dict(self.encoder) if self.encoder else None)
-        self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed)
+        self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed,
+                                   device=self.device)  # moves the model there
         if validator is not None:
             self._choose_start(model, validator)
-        self.trainer = MetaTrainer(model, torch.from_numpy(side.text), md, self.meta, self.train)
+        self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train)
         if self.meta.backend == "functional":
             self.rec.learner = self.trainer.learner
         if validator is not None:

@@ -34,8 +34,12 @@ def available_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_method(name: str, seed: int = 0, **kwargs: Any) -> Method:
+def method_class(name: str) -> type[Method]:
     _load_builtins()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](seed=seed, **kwargs)
+    return _REGISTRY[name]
+
+
+def create_method(name: str, seed: int = 0, **kwargs: Any) -> Method:
+    return method_class(name)(seed=seed, **kwargs)

@@ -82,12 +82,19 @@ class ScoreInputs:
         return ScoreInputs(*(getattr(self, f)[idx] for f in self._TENSORS), task_drops=flags)
 
     def to(self, **kw) -> "ScoreInputs":
+        """Moved and/or cast (floats only); a field broadcast over the tasks (stride 0, as the
+        catalog is in full-catalog scoring) stays broadcast instead of being copied once per task."""
         flags = self.task_drops
         if flags is None and self.drop.device.type == "cpu" and self.drop.dim() == 2:
             flags = tuple((self.drop >= 0).any(1).tolist())
-        return ScoreInputs(*(getattr(self, f).to(**kw) if getattr(self, f).is_floating_point()
-                             else getattr(self, f).to(device=kw.get("device")) for f in self._TENSORS),
-                           task_drops=flags)
+
+        def move(t: Tensor) -> Tensor:
+            args = kw if t.is_floating_point() else {"device": kw.get("device")}
+            if t.dim() and t.shape[0] > 1 and t.stride(0) == 0:
+                return t[:1].to(**args).expand(t.shape)
+            return t.to(**args)
+
+        return ScoreInputs(*(move(getattr(self, f)) for f in self._TENSORS), task_drops=flags)
 
     def has_drop(self) -> bool:
         return any(self.task_drops) if self.task_drops is not None else bool((self.drop >= 0).any())

@@ -187,3 +187,40 @@ def test_max_warm_users_samples_the_warm_scenarios_and_the_report_says_so(tiny_m
                                   full.per_user[full.per_user["split"] == "test"].reset_index(drop=True))
     write_artifacts(capped, tmp_path, "cmd")
     assert f"at most 1 of the (up to) {n_warm} warm users" in (tmp_path / "report.md").read_text()
+
+
+class OnDevice(Spy):
+    """A method with a network: the runner hands it the benchmark's device."""
+
+    name = "_on_device"
+    runs_on_device = True
+    devices: list = []
+
+    def __init__(self, seed=0, device="cpu"):
+        super().__init__(seed)
+        OnDevice.devices.append(device)
+
+
+def test_the_device_reaches_only_methods_with_a_network_and_a_bad_one_fails_first(tiny_ml, tmp_path):
+    import pytest
+
+    from metarec.core.errors import ConfigError
+
+    register(Spy)
+    register(OnDevice)
+    try:
+        OnDevice.devices = []
+        cfg = BenchmarkConfig(dataset="fixture", methods=("_spy", "_on_device"), shots=(1,), seeds=2, device="auto")
+        res = run_benchmark(cfg, data=tiny_ml)  # Spy takes no device: it would fail if given one
+        assert OnDevice.devices == ["auto", "auto"]
+        run_benchmark(BenchmarkConfig(**{**cfg.__dict__, "method_options": {"_on_device": {"device": "cpu"}}}),
+                      data=tiny_ml)
+        assert OnDevice.devices[2:] == ["cpu", "cpu"]  # a method's own option wins
+    finally:
+        _REGISTRY.pop("_spy")
+        _REGISTRY.pop("_on_device")
+    write_artifacts(res, tmp_path, "cmd")
+    expect = "cuda" if __import__("torch").cuda.is_available() else "cpu"
+    assert f"Networks ran on `{expect}` (`--device auto`)." in (tmp_path / "report.md").read_text()
+    with pytest.raises(ConfigError, match="not a torch device"):
+        BenchmarkConfig(dataset="fixture", methods=("popularity",), device="gpu0")

@@ -112,6 +112,37 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "424242"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "424242" in bad.stderr
+    if not torch.cuda.is_available():  # a device that is not there: a clear error, exit code 2
+        bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "3", "--device", "cuda"],
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and "sees no CUDA device" in bad.stderr
+
+
+def test_method_refuses_an_unusable_device_before_any_work():
+    with pytest.raises(ConfigError, match="not a torch device"):
+        MetaRecMethod(device="gpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_meta_training_on_cuda_matches_the_cpu_and_its_checkpoint_loads_anywhere(tiny_ml, tiny_models, tmp_path):
+    cpu = _fit(tiny_ml, _method(tiny_models, 10))
+    m = _method(tiny_models, 10, out=str(tmp_path / "m"))
+    m.device = "cuda"
+    gpu = _fit(tiny_ml, m)
+    assert next(gpu.trainer.model.parameters()).is_cuda and gpu.trainer.best_step == cpu.trainer.best_step
+    for k, v in _state(cpu).items():  # the same run up to float rounding (CUDA sums in another order)
+        torch.testing.assert_close(_state(gpu)[k].cpu(), v, rtol=1e-3, atol=1e-4)
+    split = make_split(tiny_ml)
+    ep = split.episodes("test", 3)
+    batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
+    on_gpu = gpu.score(batch)
+    np.testing.assert_allclose(on_gpu, cpu.score(batch), rtol=1e-3, atol=1e-3)
+    # written from CUDA, read back on the CPU and on CUDA: the same scores
+    support, r = [1, 2, 5], [5, 4, 3]
+    a = MetaRecommender.load(tmp_path / "m").adapt(support, ratings=r).scores
+    b = MetaRecommender.load(tmp_path / "m", device="cuda").adapt(support, ratings=r).scores
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_pooled_finetune_fine_tunes_each_user(tiny_ml, tiny_models):

@@ -76,6 +76,14 @@ def test_catalog_inputs_score_like_materialised_candidates():
         per_task = model.score_fn(params, text, fast)
         torch.testing.assert_close(per_task, model.score_fn(params, text, slow), rtol=1e-5, atol=1e-6)
         assert not torch.allclose(per_task, model(text, fast))
+        # moving or casting keeps the catalog broadcast (not one copy per user), and the scores
+        moved = fast.to(dtype=torch.float64, device="cpu")
+        assert moved.items.stride(0) == 0 and moved.item_keep.stride(0) == 0
+        assert moved.item_keep.dtype == torch.float64 and moved.items.dtype == torch.int64
+        assert moved.feats.stride(0) != 0 and torch.equal(moved.item_keep, fast.item_keep.double())
+        d = model.double()
+        torch.testing.assert_close(d(text.double(), moved), d(text.double(), slow.to(dtype=torch.float64)),
+                                   rtol=1e-12, atol=1e-12)
 
 
 def test_one_user_vector_first_layer_equals_the_concatenated_form():

@@ -15,7 +15,11 @@ rm -rf "$d" && mkdir -p "$d/whl"
 tar -xzf "$d"/learn2learn-0.2.0.tar.gz -C "$d" && rm "$d"/learn2learn-0.2.0.tar.gz
 rm -rf "$d"/learn2learn-0.2.0/{docs,examples,tests,scripts} "$d"/learn2learn-0.2.0/learn2learn/data/*.c
 # pure-Python packages metarec or learn2learn import that the GPU image lacks
-"$PY" -m pip wheel -q --no-deps gym==0.26.2 gym_notices platformdirs -w "$d/whl"
+"$PY" -m pip wheel -q --no-deps gym==0.26.2 gym_notices platformdirs threadpoolctl -w "$d/whl"
+# checkpoints (device_check.py writes one): safetensors' abi3 wheel, the version installed here
+st=$("$PY" -c "import safetensors; print(safetensors.__version__)")
+"$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+  "safetensors==$st" -d "$d/whl"
 cp -r "$data" "$d/ml-100k"
 # the catalog's and the users' text embeddings (the encoder's weights are too large to carry), and a
 # CPU run of the same benchmark while at it

@@ -42,8 +42,8 @@ def variant_class(label: str, options: dict, fixed_steps: int | None = None) -> 
         options = {**options, "train": TrainConfig(steps=fixed_steps, keep_best=False)}
 
     class Variant(MetaRecMethod):
-        def __init__(self, seed: int = 0) -> None:
-            super().__init__(seed=seed, **options)
+        def __init__(self, seed: int = 0, device: str = "cpu") -> None:
+            super().__init__(seed=seed, device=device, **options)
 
     Variant.name = name
     Variant.__name__ = f"Variant_{name}"

@@ -92,7 +92,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
         for name in methods:
             bar.set_postfix_str(f"seed {seed} {name}")
             opts = dict(cfg.method_options.get(name, {}))
-            if method_class(name).runs_on_device:
+            if cfg.device != "cpu" and method_class(name).runs_on_device:  # cpu: every method's default
                 opts.setdefault("device", cfg.device)
             method = create_method(name, seed=seed, **opts)
             t0 = time.perf_counter()

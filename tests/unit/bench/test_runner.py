@@ -216,7 +216,11 @@ def test_the_device_reaches_only_methods_with_a_network_and_a_bad_one_fails_firs
         run_benchmark(BenchmarkConfig(**{**cfg.__dict__, "method_options": {"_on_device": {"device": "cpu"}}}),
                       data=tiny_ml)
         assert OnDevice.devices[2:] == ["cpu", "cpu"]  # a method's own option wins
+        # the default device (cpu) is not passed at all: a subclass whose __init__ predates `device` still runs
+        Spy.runs_on_device = True
+        run_benchmark(BenchmarkConfig(**{**cfg.__dict__, "methods": ("_spy",), "device": "cpu"}), data=tiny_ml)
     finally:
+        Spy.runs_on_device = False
         _REGISTRY.pop("_spy")
         _REGISTRY.pop("_on_device")
     write_artifacts(res, tmp_path, "cmd")

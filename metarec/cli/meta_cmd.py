@@ -37,23 +37,18 @@ def meta_train(
     device: str = typer.Option("cpu", help="Where the network trains: cpu, cuda, cuda:N or auto."),
 ) -> None:
     """Meta-train the scoring head on warm users (pre-T); early-stop on validation users."""
-    from metarec.bench.evaluate import fit_data, make_validator
-    from metarec.data import SplitConfig, load_dataset, make_split
+    from metarec.bench.train import meta_train as train_model
+    from metarec.data import load_dataset
     from metarec.encoders import EncoderConfig
-    from metarec.methods.neural import MetaRecMethod
 
     try:
-        data = load_dataset(dataset, data_dir)
-        split = make_split(data, SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random"))
-        method = MetaRecMethod(
-            seed=seed, out=str(out), resume=resume, device=device,
+        method = train_model(
+            load_dataset(dataset, data_dir), out, seed=seed, resume=resume, device=device,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
                             loss=loss, outer_loss=outer_loss, backend=backend),
             train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed),
             encoder=EncoderConfig(model=model) if model else None,
         )
-        method.fit(fit_data(split), make_validator(split, k=5), item_ids=data.item_ids.tolist(),
-                   titles=data.titles(range(data.n_items)))
     except MetarecError as e:
         fail(e)
     t = method.trainer

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +17,7 @@ import pandas as pd
 
 from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, evaluate_episodes, fit_data, make_validator,
                                     rating_errors, sample_episodes)
+from metarec.core.config import atomic_write_bytes, save_json
 from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
@@ -72,10 +78,17 @@ class BenchmarkResult:
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why it cannot run on this dataset
 
 
-def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> BenchmarkResult:
-    """Fit every method once per seed on the training side, then score each shot count."""
+def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
+                  progress_dir: str | Path | None = None) -> BenchmarkResult:
+    """Fit every method once per seed on the training side, then score each shot count.
+
+    With `progress_dir`, each (seed, method) is saved there as soon as it is scored, and a run
+    started again with the same configuration and folder takes the saved ones instead of fitting
+    them again: a crash, an out-of-memory kill or Ctrl-C at seed 4 of 5 costs one method's work,
+    not the whole run. The result is the one a straight run gives."""
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
     methods = cfg.resolved_methods()
+    store = RunStore(Path(progress_dir), cfg, _data_fingerprint(data)) if progress_dir is not None else None
     records: list[dict] = []
     rows: list[pd.DataFrame] = []
     splits, timings = [], []
@@ -85,63 +98,152 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None) -> 
     for seed in range(cfg.seeds):
         split = make_split(data, SplitConfig(mode=cfg.split, seed=seed))
         splits.append(split.summary(cfg.shots))
-        fd = fit_data(split)
-        validator = make_validator(split, k=cfg.val_shots, threshold=cfg.relevance_threshold,
-                                   max_users=cfg.max_val_users)
-        scen_masks = {"all": None, "warm-items": ~split.new_items, "new-items": split.new_items}
+        fd = validator = None  # built when the first method of this seed needs fitting
         for name in methods:
             bar.set_postfix_str(f"seed {seed} {name}")
-            opts = dict(cfg.method_options.get(name, {}))
-            if cfg.device != "cpu" and method_class(name).runs_on_device:  # cpu: every method's default
-                opts.setdefault("device", cfg.device)
-            method = create_method(name, seed=seed, **opts)
-            t0 = time.perf_counter()
-            try:
-                method.fit(fd, validator)
-            except MethodNotApplicableError as e:
-                log.warning("%s skipped: %s", name, e)
-                skipped[name] = str(e)
+            done = store.load(seed, name) if store is not None else None
+            if done is None:
+                if fd is None:
+                    fd = fit_data(split)
+                    validator = make_validator(split, k=cfg.val_shots, threshold=cfg.relevance_threshold,
+                                               max_users=cfg.max_val_users)
+                done = _run_method(cfg, data, split, fd, validator, name, seed, bar)
+                if store is not None:
+                    store.save(seed, name, done)
+            else:
                 bar.update(len(cfg.shots))
+            if done.skipped is not None:
+                skipped[name] = done.skipped
                 continue
-            t_fit = time.perf_counter() - t0
-            info[name].append(method.describe())
-            t_score = 0.0
-            for k in cfg.shots:
-                for which in ("val", "test", "warm"):
-                    ep = split.episodes(which, k)
-                    if which == "warm":  # secondary scenarios: a fixed sample bounds their cost
-                        ep = sample_episodes(ep, cfg.max_warm_users, [seed, 13, k])
-                    if len(ep) == 0:
-                        continue
-                    # validation users only ever feed choices, not scenarios
-                    masks = {"all": None} if which == "val" else scen_masks
-                    by_scen, secs = evaluate_episodes(method.score, split, ep, masks,
-                                                      threshold=cfg.relevance_threshold)
-                    t_score += secs
-                    for scen, m in by_scen.items():
-                        n_rel = m.pop("n_relevant")
-                        if scen == "all" and which != "val" and method.predicts_ratings and data.explicit:
-                            m.update(rating_errors(method, split, ep))
-                        for metric, vals in m.items():
-                            ok = ~np.isnan(vals)
-                            records.append({
-                                "dataset": data.name, "method": name, "shots": k, "seed": seed,
-                                "split": which, "scenario": scen, "metric": metric,
-                                "value": float(vals[ok].mean()) if ok.any() else None,
-                                "n_users": int(ok.sum()),
-                            })
-                        if scen == "all":
-                            df = pd.DataFrame(m)
-                            df.insert(0, "user_id", data.user_ids[ep.users])
-                            for col, val in (("split", which), ("seed", seed), ("shots", k), ("method", name)):
-                                df.insert(0, col, val)
-                            df["n_relevant"] = n_rel.astype(int)
-                            df["n_support"] = k
-                            rows.append(df)
-                bar.update(1 / 3)
-            timings.append({"method": name, "seed": seed, "fit_s": t_fit, "score_s": t_score})
+            records.extend(done.records)
+            if len(done.per_user):
+                rows.append(done.per_user)
+            info[name].append(done.info)
+            timings.append(done.timing)
         log.info("seed %d done", seed)
     bar.close()
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     info = {m: v for m, v in info.items() if v}
     return BenchmarkResult(cfg, records, per_user, splits, timings, info, skipped)
+
+
+@dataclass
+class MethodRun:
+    """One method's fit and scoring on one seed: what the run keeps of it (or why it was skipped)."""
+
+    records: list[dict]
+    per_user: pd.DataFrame
+    info: dict
+    timing: dict
+    skipped: str | None = None
+
+
+def _run_method(cfg: BenchmarkConfig, data: InteractionData, split, fd, validator, name: str, seed: int,
+                bar) -> MethodRun:
+    opts = dict(cfg.method_options.get(name, {}))
+    if cfg.device != "cpu" and method_class(name).runs_on_device:  # cpu: every method's default
+        opts.setdefault("device", cfg.device)
+    method = create_method(name, seed=seed, **opts)
+    t0 = time.perf_counter()
+    try:
+        method.fit(fd, validator)
+    except MethodNotApplicableError as e:
+        log.warning("%s skipped: %s", name, e)
+        bar.update(len(cfg.shots))
+        return MethodRun([], pd.DataFrame(), {}, {}, skipped=str(e))
+    t_fit = time.perf_counter() - t0
+    records: list[dict] = []
+    rows: list[pd.DataFrame] = []
+    scen_masks = {"all": None, "warm-items": ~split.new_items, "new-items": split.new_items}
+    t_score = 0.0
+    for k in cfg.shots:
+        for which in ("val", "test", "warm"):
+            ep = split.episodes(which, k)
+            if which == "warm":  # secondary scenarios: a fixed sample bounds their cost
+                ep = sample_episodes(ep, cfg.max_warm_users, [seed, 13, k])
+            if len(ep) == 0:
+                continue
+            # validation users only ever feed choices, not scenarios
+            masks = {"all": None} if which == "val" else scen_masks
+            by_scen, secs = evaluate_episodes(method.score, split, ep, masks, threshold=cfg.relevance_threshold)
+            t_score += secs
+            for scen, m in by_scen.items():
+                n_rel = m.pop("n_relevant")
+                if scen == "all" and which != "val" and method.predicts_ratings and data.explicit:
+                    m.update(rating_errors(method, split, ep))
+                for metric, vals in m.items():
+                    ok = ~np.isnan(vals)
+                    records.append({
+                        "dataset": data.name, "method": name, "shots": k, "seed": seed,
+                        "split": which, "scenario": scen, "metric": metric,
+                        "value": float(vals[ok].mean()) if ok.any() else None,
+                        "n_users": int(ok.sum()),
+                    })
+                if scen == "all":
+                    df = pd.DataFrame(m)
+                    df.insert(0, "user_id", data.user_ids[ep.users])
+                    for col, val in (("split", which), ("seed", seed), ("shots", k), ("method", name)):
+                        df.insert(0, col, val)
+                    df["n_relevant"] = n_rel.astype(int)
+                    df["n_support"] = k
+                    rows.append(df)
+            bar.update(1 / 3)
+    per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    info = json.loads(json.dumps(method.describe(), default=str))  # as the progress folder gives it back
+    return MethodRun(records, per_user, info, {"method": name, "seed": seed, "fit_s": t_fit, "score_s": t_score})
+
+
+class RunStore:
+    """A benchmark's finished (seed, method) pieces on disk: `<seed>-<method>.parquet` (per-user rows)
+    then `<seed>-<method>.json` (records, timing, describe(); its presence marks the piece done),
+    both written atomically, beside `config.json`, the configuration they belong to."""
+
+    def __init__(self, root: Path, cfg: BenchmarkConfig, data_fingerprint: dict) -> None:
+        self.root = root
+        # what one (seed, method) piece depends on: not the list of methods or the number of seeds
+        # (a run may go on with a method left out, or more seeds), nor where the data was read from
+        settings = {k: v for k, v in asdict(cfg).items() if k not in ("methods", "seeds", "data_dir")}
+        fingerprint = json.loads(json.dumps({"config": settings, "data": data_fingerprint}, default=str))
+        found = root / "config.json"
+        if found.is_file():
+            before = json.loads(found.read_text())
+            if before != fingerprint:
+                diff = sorted(k for k in set(before["config"]) | set(fingerprint["config"])
+                              if before["config"].get(k) != fingerprint["config"].get(k))
+                raise ConfigError(f"{root} holds the progress of a run with other settings ({', '.join(diff) or 'the data'}); "
+                                  "run with the same ones, or use another output folder, or start afresh (--restart)")
+        else:
+            root.mkdir(parents=True, exist_ok=True)
+            save_json(found, fingerprint)
+
+    def _stem(self, seed: int, name: str) -> Path:
+        return self.root / f"{seed}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+
+    def load(self, seed: int, name: str) -> MethodRun | None:
+        stem = self._stem(seed, name)
+        if not stem.with_suffix(".json").is_file():
+            return None
+        d = json.loads(stem.with_suffix(".json").read_text())
+        if d["method"] != name or d["seed"] != seed:
+            raise ConfigError(f"{stem}.json belongs to method {d['method']!r}, seed {d['seed']}")
+        per_user = pd.read_parquet(stem.with_suffix(".parquet")) if d["skipped"] is None else pd.DataFrame()
+        log.info("seed %d %s: taken from %s", seed, name, self.root)
+        return MethodRun(d["records"], per_user, d["info"], d["timing"], d["skipped"])
+
+    def save(self, seed: int, name: str, run: MethodRun) -> None:
+        stem = self._stem(seed, name)
+        if run.skipped is None:
+            buf = io.BytesIO()
+            run.per_user.to_parquet(buf, index=False)
+            atomic_write_bytes(stem.with_suffix(".parquet"), buf.getvalue())
+        save_json(stem.with_suffix(".json"), {"method": name, "seed": seed, "records": run.records, "info": run.info,
+                                              "timing": run.timing, "skipped": run.skipped})
+
+
+def _data_fingerprint(data: InteractionData) -> dict:
+    """Name, sizes and a hash of the interactions (users, items, times, ratings) of a dataset."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (data.user, data.item, data.timestamp, data.rating):
+        if a is not None:
+            h.update(np.ascontiguousarray(a).tobytes())
+    return {"name": data.name, "n_users": int(data.n_users), "n_items": int(data.n_items), "hash": h.hexdigest()}

@@ -35,8 +35,14 @@ def benchmark(
     max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "
                                        "scenarios (a fixed seeded sample when there are more; 0 = all)."),
     device: str = typer.Option("cpu", help="Where metarec and pooled-finetune train and score: cpu, cuda, auto."),
+    restart: bool = typer.Option(False, "--restart", help="Discard the progress an interrupted run left in --out."),
 ) -> None:
-    """Run methods x shots x seeds on new users; write tables, per-user results and a plot."""
+    """Run methods x shots x seeds on new users; write tables, per-user results and a plot.
+
+    Each finished (seed, method) is kept in --out/progress until the report is written: run the
+    same command again after a crash and it goes on from there."""
+    import shutil
+
     from metarec.bench.report import write_artifacts
     from metarec.bench.runner import BenchmarkConfig, run_benchmark
 
@@ -47,10 +53,14 @@ def benchmark(
                               shots=_ints(shots, "--shots"), seeds=seeds, split=split,
                               relevance_threshold=threshold, max_val_users=max_val_users or None,
                               max_warm_users=max_warm_users or None, device=device)
-        res = run_benchmark(cfg)
+        progress_dir = out / "progress"
+        if restart:
+            shutil.rmtree(progress_dir, ignore_errors=True)
+        res = run_benchmark(cfg, progress_dir=progress_dir)
     except MetarecError as e:
         fail(e)
     write_artifacts(res, out, command)
+    shutil.rmtree(progress_dir, ignore_errors=True)  # the report has it all now
     console.print(f"wrote {out}/report.md, results.json, per_user.csv, ndcg_vs_shots.png")
     from metarec.bench.report import seed_means
     from metarec.bench.stats import mean_ci

@@ -173,7 +173,9 @@ class EASE(Method):
         return np.asarray(batch.indicator(self.b.shape[0]) @ self.b)
 
     def describe(self) -> dict:
-        return {"lambda": self.lam, "val_ndcg@10_by_lambda": self.val_scores, "sweep_reused": self.reused}
+        # [lambda, score] pairs, not a dict: JSON would turn float keys into strings (and sort them as such)
+        return {"lambda": self.lam, "val_ndcg@10_by_lambda": [[lam, s] for lam, s in self.val_scores.items()],
+                "sweep_reused": self.reused}
 
 
 def als_fold_in(item_factors: np.ndarray, support: np.ndarray, confidence: np.ndarray,

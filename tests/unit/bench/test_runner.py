@@ -228,3 +228,48 @@ def test_the_device_reaches_only_methods_with_a_network_and_a_bad_one_fails_firs
     assert f"Networks ran on `{expect}` (`--device auto`)." in (tmp_path / "report.md").read_text()
     with pytest.raises(ConfigError, match="not a torch device"):
         BenchmarkConfig(dataset="fixture", methods=("popularity",), device="gpu0")
+
+
+class Crashy(Spy):
+    """Counts its fits; crashes on seed 1 while `crash` is set (a run killed half-way)."""
+
+    name = "_crashy"
+    crash = False
+    fitted: list = []
+
+    def fit(self, data, validator=None):
+        if Crashy.crash and self.seed == 1:
+            raise RuntimeError("killed")
+        Crashy.fitted.append(self.seed)
+        return super().fit(data, validator)
+
+
+def test_an_interrupted_run_goes_on_from_its_progress_and_gives_the_straight_result(tiny_ml, tmp_path):
+    import pytest
+
+    from metarec.core.errors import ConfigError
+
+    register(Crashy)
+    try:
+        cfg = BenchmarkConfig(dataset="fixture", methods=("popularity", "_crashy", "ease"), shots=(1, 2), seeds=2)
+        straight = run_benchmark(cfg, data=tiny_ml)
+        Crashy.fitted, Crashy.crash = [], True
+        with pytest.raises(RuntimeError, match="killed"):
+            run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")
+        assert Crashy.fitted == [0]  # seed 0 done and saved, then the crash
+        Crashy.fitted, Crashy.crash = [], False
+        resumed = run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")
+        assert Crashy.fitted == [1]  # seed 0 (and seed 1's popularity) came from the progress folder
+        assert resumed.records == straight.records
+        pd.testing.assert_frame_equal(resumed.per_user, straight.per_user)
+        assert resumed.method_info == straight.method_info
+        assert [(t["method"], t["seed"]) for t in resumed.timings] == [(t["method"], t["seed"]) for t in straight.timings]
+        # more seeds go on from the same progress; other settings are refused, naming what differs
+        Crashy.fitted = []
+        more = run_benchmark(BenchmarkConfig(**{**cfg.__dict__, "seeds": 3}), data=tiny_ml, progress_dir=tmp_path / "p")
+        assert Crashy.fitted == [2] and more.records[:len(straight.records)] == straight.records
+        with pytest.raises(ConfigError, match=r"other settings \(shots\)"):
+            run_benchmark(BenchmarkConfig(**{**cfg.__dict__, "shots": (1,)}), data=tiny_ml, progress_dir=tmp_path / "p")
+    finally:
+        Crashy.crash = False
+        _REGISTRY.pop("_crashy")

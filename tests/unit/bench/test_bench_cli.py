@@ -1,0 +1,23 @@
+"""`metarec benchmark` keeps its progress until the report is written, and says when it cannot go on."""
+
+import json
+import subprocess
+import sys
+
+from tests.fixtures import write_ml100k
+
+
+def test_benchmark_cli_progress_folder(tmp_path):
+    data = write_ml100k(tmp_path / "ml-100k")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "metarec.cli", "--no-progress", "benchmark", "--dataset", "ml-100k", "--data-dir",
+           str(data), "--methods", "popularity,itemknn", "--shots", "1", "--seeds", "1", "--out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert (out / "report.md").is_file() and not (out / "progress").exists()  # removed once the report is out
+    # progress left by a run with other settings: refused with the reason, exit code 2; --restart clears it
+    (out / "progress").mkdir()
+    (out / "progress" / "config.json").write_text(json.dumps({"config": {"shots": [5]}, "data": {}}))
+    bad = subprocess.run(cmd, capture_output=True, text=True)
+    assert bad.returncode == 2 and "progress of a run with other settings" in bad.stderr and "--restart" in bad.stderr
+    subprocess.run(cmd + ["--restart"], check=True, capture_output=True, text=True)
+    assert not (out / "progress").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from metarec.cli import bench_cmd, data_cmd, encode_cmd, meta_cmd
+from metarec.cli import bench_cmd, data_cmd, encode_cmd, meta_cmd, serve_cmd
 from metarec.cli.common import setup_logging
 from metarec.core.progress import set_progress
 
@@ -15,6 +15,7 @@ app.command("benchmark")(bench_cmd.benchmark)
 app.command("encode")(encode_cmd.encode)
 app.command("meta-train")(meta_cmd.meta_train)
 app.command("recommend")(meta_cmd.recommend)
+app.command("serve")(serve_cmd.serve)
 
 
 @app.callback()

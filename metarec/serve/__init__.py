@@ -1,0 +1,1 @@
+"""HTTP serving of a trained model (FastAPI): see `metarec.serve.app`."""

@@ -1,0 +1,111 @@
+"""A FastAPI app over one trained model: adapt to a user's few interactions, return the top k.
+
+    METAREC_MODEL=models/ml100k uvicorn --factory metarec.serve.app:create_app
+    metarec serve --model models/ml100k            # the same, through the CLI
+
+POST /recommend {"support": [{"item_id": 50, "rating": 5}], "profile": "...", "k": 10} ranks the
+whole catalog for that user (support items left out); POST /score scores given items; GET /health
+says which model is loaded. Bad input (an unknown item, an item twice, a rating off the model's
+scale) is a 422 with the reason, never a 500. The model is loaded once, when the app is created;
+requests are served one at a time (each adapts a copy of the head: a few ms on ML-100K).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Union
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from metarec import __version__
+from metarec.core.errors import ConfigError, MetarecError
+from metarec.meta.recommender import AdaptedUser, MetaRecommender
+
+ItemId = Union[int, str]
+
+
+class Interaction(BaseModel):
+    item_id: ItemId
+    rating: float | None = None  # None: an implicit interaction (or an unknown rating)
+
+
+class UserIn(BaseModel):
+    support: list[Interaction] = Field(default_factory=list, description="The user's interactions (K may be 0).")
+    profile: str | None = Field(None, description="Profile text, e.g. 'A 24-year-old male technician.'")
+
+
+class RecommendIn(UserIn):
+    k: int = Field(10, ge=1, le=10_000)
+
+
+class ScoreIn(UserIn):
+    items: list[ItemId] = Field(..., min_length=1, max_length=100_000)
+
+
+class Recommendation(BaseModel):
+    rank: int
+    item_id: ItemId
+    title: str | None
+    score: float
+
+
+class RecommendOut(BaseModel):
+    recommendations: list[Recommendation]
+
+
+class ScoreOut(BaseModel):
+    scores: dict[str, float]
+
+
+def create_app(model_dir: str | Path | None = None, device: str | None = None) -> FastAPI:
+    """The app for the model in `model_dir` (default: $METAREC_MODEL) on `device` (default:
+    $METAREC_DEVICE, else cpu). Raises ConfigError when no model folder is given."""
+    model_dir = model_dir or os.environ.get("METAREC_MODEL")
+    if not model_dir:
+        raise ConfigError("no model: pass model_dir or set METAREC_MODEL to a folder written by `metarec meta-train`")
+    rec = MetaRecommender.load(model_dir, device=device or os.environ.get("METAREC_DEVICE", "cpu"))
+    titles = rec.titles
+    lock = threading.Lock()
+    app = FastAPI(title="metarec", version=__version__,
+                  description="Few-shot recommendation for new users from a meta-trained model.")
+
+    def adapt(body: UserIn) -> AdaptedUser:
+        ids = [x.item_id for x in body.support]
+        ratings = [float("nan") if x.rating is None else x.rating for x in body.support]
+        try:
+            with lock:
+                return rec.adapt(ids, ratings=ratings, profile=body.profile)
+        except MetarecError as e:  # unknown item, an item twice, a rating off the scale
+            raise HTTPException(status_code=422, detail=str(e).strip("'\"")) from None
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "model": str(model_dir), "dataset": rec.info.dataset, "items": rec.side.n_items,
+                "device": str(rec.device), "version": __version__}
+
+    @app.post("/recommend", response_model=RecommendOut)
+    def recommend(body: RecommendIn) -> RecommendOut:
+        user = adapt(body)
+        ids, scores = user.recommend(body.k)
+        idx = rec.index_of(ids)
+        return RecommendOut(recommendations=[
+            Recommendation(rank=r + 1, item_id=_plain(i), title=titles[j] if titles else None, score=float(s))
+            for r, (i, j, s) in enumerate(zip(ids, idx, scores))])
+
+    @app.post("/score", response_model=ScoreOut)
+    def score(body: ScoreIn) -> ScoreOut:
+        user = adapt(body)
+        try:
+            s = user.score(body.items)
+        except MetarecError as e:
+            raise HTTPException(status_code=422, detail=str(e).strip("'\"")) from None
+        return ScoreOut(scores={str(i): float(v) for i, v in zip(body.items, s)})
+
+    return app
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v

@@ -210,8 +210,9 @@ class RunStore:
             if before != fingerprint:
                 diff = sorted(k for k in set(before["config"]) | set(fingerprint["config"])
                               if before["config"].get(k) != fingerprint["config"].get(k))
-                raise ConfigError(f"{root} holds the progress of a run with other settings ({', '.join(diff) or 'the data'}); "
-                                  "run with the same ones, or use another output folder, or start afresh (--restart)")
+                raise ConfigError(f"{root} holds the progress of a run with other settings "
+                                  f"({', '.join(diff) or 'the data'}); run with the same ones, or use another "
+                                  "output folder, or start afresh (--restart)")
         else:
             root.mkdir(parents=True, exist_ok=True)
             save_json(found, fingerprint)

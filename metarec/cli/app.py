@@ -18,9 +18,19 @@ app.command("recommend")(meta_cmd.recommend)
 app.command("serve")(serve_cmd.serve)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from metarec import __version__
+
+        typer.echo(f"metarec {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
-          no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars.")) -> None:
+          no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+          version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
     setup_logging(verbose)
     if no_progress:
         set_progress(False)

@@ -158,7 +158,7 @@ class TextEncoder:
         from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
                                                             MODEL_FOR_MASKED_LM_MAPPING_NAMES)
 
-        cfg = AutoConfig.from_pretrained(self.path, local_files_only=self._offline())
+        cfg = self._load(AutoConfig, "config")
         # decoder-only = has a causal-LM head and no masked-LM head (BERT-likes have both)
         mt = getattr(cfg, "model_type", "")
         return bool(getattr(cfg, "is_decoder", False)) or (
@@ -166,6 +166,21 @@ class TextEncoder:
 
     def _offline(self) -> bool:
         return Path(self.path).is_dir() or os.environ.get("HF_HUB_OFFLINE") == "1"
+
+    def _load(self, auto, what: str, **kw):
+        """`auto.from_pretrained(self.path)`, with a missing or unreachable model as a ConfigError
+        that says what to give instead (transformers raises a bare OSError about hub repo ids)."""
+        try:
+            return auto.from_pretrained(self.path, local_files_only=self._offline(), **kw)
+        except (OSError, ValueError) as e:
+            # "org/name" is a hub id; "/x", "./x", "~/x" or "a/b/c" is a folder
+            looks_local = self.path.startswith(("/", ".", "~")) or self.path.count("/") > 1 or "\\" in self.path
+            why = ("no such folder" if looks_local and not Path(self.path).exists()
+                   else f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            raise ConfigError(
+                f"text encoder {self.path!r}: cannot load its {what} ({why}). Give a local model folder "
+                "(config, weights, tokenizer) or a Hugging Face model id that is "
+                "cached here or reachable online") from e
 
     # -- lazy model --------------------------------------------------------------------------
     @property
@@ -177,7 +192,7 @@ class TextEncoder:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            tok = AutoTokenizer.from_pretrained(self.path, local_files_only=self._offline())
+            tok = self._load(AutoTokenizer, "tokenizer")
             if tok.pad_token is None:  # decoder LLMs often ship without one
                 tok.pad_token = tok.eos_token or tok.unk_token
             self._tokenizer = tok
@@ -196,8 +211,7 @@ class TextEncoder:
             if dtype != torch.float32 and self.device.type == "cpu":
                 raise ConfigError(f"dtype {self.config.dtype} is for GPUs; use float32 on CPU")
             log.info("loading %s on %s (%s)", self.path, self.device, dtype)
-            self._model = AutoModel.from_pretrained(self.path, local_files_only=self._offline(),
-                                                    dtype=dtype).to(self.device).eval()
+            self._model = self._load(AutoModel, "weights", dtype=dtype).to(self.device).eval()
         return self._model
 
     @property

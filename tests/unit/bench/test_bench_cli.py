@@ -21,3 +21,10 @@ def test_benchmark_cli_progress_folder(tmp_path):
     assert bad.returncode == 2 and "progress of a run with other settings" in bad.stderr and "--restart" in bad.stderr
     subprocess.run(cmd + ["--restart"], check=True, capture_output=True, text=True)
     assert not (out / "progress").exists()
+
+
+def test_version():
+    from metarec import __version__
+
+    r = subprocess.run([sys.executable, "-m", "metarec.cli", "--version"], check=True, capture_output=True, text=True)
+    assert r.stdout.strip() == f"metarec {__version__}"

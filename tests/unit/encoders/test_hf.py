@@ -118,3 +118,15 @@ def test_encode_cli_exports_and_second_run_hits(tiny_models, tmp_path):
     assert vecs.shape == (40, 32) and vecs.dtype == np.float32 and len(lines) == 40
     row3 = json.loads(lines[2])
     assert row3["item_id"] == 3 and row3["text"].startswith("Misérables, Les (1995).")
+
+
+def test_a_model_that_is_not_there_is_a_config_error_that_says_so(monkeypatch, tmp_path):
+    from metarec.core.errors import ConfigError
+    from metarec.encoders import EncoderConfig
+    from metarec.encoders.hf import TextEncoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never ask the hub
+    with pytest.raises(ConfigError, match=r"text encoder '.*nowhere': cannot load its tokenizer \(no such folder\)"):
+        TextEncoder(EncoderConfig(model=str(tmp_path / "nowhere"))).tokenizer
+    with pytest.raises(ConfigError, match=r"'someorg/not-a-model': cannot load its weights \(OSError"):
+        TextEncoder(EncoderConfig(model="someorg/not-a-model")).model

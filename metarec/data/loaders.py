@@ -249,10 +249,15 @@ def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
             ratings["timestamp"] = num.to_numpy(np.int64)
         else:
             ts = pd.to_datetime(col, errors="coerce", utc=True)
-            if ts.isna().any():
-                row = int(np.flatnonzero(ts.isna().to_numpy())[0])
+            bad = (ts.isna() & num.isna()).to_numpy()  # neither a number nor a date
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
                 raise DataFormatError(f"column {cfg.time_col!r}: expected unix seconds or a date, "
                                       f"got {col.iloc[row]!r}", path=p, line=row + 2)
+            if ts.isna().any():
+                row = int(np.flatnonzero(ts.isna().to_numpy())[0])
+                raise DataFormatError(f"column {cfg.time_col!r}: mixes unix seconds ({col.iloc[row]!r}) with "
+                                      "dates; write every time in one form", path=p, line=row + 2)
             # resolution-independent (pandas 3 parses to microseconds, older pandas to nanoseconds)
             epoch = pd.Timestamp(0, tz="UTC")
             ratings["timestamp"] = ((ts - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)

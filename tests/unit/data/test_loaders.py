@@ -181,6 +181,13 @@ def test_generic_csv_bad_date_names_line(tmp_path):
     (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,2024-01-01\na,y,2,yesterday\n")
     with pytest.raises(DataFormatError, match=r"line 3: column 'timestamp'"):
         load_dataset("csv", root)
+    # unix seconds with one bad value: the bad row is named, not the first good one
+    (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,100\na,y,2,abc\nb,x,3,300\n")
+    with pytest.raises(DataFormatError, match=r"line 3: column 'timestamp': expected unix seconds or a date, got 'abc'"):
+        load_dataset("csv", root)
+    (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,2024-01-01\na,y,2,1700000000\n")
+    with pytest.raises(DataFormatError, match=r"line 3: column 'timestamp': mixes unix seconds \('1700000000'\)"):
+        load_dataset("csv", root)
 
 
 def test_generic_parquet_with_typed_columns(tmp_path):

@@ -204,8 +204,13 @@ class RunStore:
         # (a run may go on with a method left out, or more seeds), nor where the data was read from
         settings = {k: v for k, v in asdict(cfg).items() if k not in ("methods", "seeds", "data_dir")}
         fingerprint = json.loads(json.dumps({"config": settings, "data": data_fingerprint}, default=str))
-        found = root / "config.json"
-        if found.is_file():
+        found = self.config_file = root / "config.json"
+        self.fingerprint = fingerprint
+        pieces = [f for f in root.glob("*.json") if f.name != "config.json"] if root.is_dir() else []
+        if pieces:  # settings only bind once something was saved under them
+            if not found.is_file():
+                raise ConfigError(f"{root} holds saved pieces but not the config.json they were made with; "
+                                  "use another output folder, or start afresh (--restart)")
             before = json.loads(found.read_text())
             if before != fingerprint:
                 diff = sorted(k for k in set(before["config"]) | set(fingerprint["config"])
@@ -213,9 +218,6 @@ class RunStore:
                 raise ConfigError(f"{root} holds the progress of a run with other settings "
                                   f"({', '.join(diff) or 'the data'}); run with the same ones, or use another "
                                   "output folder, or start afresh (--restart)")
-        else:
-            root.mkdir(parents=True, exist_ok=True)
-            save_json(found, fingerprint)
 
     def _stem(self, seed: int, name: str) -> Path:
         return self.root / f"{seed}-{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
@@ -232,6 +234,8 @@ class RunStore:
         return MethodRun(d["records"], per_user, d["info"], d["timing"], d["skipped"])
 
     def save(self, seed: int, name: str, run: MethodRun) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        save_json(self.config_file, self.fingerprint)
         stem = self._stem(seed, name)
         if run.skipped is None:
             buf = io.BytesIO()

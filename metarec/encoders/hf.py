@@ -21,7 +21,7 @@ import numpy as np
 
 from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError
-from metarec.core.progress import progress
+from metarec.core.progress import progress, progress_enabled
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,10 @@ class TextEncoder:
             if dtype != torch.float32 and self.device.type == "cpu":
                 raise ConfigError(f"dtype {self.config.dtype} is for GPUs; use float32 on CPU")
             log.info("loading %s on %s (%s)", self.path, self.device, dtype)
+            if not progress_enabled():  # transformers draws its own "Loading weights" bar otherwise
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
             self._model = self._load(AutoModel, "weights", dtype=dtype).to(self.device).eval()
         return self._model
 

@@ -17,6 +17,10 @@ def test_benchmark_cli_progress_folder(tmp_path):
     # progress left by a run with other settings: refused with the reason, exit code 2; --restart clears it
     (out / "progress").mkdir()
     (out / "progress" / "config.json").write_text(json.dumps({"config": {"shots": [5]}, "data": {}}))
+    assert subprocess.run(cmd, capture_output=True, text=True).returncode == 0  # nothing saved under those: no bind
+    (out / "progress").mkdir()
+    (out / "progress" / "config.json").write_text(json.dumps({"config": {"shots": [5]}, "data": {}}))
+    (out / "progress" / "0-popularity.json").write_text("{}")  # a piece saved under other settings
     bad = subprocess.run(cmd, capture_output=True, text=True)
     assert bad.returncode == 2 and "progress of a run with other settings" in bad.stderr and "--restart" in bad.stderr
     subprocess.run(cmd + ["--restart"], check=True, capture_output=True, text=True)

@@ -27,7 +27,8 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                meta: MetaConfig | None = None, train: TrainConfig | None = None,
                encoder: EncoderConfig | None = None, device: str = "cpu", resume: bool = True,
                val_shots: int = 5, max_val_users: int | None = VAL_SAMPLE) -> MetaRecMethod:
-    """Fit metarec on `data` and (with `out`) save it there; an unfinished run in `out` resumes.
+    """Fit metarec on `data` and (with `out`) save it there, with `training.png` (validation NDCG@10
+    and training loss against the step); an unfinished run in `out` resumes.
 
     The split is the protocol's (a time cut when the log has timestamps, else a seeded random user
     split); every choice (the start, early stopping) reads validation users' NDCG@10 at
@@ -36,5 +37,13 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
     split = make_split(data, SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random"))
     method = MetaRecMethod(seed=seed, meta=meta, train=train, encoder=encoder,
                            out=str(out) if out is not None else None, resume=resume, device=device)
-    return method.fit(fit_data(split), make_validator(split, k=val_shots, max_users=max_val_users),
-                      item_ids=data.item_ids.tolist(), titles=data.titles(range(data.n_items)))
+    method.fit(fit_data(split), make_validator(split, k=val_shots, max_users=max_val_users),
+               item_ids=data.item_ids.tolist(), titles=data.titles(range(data.n_items)))
+    if out is not None and method.trainer.history:
+        from metarec.bench.plots import plot_training
+
+        t = method.trainer
+        plot_training(t.history, t.best_step, Path(out) / "training.png",
+                      title=f"{data.name}: meta-training (kept step {t.best_step}, validation {t.best:.4f})",
+                      val_label=f"validation NDCG@10 (K = {val_shots})")
+    return method

@@ -24,6 +24,7 @@ def test_meta_train_is_the_protocol_fit_and_its_folder_loads(tiny_ml, tiny_model
     assert got.trainer.history == ref.trainer.history and got.trainer.best_step == ref.trainer.best_step
     for k, v in ref.trainer.model.state_dict().items():
         assert torch.equal(got.trainer.model.state_dict()[k], v), k
+    assert (tmp_path / "m" / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the curve, beside the model
     rec = MetaRecommender.load(tmp_path / "m")
     assert rec.titles == tiny_ml.titles(range(tiny_ml.n_items))
     support = tiny_ml.item_ids[[1, 2, 5]].tolist()

@@ -20,7 +20,7 @@ echo "learn2learn build: $(( $(date +%s) - t0 )) s"
 export PYTHONPATH=$PWD:$PWD/.devcarry/learn2learn-0.2.0:/tmp/site
 python3 -c "import torch, learn2learn, metarec, numpy, scipy, pandas; print('torch', torch.__version__, 'l2l', learn2learn.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | grep -v -i -E "gym|gymnasium|migration"
 timeout 150 python3 benchmarks/device_check.py --device cuda --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
-python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
 mkdir -p $OUT/b1024
 python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 1024 --rounds 2 --latency-users 20 --out $OUT/b1024 2>&1 | grep -v -i -E "gym|gymnasium|migration"
 timeout 90 python3 benchmarks/gpu_probe.py cuda 2>&1 | grep -v -E "USDT|gym|Gym|migration" | tee $OUT/prof.log

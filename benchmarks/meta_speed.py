@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--inner-steps", type=int, default=5)
     ap.add_argument("--latency-users", type=int, default=100)
+    ap.add_argument("--latency-device", default=None, help="also time adapt + rank there (e.g. cuda)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--vectors", default=None, help=".npz with `items` and `profiles` instead of encoding the texts")
     ap.add_argument("--save-vectors", default=None, help="write the encoded vectors to this .npz and go on")
@@ -108,18 +109,29 @@ def main() -> None:
                      "speedup": round(med["learn2learn"] / med["functional"], 2),
                      **({"functional_peak_mib": peak["functional"], "learn2learn_peak_mib": peak["learn2learn"]}
                         if peak else {})})
-    # single-user latency: adapt on 5 interactions + rank 1,682 items
-    rec = MetaRecommender(model.cpu(), MetaConfig(inner_steps=args.inner_steps), side, RecommenderInfo(),
-                          item_ids=data.item_ids.tolist())
+    # single-user latency: adapt on 5 interactions + rank 1,682 items, on the CPU (the target's
+    # setting) and, with --latency-device, also there (MetaRecommender(device=...))
     ep = split.episodes("test", 5)
-    lat = []
-    for r in range(min(args.latency_users, len(ep)) + 5):
-        row = r % len(ep)
-        t0 = time.perf_counter()
-        user = rec.adapt([data.item_ids[i] for i in ep.support_items[row]], ratings=ep.support_ratings[row])
-        user.recommend(10)
-        if r >= 5:
-            lat.append((time.perf_counter() - t0) * 1e3)
+
+    def latency(where: str) -> list[float]:
+        rec = MetaRecommender(model, MetaConfig(inner_steps=args.inner_steps), side, RecommenderInfo(),
+                              item_ids=data.item_ids.tolist(), device=where)
+        out = []
+        for r in range(min(args.latency_users, len(ep)) + 5):
+            row = r % len(ep)
+            t0 = time.perf_counter()
+            user = rec.adapt([data.item_ids[i] for i in ep.support_items[row]], ratings=ep.support_ratings[row])
+            user.recommend(10)  # scores come back to the host: the device work is done
+            if r >= 5:
+                out.append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    extra = {}
+    if args.latency_device:
+        lat_dev = latency(args.latency_device)
+        extra = {"device": args.latency_device, "p50": float(np.percentile(lat_dev, 50)),
+                 "p99": float(np.percentile(lat_dev, 99)), "n": len(lat_dev)}
+    lat = latency("cpu")
     p50, p99 = float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     meta = {"command": command, "device": str(dev), "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -138,6 +150,9 @@ def main() -> None:
     lines += ["", f"Adapt one new user (5 interactions, {args.inner_steps} inner steps) + rank {side.n_items} items: "
               f"p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(lat)} users (on the CPU, "
               f"{torch.get_num_threads()} threads)."]
+    if extra:
+        lines += ["", f"The same on {extra['device']}: p50 {extra['p50']:.2f} ms, p99 {extra['p99']:.2f} ms over "
+                  f"{extra['n']} users."]
     table = "\n".join(lines)
     print(table)
     out = Path(args.out)
@@ -146,7 +161,8 @@ def main() -> None:
     targets = ("Targets (CPU): functional >= 5x learn2learn; adapt + rank p50 < 20 ms." if dev.type == "cpu" else
                "Targets (GPU): functional >= 20x learn2learn at 32 users per meta-batch, >= 200x at 256.")
     (out / f"{tag}.json").write_text(json.dumps({"meta": meta, "rows": rows, "latency_ms": {"p50": p50, "p99": p99,
-                                                 "n": len(lat)}}, indent=2) + "\n")
+                                                 "n": len(lat)}, **({"latency_ms_device": extra} if extra else {})},
+                                                indent=2) + "\n")
     (out / f"{tag}.md").write_text(f"# Meta-training speed ({dev})\n\nProduced by:\n\n```\n{command}\n```\n\n{table}\n\n"
                                    f"Median of {args.rounds} alternated rounds, one forward+backward of the whole "
                                    f"meta-batch (second-order MAML, head adaptation). torch {torch.__version__}, "

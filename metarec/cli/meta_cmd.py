@@ -82,13 +82,12 @@ def recommend(
         rec = MetaRecommender.load(model, device=device)
         ids, ratings = _parse_support(support)
         user = rec.adapt(ids, ratings=ratings, profile=profile)
-        top, scores = user.recommend(k)
+        rows = user.ranked(k)
     except MetarecError as e:
         fail(e)
-    titles = rec.titles or [str(i) for i in rec.item_ids]
-    idx = rec.index_of(top)
-    rows = [{"rank": r + 1, "item_id": i, "title": titles[j], "score": float(s)}
-            for r, (i, j, s) in enumerate(zip(top, idx, scores))]
+    if not rec.titles:  # a model without titles shows its item ids
+        for r in rows:
+            r["title"] = str(r["item_id"])
     if json_out:
         emit_json({"support": ids, "profile": profile, "recommendations": rows})
         return

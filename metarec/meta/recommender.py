@@ -259,12 +259,25 @@ class AdaptedUser:
 
     def recommend(self, k: int = 10, exclude_support: bool = True) -> tuple[list, np.ndarray]:
         """(original item ids, scores) of the k best items, best first."""
+        top, scores = self._top(k, exclude_support)
+        return [self.rec.item_ids[i] for i in top], scores
+
+    def ranked(self, k: int = 10) -> list[dict]:
+        """The k best items (support excluded) as rows {rank, item_id, title, score}, best first;
+        title is None when the model has no titles. What `metarec recommend` and the HTTP app show."""
+        top, scores = self._top(k, True)
+        titles = self.rec.titles
+        return [{"rank": r + 1, "item_id": _plain(self.rec.item_ids[i]), "title": titles[i] if titles else None,
+                 "score": float(s)} for r, (i, s) in enumerate(zip(top, scores))]
+
+    def _top(self, k: int, exclude_support: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Catalog indices and scores of the k best items, ties broken by index."""
         s = self.scores.astype(np.float64).copy()
         if exclude_support:
             s[self.support] = -np.inf
         k = min(k, int(np.isfinite(s).sum()))
         top = np.lexsort((np.arange(len(s)), -s))[:k]
-        return [self.rec.item_ids[i] for i in top], s[top]
+        return top, s[top]
 
     def score(self, items) -> np.ndarray:
         return self.scores[self.rec.index_of(list(items))]

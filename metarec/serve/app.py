@@ -17,7 +17,8 @@ import threading
 from pathlib import Path
 from typing import Union
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from metarec import __version__
@@ -67,19 +68,20 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
     if not model_dir:
         raise ConfigError("no model: pass model_dir or set METAREC_MODEL to a folder written by `metarec meta-train`")
     rec = MetaRecommender.load(model_dir, device=device or os.environ.get("METAREC_DEVICE", "cpu"))
-    titles = rec.titles
     lock = threading.Lock()
     app = FastAPI(title="metarec", version=__version__,
                   description="Few-shot recommendation for new users from a meta-trained model.")
 
+    @app.exception_handler(MetarecError)
+    def bad_input(request: Request, e: MetarecError) -> JSONResponse:
+        # an unknown item, an item twice, a rating off the scale: the request's fault, said plainly
+        return JSONResponse(status_code=422, content={"detail": str(e).strip("'\"")})
+
     def adapt(body: UserIn) -> AdaptedUser:
         ids = [x.item_id for x in body.support]
         ratings = [float("nan") if x.rating is None else x.rating for x in body.support]
-        try:
-            with lock:
-                return rec.adapt(ids, ratings=ratings, profile=body.profile)
-        except MetarecError as e:  # unknown item, an item twice, a rating off the scale
-            raise HTTPException(status_code=422, detail=str(e).strip("'\"")) from None
+        with lock:
+            return rec.adapt(ids, ratings=ratings, profile=body.profile)
 
     @app.get("/health")
     def health() -> dict:
@@ -88,24 +90,11 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> RecommendOut:
-        user = adapt(body)
-        ids, scores = user.recommend(body.k)
-        idx = rec.index_of(ids)
-        return RecommendOut(recommendations=[
-            Recommendation(rank=r + 1, item_id=_plain(i), title=titles[j] if titles else None, score=float(s))
-            for r, (i, j, s) in enumerate(zip(ids, idx, scores))])
+        return RecommendOut(recommendations=[Recommendation(**r) for r in adapt(body).ranked(body.k)])
 
     @app.post("/score", response_model=ScoreOut)
     def score(body: ScoreIn) -> ScoreOut:
-        user = adapt(body)
-        try:
-            s = user.score(body.items)
-        except MetarecError as e:
-            raise HTTPException(status_code=422, detail=str(e).strip("'\"")) from None
+        s = adapt(body).score(body.items)
         return ScoreOut(scores={str(i): float(v) for i, v in zip(body.items, s)})
 
     return app
-
-
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -19,6 +18,7 @@ from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, evaluate_episodes, 
                                     rating_errors, sample_episodes)
 from metarec.core.config import atomic_write_bytes, save_json
 from metarec.core.device import resolve_device
+from metarec.core.digest import array_digest
 from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
@@ -247,8 +247,5 @@ class RunStore:
 
 def _data_fingerprint(data: InteractionData) -> dict:
     """Name, sizes and a hash of the interactions (users, items, times, ratings) of a dataset."""
-    h = hashlib.blake2b(digest_size=16)
-    for a in (data.user, data.item, data.timestamp, data.rating):
-        if a is not None:
-            h.update(np.ascontiguousarray(a).tobytes())
-    return {"name": data.name, "n_users": int(data.n_users), "n_items": int(data.n_items), "hash": h.hexdigest()}
+    return {"name": data.name, "n_users": int(data.n_users), "n_items": int(data.n_items),
+            "hash": array_digest(data.user, data.item, data.timestamp, data.rating)}

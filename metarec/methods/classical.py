@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import weakref
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from metarec.core.digest import array_digest
 from metarec.core.errors import MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
@@ -88,15 +88,7 @@ class _Sweep:
 # ease feature runs the same sweep on the same split; at 10,000 items each sweep is ten dense
 # inverses (several minutes on 2 cores), so the later fits reuse the first one's. The result is the
 # same either way: the sweep is deterministic.
-_SWEEPS: "weakref.WeakKeyDictionary[Validator, dict[bytes, _Sweep]]" = weakref.WeakKeyDictionary()
-
-
-def _matrix_key(matrix: sp.csr_matrix, lambdas: tuple[float, ...]) -> bytes:
-    m = sp.csr_matrix(matrix)
-    h = hashlib.blake2b(repr((m.shape, lambdas, str(m.dtype))).encode(), digest_size=20)
-    for a in (m.indptr, m.indices, m.data):
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.digest()
+_SWEEPS: "weakref.WeakKeyDictionary[Validator, dict[str, _Sweep]]" = weakref.WeakKeyDictionary()
 
 
 @register
@@ -145,7 +137,8 @@ class EASE(Method):
         return self
 
     def _sweep(self, matrix: sp.csr_matrix, validator: Validator) -> _Sweep:
-        key = _matrix_key(matrix, self.LAMBDAS)
+        m = sp.csr_matrix(matrix)
+        key = array_digest(m.indptr, m.indices, m.data, salt=repr((m.shape, self.LAMBDAS)))
         try:
             done = _SWEEPS.setdefault(validator, {})
         except TypeError:  # a validator that takes no weak reference is simply not cached

@@ -68,3 +68,25 @@ def tiny_models(tmp_path_factory):
     gpt.save_pretrained(root / "gpt2")
     tok.save_pretrained(root / "gpt2")
     return {"bert": str(root / "bert"), "gpt2": str(root / "gpt2")}
+
+
+@pytest.fixture(scope="session")
+def served(tiny_models, tmp_path_factory):
+    """(model folder, its dataset): a model trained a few steps on the tiny ML-100K fixture, for the
+    tests of what a trained model serves (HTTP app, batch recommendations)."""
+    from metarec.bench.evaluate import fit_data, make_validator
+    from metarec.data import load_dataset, make_split
+    from metarec.encoders import EncoderConfig
+    from metarec.meta.trainer import TrainConfig
+    from metarec.methods.neural import MetaRecMethod
+    from tests.fixtures import write_ml100k
+
+    root = tmp_path_factory.mktemp("served")
+    tiny_ml = load_dataset("ml-100k", write_ml100k(root / "ml-100k"))
+    out = root / "m"
+    split = make_split(tiny_ml)
+    MetaRecMethod(seed=0, out=str(out), encoder=EncoderConfig(model=tiny_models["bert"]),
+                  train=TrainConfig(steps=5, meta_batch=4, n_query=5, n_neg=10, n_inner_neg=5, eval_every=5)
+                  ).fit(fit_data(split), make_validator(split, k=2), item_ids=tiny_ml.item_ids.tolist(),
+                        titles=tiny_ml.titles(range(tiny_ml.n_items)))
+    return out, tiny_ml

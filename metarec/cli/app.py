@@ -15,6 +15,7 @@ app.command("benchmark")(bench_cmd.benchmark)
 app.command("encode")(encode_cmd.encode)
 app.command("meta-train")(meta_cmd.meta_train)
 app.command("recommend")(meta_cmd.recommend)
+app.command("recommend-many")(meta_cmd.recommend_many)
 app.command("serve")(serve_cmd.serve)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Optional
 
@@ -99,3 +100,54 @@ def recommend(
     for r in rows:
         table.add_row(str(r["rank"]), str(r["item_id"]), r["title"], f"{r['score']:.3f}")
     console.print(table)
+
+
+def recommend_many(
+    model: Path = typer.Option(..., "--model", help="Folder written by `metarec meta-train`."),
+    users: Path = typer.Option(..., "--users", help="Interactions of the users to serve (CSV or Parquet): "
+                               "user_id, item_id, optionally rating and timestamp (sorts each user's rows)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the lists: .csv or .parquet."),
+    profiles: Optional[Path] = typer.Option(None, help="Profile texts (CSV or Parquet): user_id, profile; a user "
+                                            "found only here is served from the profile alone."),
+    k: int = typer.Option(10, "-k", help="How many items per user."),
+    device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
+) -> None:
+    """Adapt to many new users at once; write rows user_id, rank, item_id, title, score."""
+    from metarec.core.config import atomic_write_bytes
+    from metarec.data.loaders import CsvConfig, read_interactions
+    from metarec.meta.recommender import MetaRecommender
+
+    if out.suffix not in (".csv", ".parquet"):
+        fail(ConfigError(f"--out {out}: expected a .csv or .parquet file"))
+    try:
+        rec = MetaRecommender.load(model, device=device)
+        log = read_interactions(users, CsvConfig(items=None), optional_ratings=True)
+        texts = _read_profiles(profiles) if profiles else None
+        recs = rec.recommend_many(log, k, profiles=texts)
+    except MetarecError as e:
+        fail(e)
+    if not rec.titles:
+        recs["title"] = recs["item_id"].astype(str)
+    buf = io.BytesIO()
+    if out.suffix == ".parquet":
+        recs.to_parquet(buf, index=False)
+    else:
+        buf.write(recs.to_csv(index=False).encode())
+    atomic_write_bytes(out, buf.getvalue())
+    console.print(f"wrote {out}: top {k} for {recs['user_id'].nunique()} user(s)")
+
+
+def _read_profiles(path: Path) -> dict[str, str]:
+    from metarec.core.errors import DataFormatError
+    from metarec.data.loaders import CsvConfig, read_frame
+
+    df = read_frame(path, CsvConfig())
+    missing = [c for c in ("user_id", "profile") if c not in df.columns]
+    if missing:
+        raise DataFormatError(f"missing column(s) {missing}; found {list(df.columns)}", path=path, line=1)
+    dup = df["user_id"].duplicated().to_numpy()
+    if dup.any():
+        row = int(dup.argmax())
+        raise DataFormatError(f"user {df['user_id'].iloc[row]!r} has a second profile", path=path,
+                              line=None if path.suffix == ".parquet" else row + 2)
+    return dict(zip(df["user_id"].astype(str), df["profile"].astype(str)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,7 +213,8 @@ class CsvConfig:
     encoding: str = "utf-8"
 
 
-def _read_any(path: Path, cfg: CsvConfig) -> pd.DataFrame:
+def read_frame(path: Path, cfg: CsvConfig) -> pd.DataFrame:
+    """A CSV (read as strings, empty fields kept as "") or Parquet file as it is; a parse error names the line."""
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: file not found")
     if path.suffix == ".parquet":
@@ -228,10 +230,18 @@ def _read_any(path: Path, cfg: CsvConfig) -> pd.DataFrame:
         raise DataFormatError(f"cannot parse: {e}", path=path, line=int(m.group(1)) if m else None) from e
 
 
-def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
+def read_interactions(path: Path, cfg: CsvConfig | None = None, *, optional_ratings: bool = False) -> pd.DataFrame:
+    """An interactions file (CSV or Parquet, columns named by `cfg`) as a frame of `user_id`,
+    `item_id` (strings), `rating` (float; 1.0 without a rating column) and, when the file has times,
+    `timestamp` (int unix seconds; ISO dates are converted). A bad value is a DataFormatError naming
+    the file and line. `optional_ratings`: an empty rating (or no rating column) is NaN, unknown,
+    rather than an error (or 1.0).
+
+    `attrs["path"]` names the file and `attrs["first_line"]` the line of the first row (None for
+    Parquet), so later checks can point at the line too."""
     cfg = cfg or CsvConfig()
-    p = root / cfg.interactions
-    df = _read_any(p, cfg)
+    p = Path(path)
+    df = read_frame(p, cfg)
     need = [c for c in (cfg.user_col, cfg.item_col, cfg.rating_col, cfg.time_col) if c]
     missing = [c for c in need if c not in df.columns]
     if missing and not (missing == [cfg.rating_col] or missing == [cfg.time_col]
@@ -240,32 +250,48 @@ def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
     df.attrs.pop("line", None)
     ratings = pd.DataFrame({"user_id": df[cfg.user_col].astype(str), "item_id": df[cfg.item_col].astype(str)})
     explicit = bool(cfg.rating_col and cfg.rating_col in df.columns)
-    ratings["rating"] = (to_numeric(df.astype(str), cfg.rating_col, p, kind="float", header=True)
-                         if explicit else 1.0)
+    ratings["rating"] = (to_numeric(df.astype(str), cfg.rating_col, p, kind="float", header=True,
+                                    allow_empty=optional_ratings)
+                         if explicit else np.nan if optional_ratings else 1.0)
     if cfg.time_col and cfg.time_col in df.columns:
-        col = df[cfg.time_col].astype(str)
-        num = pd.to_numeric(col, errors="coerce")
-        if num.notna().all():
-            ratings["timestamp"] = num.to_numpy(np.int64)
-        else:
-            ts = pd.to_datetime(col, errors="coerce", utc=True)
-            bad = (ts.isna() & num.isna()).to_numpy()  # neither a number nor a date
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise DataFormatError(f"column {cfg.time_col!r}: expected unix seconds or a date, "
-                                      f"got {col.iloc[row]!r}", path=p, line=row + 2)
-            if ts.isna().any():
-                row = int(np.flatnonzero(ts.isna().to_numpy())[0])
-                raise DataFormatError(f"column {cfg.time_col!r}: mixes unix seconds ({col.iloc[row]!r}) with "
-                                      "dates; write every time in one form", path=p, line=row + 2)
-            # resolution-independent (pandas 3 parses to microseconds, older pandas to nanoseconds)
-            epoch = pd.Timestamp(0, tz="UTC")
-            ratings["timestamp"] = ((ts - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+        ratings["timestamp"] = _unix_seconds(df[cfg.time_col].astype(str), cfg.time_col, p)
+    ratings.attrs.update(path=str(p), first_line=None if p.suffix == ".parquet" else 2, explicit=explicit)
+    return ratings
+
+
+def _unix_seconds(col: pd.Series, name: str, p: Path) -> np.ndarray:
+    """int64 unix seconds from a column of unix seconds or of dates (one form throughout)."""
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all():
+        return num.to_numpy(np.int64)
+    with warnings.catch_warnings():
+        # dates in more than one format parse one by one; pandas says so, and that is fine here
+        warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
+        ts = pd.to_datetime(col, errors="coerce", utc=True)
+    bad = (ts.isna() & num.isna()).to_numpy()  # neither a number nor a date
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataFormatError(f"column {name!r}: expected unix seconds or a date, "
+                              f"got {col.iloc[row]!r}", path=p, line=row + 2)
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0])
+        raise DataFormatError(f"column {name!r}: mixes unix seconds ({col.iloc[row]!r}) with "
+                              "dates; write every time in one form", path=p, line=row + 2)
+    # resolution-independent (pandas 3 parses to microseconds, older pandas to nanoseconds)
+    epoch = pd.Timestamp(0, tz="UTC")
+    return ((ts - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+
+
+def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
+    cfg = cfg or CsvConfig()
+    ratings = read_interactions(root / cfg.interactions, cfg)
+    explicit = ratings.attrs["explicit"]
+    ratings.attrs.clear()
     items = pd.DataFrame({"item_id": pd.unique(ratings["item_id"])})
     if cfg.items:
         pi = root / cfg.items
         if pi.exists():
-            it = _read_any(pi, cfg)
+            it = read_frame(pi, cfg)
             if cfg.item_col not in it.columns:
                 raise DataFormatError(f"missing column {cfg.item_col!r}; found {list(it.columns)}",
                                       path=pi, line=1)

@@ -88,10 +88,13 @@ class MetaRecommender:
         with numpy_single_thread():
             for start in range(0, u_n, chunk):
                 sl = slice(start, start + chunk)
-                out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl], start)
+                out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl],
+                                            np.arange(start, start + len(support[sl])))
         return out
 
-    def _score_chunk(self, support, ratings, profiles, offset: int) -> np.ndarray:
+    def _score_chunk(self, support, ratings, profiles, neg_keys: np.ndarray) -> np.ndarray:
+        """float32 [U, I] for U users with the same K; `neg_keys` [U] seeds each user's inner-loop
+        negatives (a single `adapt` uses 0, so a batch that passes zeros scores like it)."""
         u_n, k = support.shape
         n_i = self.side.n_items
         mask = np.ones((u_n, k), bool)
@@ -107,7 +110,7 @@ class MetaRecommender:
         fast = {}
         if k and self.meta.inner_steps:
             m = self.info.n_inner_neg  # negatives per support item (as in training)
-            neg = self._negatives(support, offset, k * m).reshape(u_n, k, m)
+            neg = self._negatives(support, neg_keys, k * m).reshape(u_n, k, m)
             inner, labels, lmask = inner_inputs(self.side, cfg, neg, np.ones(neg.shape, bool), sf, keep, support, w,
                                                 profiles, ratings=ratings if self.meta.loss == "mse" else None)
             # the step count is this recommender's, not the learner's: a pooled model's trainer
@@ -118,12 +121,13 @@ class MetaRecommender:
         with torch.no_grad():
             return self.model.score_fn({**params, **fast}, self.item_text, full, proj).float().cpu().numpy()
 
-    def _negatives(self, support: np.ndarray, offset: int, n: int) -> np.ndarray:
-        """Per-user deterministic negatives for the inner loop (never a support item)."""
+    def _negatives(self, support: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+        """Per-user deterministic negatives for the inner loop (never a support item), drawn from
+        (seed, the user's key, K)."""
         n_i = self.side.n_items
         out = np.empty((len(support), n), np.int64)
-        for r, row in enumerate(support):
-            rng = np.random.default_rng([self.seed, offset + r, len(row)])
+        for r, (key, row) in enumerate(zip(keys, support)):
+            rng = np.random.default_rng([self.seed, int(key), len(row)])
             cand = rng.integers(0, n_i, size=n * 2)
             cand = cand[~np.isin(cand, row)]
             if len(cand) < n:
@@ -145,16 +149,26 @@ class MetaRecommender:
         return self._si
 
     def encode_profile(self, profile: str | None) -> np.ndarray:
-        if not profile:
-            return np.zeros(self.side.text.shape[1], np.float32)
+        """float32 [D]: the profile text's vector (zeros for no profile)."""
+        return self.encode_profiles([profile])[0]
+
+    def encode_profiles(self, profiles: list[str | None], show_progress: bool = False) -> np.ndarray:
+        """float32 [N, D]: one vector per profile text, zeros where there is none; the encoder is
+        loaded on first use, and vectors are cached on disk as the training profiles were."""
+        out = np.zeros((len(profiles), self.side.text.shape[1]), np.float32)
+        rows = [n for n, p in enumerate(profiles) if p]
+        if not rows:
+            return out
         from metarec.encoders import EncoderConfig, TemplateConfig, TextEncoder, encode_texts
 
         if self._encoder is None:
             self._encoder = TextEncoder(from_dict(EncoderConfig, self.info.encoder or {}))
         # cached under the training template's namespace, as the training profiles were
         template = from_dict(TemplateConfig, self.info.template or {})
-        vec, _ = encode_texts([profile], self._encoder, namespace=template.fingerprint(), show_progress=False)
-        return vec[0]
+        vecs, _ = encode_texts([profiles[n] for n in rows], self._encoder, namespace=template.fingerprint(),
+                               show_progress=show_progress)
+        out[rows] = vecs
+        return out
 
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":
         """Adapt to one user from their interactions (original item ids) and optional profile text."""
@@ -165,6 +179,13 @@ class MetaRecommender:
         idx = self.index_of(ids)
         self.check_support(idx, r)
         return AdaptedUser(self, idx, r, self.encode_profile(profile), profile)
+
+    def recommend_many(self, interactions, k: int = 10, *, profiles=None, chunk: int | None = None):
+        """The top k for many users at once, as rows user_id, rank, item_id, title, score: each user's
+        list is `adapt(...).ranked(k)`'s, computed in batches. See `metarec.meta.batch.recommend_many`."""
+        from metarec.meta.batch import recommend_many
+
+        return recommend_many(self, interactions, k, profiles=profiles, chunk=chunk)
 
     def check_support(self, idx: np.ndarray, ratings: np.ndarray) -> None:
         """Refuse what would silently skew the user vector: an item twice (it would count double)

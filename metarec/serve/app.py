@@ -4,8 +4,10 @@
     metarec serve --model models/ml100k            # the same, through the CLI
 
 POST /recommend {"support": [{"item_id": 50, "rating": 5}], "profile": "...", "k": 10} ranks the
-whole catalog for that user (support items left out); POST /score scores given items; GET /health
-says which model is loaded. Bad input (an unknown item, an item twice, a rating off the model's
+whole catalog for that user (support items left out); POST /recommend/batch does the same for many
+users in one request ({"users": [{"user_id": ..., "support": [...], "profile": ...}], "k": 10}),
+adapting users with the same number of interactions together; POST /score scores given items;
+GET /health says which model is loaded. Bad input (an unknown item, an item twice, a rating off the model's
 scale) is a 422 with the reason, never a 500. The model is loaded once, when the app is created;
 requests are served one at a time (each adapts a copy of the head: a few ms on ML-100K).
 """
@@ -17,6 +19,7 @@ import threading
 from pathlib import Path
 from typing import Union
 
+import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -61,6 +64,24 @@ class ScoreOut(BaseModel):
     scores: dict[str, float]
 
 
+class BatchUserIn(UserIn):
+    user_id: ItemId
+
+
+class BatchIn(BaseModel):
+    users: list[BatchUserIn] = Field(..., min_length=1, max_length=100_000)
+    k: int = Field(10, ge=1, le=10_000)
+
+
+class UserRecommendations(BaseModel):
+    user_id: ItemId
+    recommendations: list[Recommendation]
+
+
+class BatchOut(BaseModel):
+    users: list[UserRecommendations]
+
+
 def create_app(model_dir: str | Path | None = None, device: str | None = None) -> FastAPI:
     """The app for the model in `model_dir` (default: $METAREC_MODEL) on `device` (default:
     $METAREC_DEVICE, else cpu). Raises ConfigError when no model folder is given."""
@@ -96,5 +117,20 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
     def score(body: ScoreIn) -> ScoreOut:
         s = adapt(body).score(body.items)
         return ScoreOut(scores={str(i): float(v) for i, v in zip(body.items, s)})
+
+    @app.post("/recommend/batch", response_model=BatchOut)
+    def recommend_batch(body: BatchIn) -> BatchOut:
+        ids = [u.user_id for u in body.users]
+        if len(set(ids)) < len(ids):
+            twice = next(i for n, i in enumerate(ids) if i in ids[:n])
+            raise ConfigError(f"user {twice!r} given twice")
+        log = pd.DataFrame([(u.user_id, x.item_id, float("nan") if x.rating is None else x.rating)
+                            for u in body.users for x in u.support], columns=["user_id", "item_id", "rating"])
+        with lock:
+            recs = rec.recommend_many(log, body.k, profiles={u.user_id: u.profile for u in body.users})
+        rows: dict = {}
+        for u, r, i, t, sc in recs.itertuples(index=False):
+            rows.setdefault(u, []).append(Recommendation(rank=int(r), item_id=i, title=t, score=float(sc)))
+        return BatchOut(users=[UserRecommendations(user_id=u, recommendations=rows.get(u, [])) for u in ids])
 
     return app

@@ -7,31 +7,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from metarec.bench.evaluate import fit_data, make_validator
 from metarec.core.errors import ConfigError
-from metarec.data import make_split
-from metarec.encoders import EncoderConfig
 from metarec.meta.recommender import MetaRecommender
-from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
 from metarec.serve.app import create_app
-
-
-@pytest.fixture(scope="module")
-def served(tiny_models, tmp_path_factory):
-    """(model folder, its dataset): a model trained a few steps on the tiny ML-100K fixture."""
-    from metarec.data import load_dataset
-    from tests.fixtures import write_ml100k
-
-    root = tmp_path_factory.mktemp("serve")
-    tiny_ml = load_dataset("ml-100k", write_ml100k(root / "ml-100k"))
-    out = root / "m"
-    split = make_split(tiny_ml)
-    MetaRecMethod(seed=0, out=str(out), encoder=EncoderConfig(model=tiny_models["bert"]),
-                  train=TrainConfig(steps=5, meta_batch=4, n_query=5, n_neg=10, n_inner_neg=5, eval_every=5)
-                  ).fit(fit_data(split), make_validator(split, k=2), item_ids=tiny_ml.item_ids.tolist(),
-                        titles=tiny_ml.titles(range(tiny_ml.n_items)))
-    return out, tiny_ml
 
 
 def test_recommend_and_score_match_the_python_api(served):
@@ -75,3 +53,27 @@ def test_no_model_is_a_config_error_and_the_cli_refuses_a_folder_without_one(tmp
     r = subprocess.run([sys.executable, "-m", "metarec.cli", "serve", "--model", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no config.json here" in " ".join(r.stderr.split())
+
+
+def test_batch_answers_each_user_as_recommend_does(served):
+    model_dir, tiny_ml = served
+    client = TestClient(create_app(model_dir))
+    rec = MetaRecommender.load(model_dir)
+    a, b, c = (int(i) for i in tiny_ml.item_ids[[1, 2, 5]])
+    users = [{"user_id": "u1", "support": [{"item_id": a, "rating": 5}, {"item_id": b}]},
+             {"user_id": 7, "support": [], "profile": "A 30-year-old female writer."},
+             {"user_id": "u3", "support": [{"item_id": c, "rating": 2}]},
+             {"user_id": "u4"}]  # K = 0, no profile: the meta-learned initialisation
+    got = client.post("/recommend/batch", json={"users": users, "k": 3}).json()["users"]
+    assert [u["user_id"] for u in got] == ["u1", 7, "u3", "u4"]
+    for u, g in zip(users, got):
+        single = client.post("/recommend", json={"support": u.get("support", []), "profile": u.get("profile"),
+                                                 "k": 3}).json()["recommendations"]
+        assert [r["item_id"] for r in g["recommendations"]] == [r["item_id"] for r in single]
+        np.testing.assert_allclose([r["score"] for r in g["recommendations"]], [r["score"] for r in single],
+                                   rtol=1e-5, atol=1e-6)
+    assert [r["item_id"] for r in got[3]["recommendations"]] == rec.adapt([]).recommend(3)[0]
+    bad = client.post("/recommend/batch", json={"users": [users[0], {"user_id": "u9", "support": [{"item_id": 424242}]}]})
+    assert bad.status_code == 422 and "user 'u9': item id 424242" in bad.json()["detail"]
+    twice = client.post("/recommend/batch", json={"users": [users[0], users[0]]})
+    assert twice.status_code == 422 and "user 'u1' given twice" in twice.json()["detail"]

@@ -265,9 +265,14 @@ def _unix_seconds(col: pd.Series, name: str, p: Path) -> np.ndarray:
     if num.notna().all():
         return num.to_numpy(np.int64)
     with warnings.catch_warnings():
-        # dates in more than one format parse one by one; pandas says so, and that is fine here
+        # pandas guesses one format from the first dates and turns every date written otherwise
+        # into NaT (or, when it cannot guess, warns and parses one by one); dates that the guess
+        # missed are parsed again one by one, so "2024-01-01" beside "2024-01-02 10:30" both load
         warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
         ts = pd.to_datetime(col, errors="coerce", utc=True)
+        again = (ts.isna() & num.isna()).to_numpy()
+        if again.any():
+            ts[again] = pd.to_datetime(col[again], errors="coerce", utc=True, format="mixed")
     bad = (ts.isna() & num.isna()).to_numpy()  # neither a number nor a date
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

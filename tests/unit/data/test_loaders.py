@@ -1,5 +1,6 @@
 """Every loader on fixture files: good files, malformed lines, wrong separators, bad encodings."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,15 @@ def test_generic_csv_bad_date_names_line(tmp_path):
     (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,100\na,y,2,abc\nb,x,3,300\n")
     with pytest.raises(DataFormatError, match=r"line 3: column 'timestamp': expected unix seconds or a date, got 'abc'"):
         load_dataset("csv", root)
+    # dates in more than one form all load (pandas would guess one form and drop the rest), silently
+    (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,2024-01-01\n"
+                                           "a,y,2,2024-01-02 10:30\nb,x,3,Jan 3 2024\nb,y,4,01/04/2024\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = load_dataset("csv", root)
+    day = 86400
+    assert d.timestamp.tolist() == [1704067200, 1704067200 + day + 37800, 1704067200 + 2 * day,
+                                    1704067200 + 3 * day]
     (root / "interactions.csv").write_text("user_id,item_id,rating,timestamp\na,x,1,2024-01-01\na,y,2,1700000000\n")
     with pytest.raises(DataFormatError, match=r"line 3: column 'timestamp': mixes unix seconds \('1700000000'\)"):
         load_dataset("csv", root)

@@ -4,7 +4,10 @@ The benchmark report tests only the best method against the runner-up; this answ
 beat each baseline?" for every K, over matched (seed, test user) pairs, with the runner's own
 `paired_test`. A second table splits the difference against the strongest other method (highest
 mean) by seed: pairs within one seed share one fitted model, so a difference that lives in one seed
-is one model's luck, however many users it covers. Writes `paired_<method>.md` beside the CSV.
+is one model's luck, however many users it covers. The first table also gives, for each pair of
+methods, the smallest mean difference that the paired t-test would call significant (p < 0.05) with
+the same spread of per-user differences: how far a method is from a significant win, not only
+whether it has one. Writes `paired_<method>.md` beside the CSV.
 
     python benchmarks/paired.py benchmarks/results/ml-100k-cold-start --method metarec
 """
@@ -16,9 +19,20 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from metarec.bench.stats import paired_test
+
+
+def needed(diff: pd.Series) -> float:
+    """The smallest |mean difference| a two-sided paired t-test calls significant at 0.05, given the
+    spread of these per-pair differences (their standard error times t's 97.5% quantile)."""
+    d = diff.dropna().to_numpy()
+    if len(d) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def main() -> None:
@@ -30,14 +44,15 @@ def main() -> None:
     d = pd.read_csv(Path(args.results_dir) / "per_user.csv")
     d = d[d["split"] == "test"]
     wide = d.pivot_table(index=["shots", "seed", "user_id"], columns="method", values=args.metric)
-    lines = [f"| K | other | {args.method} mean | other mean | mean diff | pairs | t-test p | Wilcoxon p |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| K | other | {args.method} mean | other mean | mean diff | diff needed for p < 0.05 | pairs | "
+             "t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|---|---|"]
     for k in sorted(wide.index.get_level_values("shots").unique()):
         x = wide.loc[k]
         for other in sorted(c for c in x.columns if c != args.method):
             r = paired_test(x[args.method], x[other])
             lines.append(f"| {k} | {other} | {x[args.method].mean():.4f} | {x[other].mean():.4f} | "
-                         f"{r['mean_diff']:+.4f} | {r['n_pairs']} | {r['t_p']:.2g} | {r['wilcoxon_p']:.2g} |")
+                         f"{r['mean_diff']:+.4f} | {needed(x[args.method] - x[other]):.4f} | {r['n_pairs']} | "
+                         f"{r['t_p']:.2g} | {r['wilcoxon_p']:.2g} |")
     seeds = sorted(wide.index.get_level_values("seed").unique())
     by_seed = ["| K | strongest other | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds ahead / level / behind |",
                "|---|---|" + "---|" * len(seeds) + "---|"]
@@ -53,7 +68,9 @@ def main() -> None:
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     out = Path(args.results_dir) / f"paired_{args.method}.md"
     out.write_text(f"# {args.method} vs every other method (test users, {args.metric})\n\nProduced by:\n\n"
-                   f"```\n{command}\n```\n\nPaired over (seed, test user); means are over all pairs.\n\n{table}\n\n"
+                   f"```\n{command}\n```\n\nPaired over (seed, test user); means are over all pairs. 'diff needed for "
+                   f"p < 0.05': the smallest mean difference the paired t-test would call significant, given the "
+                   f"spread of these per-user differences.\n\n{table}\n\n"
                    f"## By seed, against the strongest other method\n\nMean {args.metric} difference ({args.method} "
                    f"minus the other) over each seed's test users; 'level' means exactly 0 (the same ranking for "
                    f"every user, e.g. the same model).\n\n{seed_table}\n")

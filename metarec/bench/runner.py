@@ -18,7 +18,6 @@ from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, evaluate_episodes, 
                                     rating_errors, sample_episodes)
 from metarec.core.config import atomic_write_bytes, save_json
 from metarec.core.device import resolve_device
-from metarec.core.digest import array_digest
 from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
@@ -88,7 +87,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
     not the whole run. The result is the one a straight run gives."""
     data = data if data is not None else load_dataset(cfg.dataset, cfg.data_dir)
     methods = cfg.resolved_methods()
-    store = RunStore(Path(progress_dir), cfg, _data_fingerprint(data)) if progress_dir is not None else None
+    store = RunStore(Path(progress_dir), cfg, data.fingerprint()) if progress_dir is not None else None
     records: list[dict] = []
     rows: list[pd.DataFrame] = []
     splits, timings = [], []
@@ -243,9 +242,3 @@ class RunStore:
             atomic_write_bytes(stem.with_suffix(".parquet"), buf.getvalue())
         save_json(stem.with_suffix(".json"), {"method": name, "seed": seed, "records": run.records, "info": run.info,
                                               "timing": run.timing, "skipped": run.skipped})
-
-
-def _data_fingerprint(data: InteractionData) -> dict:
-    """Name, sizes and a hash of the interactions (users, items, times, ratings) of a dataset."""
-    return {"name": data.name, "n_users": int(data.n_users), "n_items": int(data.n_items),
-            "hash": array_digest(data.user, data.item, data.timestamp, data.rating)}

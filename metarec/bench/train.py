@@ -7,14 +7,21 @@ tasks, early stopping on validation users, a checkpoint folder that `MetaRecomme
     method = meta_train(load_dataset("csv", "my_log/"), out="models/mine")
     print(method.trainer.best, method.trainer.best_step)
 
-`metarec meta-train` is this function behind a command line.
+`metarec meta-train` is this function behind a command line. The folder also records the split
+(`split.json`: its settings and a hash of the log), so `evaluate_model` (`metarec evaluate`) can
+score the model on that split's test users later, and refuses a log it was not trained on.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from metarec.bench.evaluate import VAL_SAMPLE, fit_data, make_validator
+import numpy as np
+
+from metarec.bench.evaluate import VAL_SAMPLE, evaluate_episodes, fit_data, make_validator
+from metarec.bench.stats import mean_ci
+from metarec.core.config import from_dict, save_json, to_dict
+from metarec.core.errors import CheckpointError, ConfigError
 from metarec.data import SplitConfig, make_split
 from metarec.data.interactions import InteractionData
 from metarec.encoders import EncoderConfig
@@ -34,7 +41,11 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
     split); every choice (the start, early stopping) reads validation users' NDCG@10 at
     K = `val_shots`, and test users are never touched. `train.seed` follows `seed`.
     """
-    split = make_split(data, SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random"))
+    cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
+    split = make_split(data, cfg)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        save_json(Path(out) / "split.json", {"split": to_dict(cfg), "data": data.fingerprint(), "val_shots": val_shots})
     method = MetaRecMethod(seed=seed, meta=meta, train=train, encoder=encoder,
                            out=str(out) if out is not None else None, resume=resume, device=device)
     method.fit(fit_data(split), make_validator(split, k=val_shots, max_users=max_val_users),
@@ -47,3 +58,51 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                       title=f"{data.name}: meta-training (kept step {t.best_step}, validation {t.best:.4f})",
                       val_label=f"validation NDCG@10 (K = {val_shots})")
     return method
+
+
+SUMMARY = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
+
+
+def evaluate_model(model: str | Path, data: InteractionData, shots=(1, 3, 5, 10), *, which: str = "test",
+                   device: str = "cpu") -> list[dict]:
+    """A folder written by `meta_train`, scored on the new users of the split it was trained with
+    (`which`: "test", or "val") at each K, the protocol's way (full catalog, support excluded).
+
+    Returns one row per K: users, and the mean over users with its 95% t-interval of each metric.
+    Refuses `data` that is not the log the model was trained on (another log's "test users" may be
+    the model's training users), and a folder without `split.json`."""
+    from metarec.encoders import EncoderConfig, profile_vectors
+    from metarec.meta.checkpoint import load_json
+    from metarec.meta.recommender import MetaRecommender
+
+    path = Path(model)
+    if not (path / "split.json").is_file():
+        raise CheckpointError(f"{path}: no split.json; evaluate needs the split the model was trained with "
+                              "(written by meta_train / metarec meta-train)")
+    rec_split = load_json(path / "split.json")
+    if rec_split["data"] != data.fingerprint():
+        raise ConfigError(f"{path} was trained on {rec_split['data']['name']} ({rec_split['data']['n_users']} users, "
+                          f"{rec_split['data']['n_items']} items, hash {rec_split['data']['hash'][:12]}), not on "
+                          f"these interactions ({data.name}, {data.n_users} users, {data.n_items} items, hash "
+                          f"{data.fingerprint()['hash'][:12]}): its held-out users would not be held out")
+    if which not in ("test", "val"):
+        raise ConfigError(f"which must be 'test' or 'val', got {which!r}")
+    split = make_split(data, from_dict(SplitConfig, rec_split["split"], where="split.json split"))
+    rec = MetaRecommender.load(path, device=device)
+    encoder = from_dict(EncoderConfig, rec.info.encoder) if rec.info.encoder else None
+
+    def score(batch) -> np.ndarray:
+        prof = profile_vectors(batch.users, encoder) if rec.model.cfg.use_profile else None
+        return rec.score_batch(batch.support_items, batch.support_ratings,
+                               prof if prof is not None and prof.shape[1] else None)
+
+    rows = []
+    for k in shots:
+        ep = split.episodes(which, int(k))
+        row: dict = {"k": int(k), "users": len(ep)}
+        if len(ep):
+            per_user = evaluate_episodes(score, split, ep, {"all": None})[0]["all"]
+            for m in SUMMARY:
+                row[m], row[f"{m} ci"] = mean_ci(per_user[m])
+        rows.append(row)
+    return rows

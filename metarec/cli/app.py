@@ -16,6 +16,7 @@ app.command("encode")(encode_cmd.encode)
 app.command("meta-train")(meta_cmd.meta_train)
 app.command("recommend")(meta_cmd.recommend)
 app.command("recommend-many")(meta_cmd.recommend_many)
+app.command("evaluate")(meta_cmd.evaluate)
 app.command("serve")(serve_cmd.serve)
 
 

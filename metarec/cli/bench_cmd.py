@@ -10,15 +10,8 @@ from typing import Optional
 import typer
 
 from metarec.bench.evaluate import VAL_SAMPLE, WARM_SAMPLE
-from metarec.cli.common import DataDirOpt, DatasetOpt, console, fail
+from metarec.cli.common import DataDirOpt, DatasetOpt, console, fail, parse_ints
 from metarec.core.errors import MetarecError
-
-
-def _ints(s: str, what: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in s.split(",") if x.strip())
-    except ValueError:
-        raise typer.BadParameter(f"{what} must be comma-separated integers, got {s!r}") from None
 
 
 def benchmark(
@@ -50,7 +43,7 @@ def benchmark(
     try:
         cfg = BenchmarkConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                               methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                              shots=_ints(shots, "--shots"), seeds=seeds, split=split,
+                              shots=parse_ints(shots, "--shots"), seeds=seeds, split=split,
                               relevance_threshold=threshold, max_val_users=max_val_users or None,
                               max_warm_users=max_warm_users or None, device=device)
         progress_dir = out / "progress"

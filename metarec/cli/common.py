@@ -29,6 +29,14 @@ SplitModeOpt = Annotated[
 ]
 
 
+def parse_ints(s: str, what: str) -> tuple[int, ...]:
+    """"1,3,5" -> (1, 3, 5); anything else is a usage error naming the option."""
+    try:
+        return tuple(int(x) for x in s.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated integers, got {s!r}") from None
+
+
 def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_json, fail
+from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_json, fail, parse_ints
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
@@ -151,3 +151,35 @@ def _read_profiles(path: Path) -> dict[str, str]:
         raise DataFormatError(f"user {df['user_id'].iloc[row]!r} has a second profile", path=path,
                               line=None if path.suffix == ".parquet" else row + 2)
     return dict(zip(df["user_id"].astype(str), df["profile"].astype(str)))
+
+
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Folder written by `metarec meta-train`."),
+    dataset: DatasetOpt = "ml-100k",
+    data_dir: DataDirOpt = None,
+    shots: str = typer.Option("1,3,5,10", help="Support sizes K."),
+    users: str = typer.Option("test", help="Which new users of the model's split: test or val."),
+    device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Score a trained model on the held-out new users of the split it was trained with."""
+    from rich.table import Table
+
+    from metarec.bench.train import SUMMARY, evaluate_model
+    from metarec.data import load_dataset
+
+    try:
+        rows = evaluate_model(model, load_dataset(dataset, data_dir), parse_ints(shots, "--shots"), which=users,
+                              device=device)
+    except MetarecError as e:
+        fail(e)
+    if json_out:
+        emit_json({"model": str(model), "users": users, "rows": rows})
+        return
+    table = Table(title=f"{model} on {users} users (mean over users, 95% CI)")
+    for col in ("K", "users", *SUMMARY[:5]):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["k"]), str(r["users"]),
+                      *(f"{r[m]:.4f} ± {r[m + ' ci']:.4f}" if m in r else "-" for m in SUMMARY[:5]))
+    console.print(table)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metarec.core.digest import array_digest
 from metarec.core.errors import UnknownItemError
 
 ITEM_FIELDS = ("title", "year", "genres", "description")
@@ -92,6 +93,12 @@ class InteractionData:
 
     def titles(self, item_idx) -> list[str]:
         return [str(t) for t in self.items["title"].to_numpy()[np.asarray(item_idx)]]
+
+    def fingerprint(self) -> dict:
+        """Name, sizes and a hash of the interactions (users, items, times, ratings): what a benchmark's
+        progress folder and a trained model record, to tell the same log from one merely named alike."""
+        return {"name": self.name, "n_users": int(self.n_users), "n_items": int(self.n_items),
+                "hash": array_digest(self.user, self.item, self.timestamp, self.rating)}
 
     def info(self) -> dict:
         """Summary counts (the `metarec data info` contract)."""

@@ -1,10 +1,15 @@
 """`meta_train`, the Python entry point behind `metarec meta-train`."""
 
+import dataclasses
+
 import numpy as np
+import pytest
 import torch
 
-from metarec.bench.evaluate import fit_data, make_validator
-from metarec.bench.train import meta_train
+from metarec.bench.evaluate import fit_data, make_validator, metrics_for, score_episodes
+from metarec.bench.stats import mean_ci
+from metarec.bench.train import evaluate_model, meta_train
+from metarec.core.errors import CheckpointError, ConfigError
 from metarec.data import SplitConfig, make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.recommender import MetaRecommender
@@ -29,3 +34,20 @@ def test_meta_train_is_the_protocol_fit_and_its_folder_loads(tiny_ml, tiny_model
     assert rec.titles == tiny_ml.titles(range(tiny_ml.n_items))
     support = tiny_ml.item_ids[[1, 2, 5]].tolist()
     np.testing.assert_allclose(rec.adapt(support).scores, got.rec.adapt(support).scores, rtol=1e-6, atol=1e-6)
+
+    # the folder records its split: evaluate_model scores that split's test users as the runner would
+    rows = evaluate_model(tmp_path / "m", tiny_ml, shots=(1, 2))
+    for row, k in zip(rows, (1, 2)):
+        ep = split.episodes("test", k)
+        m = metrics_for(score_episodes(ref.score, split, ep), ep)
+        assert row["k"] == k and row["users"] == len(ep) > 0
+        for name in ("ndcg@10", "recall@20"):
+            mean, half = mean_ci(m[name])
+            assert row[name] == pytest.approx(mean, rel=1e-6) and row[f"{name} ci"] == pytest.approx(half, rel=1e-5)
+    assert evaluate_model(tmp_path / "m", tiny_ml, shots=(2,), which="val")[0]["users"] == len(split.episodes("val", 2))
+    other = dataclasses.replace(tiny_ml, rating=tiny_ml.rating[::-1].copy())  # another log of the same shape
+    with pytest.raises(ConfigError, match="its held-out users would not be held out"):
+        evaluate_model(tmp_path / "m", other)
+    (tmp_path / "m" / "split.json").unlink()
+    with pytest.raises(CheckpointError, match="no split.json"):
+        evaluate_model(tmp_path / "m", tiny_ml)

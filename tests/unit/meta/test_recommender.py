@@ -109,6 +109,19 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     recs = json.loads(out.stdout)["recommendations"]
     assert len(recs) == 4 and not {r["item_id"] for r in recs} & {3, 7, 9}
     assert all(r["title"].startswith(("Movie", "Mis")) for r in recs)
+    # evaluate: the held-out users of the model's own split, as evaluate_model scores them
+    from metarec.bench.train import evaluate_model
+    from metarec.data import load_dataset
+
+    out = subprocess.run(py + ["evaluate", "--model", str(tmp_path / "m"), "--dataset", "ml-100k", "--data-dir",
+                               str(data), "--shots", "1,2", "--json"], check=True, capture_output=True, text=True)
+    rows = json.loads(out.stdout)["rows"]
+    want = evaluate_model(tmp_path / "m", load_dataset("ml-100k", data), shots=(1, 2))
+    assert len(rows) == 2 and all(a == pytest.approx(b) for a, b in zip(rows, want))
+    (data / "u.data").write_text("".join(sorted((data / "u.data").read_text().splitlines(keepends=True))[:-1]))
+    bad = subprocess.run(py + ["evaluate", "--model", str(tmp_path / "m"), "--dataset", "ml-100k", "--data-dir",
+                               str(data)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "would not be held out" in " ".join(bad.stderr.split())
     bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "424242"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "424242" in bad.stderr

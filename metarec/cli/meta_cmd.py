@@ -165,7 +165,7 @@ def evaluate(
     """Score a trained model on the held-out new users of the split it was trained with."""
     from rich.table import Table
 
-    from metarec.bench.train import SUMMARY, evaluate_model
+    from metarec.bench.train import evaluate_model
     from metarec.data import load_dataset
 
     try:
@@ -176,10 +176,10 @@ def evaluate(
     if json_out:
         emit_json({"model": str(model), "users": users, "rows": rows})
         return
-    table = Table(title=f"{model} on {users} users (mean over users, 95% CI)")
-    for col in ("K", "users", *SUMMARY[:5]):
-        table.add_column(col)
+    shown = ("ndcg@10", "recall@10", "map@10", "hit@10")  # all of SUMMARY with --json
+    table = Table(title=f"{model} on {users} users (mean over users ± 95% CI)")
+    for col in ("K", "users", *shown):
+        table.add_column(col, no_wrap=True)
     for r in rows:
-        table.add_row(str(r["k"]), str(r["users"]),
-                      *(f"{r[m]:.4f} ± {r[m + ' ci']:.4f}" if m in r else "-" for m in SUMMARY[:5]))
+        table.add_row(str(r["k"]), str(r["users"]), *(f"{r[m]:.4f}±{r[m + ' ci']:.3f}" if m in r else "-" for m in shown))
     console.print(table)

@@ -12,18 +12,15 @@ the same list. Prints a table; writes JSON and Markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from meta_speed import speed_problem
+from results_io import command_line, write_result
 
 
 def main() -> None:
@@ -71,7 +68,7 @@ def main() -> None:
            "loop_users_per_s": round(n_u / med["loop"], 1), "batch_users_per_s": round(n_u / med["batch"], 1),
            "speedup": round(med["loop"] / med["batch"], 2), "same_lists": bool(same_ids),
            "max_abs_score_diff": max_diff}
-    command = "python " + " ".join(shlex.quote(x) for x in sys.argv)
+    command = command_line()
     table = "\n".join([
         "| users (K = 1..10) | items | loop s | batch s | loop users/s | batch users/s | speed-up | same top-10 lists | max score diff |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -80,14 +77,11 @@ def main() -> None:
     print(table)
     meta = {"command": command, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": platform.python_version(), "inner_steps": 5, "rounds": args.rounds}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "batch_recommend.json").write_text(json.dumps({"meta": meta, "row": row}, indent=2) + "\n")
-    (out / "batch_recommend.md").write_text(
-        f"# Top-10 lists for many users: batched vs one at a time (CPU)\n\nProduced by:\n\n```\n{command}\n```\n\n"
-        f"{table}\n\nMedian of {args.rounds} alternated rounds of the whole set of users; each user adapted "
-        f"(5 inner steps) from their first K interactions and the whole catalog ranked. torch "
-        f"{torch.__version__}, {torch.get_num_threads()} threads.\n")
+    write_result(args.out, "batch_recommend", {"meta": meta, "row": row},
+                 "Top-10 lists for many users: batched vs one at a time (CPU)", command,
+                 f"{table}\n\nMedian of {args.rounds} alternated rounds of the whole set of users; each user adapted "
+                 f"(5 inner steps) from their first K interactions and the whole catalog ranked. torch "
+                 f"{torch.__version__}, {torch.get_num_threads()} threads.")
 
 
 if __name__ == "__main__":

@@ -9,15 +9,13 @@ hits every contender alike. Prints a table of texts/second and ratios; writes JS
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from results_io import command_line, write_result
 
 
 def synthetic_texts(n: int, tokenizer, seed: int = 0, lo: int = 10, hi: int = 300) -> list[str]:
@@ -82,7 +80,7 @@ def main() -> None:
                      "metarec_vs_st": round(tps["metarec"] / tps["sentence-transformers"], 3),
                      "metarec_vs_naive": round(tps["metarec"] / tps["naive"], 3),
                      "seconds": {k: [round(x, 3) for x in v] for k, v in times.items()}})
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    command = command_line()
     meta = {"command": command, "python": platform.python_version(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "machine": platform.machine(), "batch_size": args.batch_size,
             "rounds": args.rounds, "note": "best of rounds; runs alternated"}
@@ -93,14 +91,10 @@ def main() -> None:
                      f"{r['sentence-transformers_texts_per_s']} | {r['metarec_vs_st']}x | {r['metarec_vs_naive']}x |")
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "encode_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    (out / "encode_speed.md").write_text(
-        f"# Encoder throughput (CPU)\n\nProduced by:\n\n```\n{command}\n```\n\n{table}\n\n"
-        f"Python {meta['python']}, torch {meta['torch']}, {meta['threads']} threads, batch size {args.batch_size}, "
-        f"best of {args.rounds} alternated rounds. Target: metarec >= 1.0x sentence-transformers and >= 1.5x naive "
-        "on the mixed-length set.\n")
+    write_result(args.out, "encode_speed", {"meta": meta, "rows": rows}, "Encoder throughput (CPU)", command,
+                 f"{table}\n\nPython {meta['python']}, torch {meta['torch']}, {meta['threads']} threads, batch size "
+                 f"{args.batch_size}, best of {args.rounds} alternated rounds. Target: metarec >= 1.0x "
+                 "sentence-transformers and >= 1.5x naive on the mixed-length set.")
 
 
 if __name__ == "__main__":

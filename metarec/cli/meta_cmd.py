@@ -73,6 +73,7 @@ def recommend(
     support: str = typer.Option("", help="The user's interactions: ITEM[:RATING],... (empty = profile only)."),
     profile: Optional[str] = typer.Option(None, help="Profile text, e.g. 'A 24-year-old male technician.'"),
     k: int = typer.Option(10, "-k", help="How many items to recommend."),
+    exclude: str = typer.Option("", help="Items never to recommend: ITEM,... (the support never is)."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
     json_out: JsonOpt = False,
 ) -> None:
@@ -83,7 +84,7 @@ def recommend(
         rec = MetaRecommender.load(model, device=device)
         ids, ratings = _parse_support(support)
         user = rec.adapt(ids, ratings=ratings, profile=profile)
-        rows = user.ranked(k)
+        rows = user.ranked(k, exclude=[x.strip() for x in exclude.split(",") if x.strip()])
     except MetarecError as e:
         fail(e)
     if not rec.titles:  # a model without titles shows its item ids

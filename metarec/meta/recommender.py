@@ -278,24 +278,33 @@ class AdaptedUser:
         self.rec, self.support, self.ratings, self.profile_vec, self.profile = rec, support, ratings, profile_vec, profile
         self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
 
-    def recommend(self, k: int = 10, exclude_support: bool = True) -> tuple[list, np.ndarray]:
-        """(original item ids, scores) of the k best items, best first."""
-        top, scores = self._top(k, exclude_support)
+    def recommend(self, k: int = 10, exclude_support: bool = True, *, exclude=None,
+                  candidates=None) -> tuple[list, np.ndarray]:
+        """(original item ids, scores) of the k best items, best first. `exclude`: item ids never to
+        recommend (e.g. seen but not worth adapting on); `candidates`: rank only these item ids
+        (e.g. what is in stock). Either naming an item outside the catalog is an UnknownItemError."""
+        top, scores = self._top(k, exclude_support, exclude, candidates)
         return [self.rec.item_ids[i] for i in top], scores
 
-    def ranked(self, k: int = 10) -> list[dict]:
+    def ranked(self, k: int = 10, *, exclude=None, candidates=None) -> list[dict]:
         """The k best items (support excluded) as rows {rank, item_id, title, score}, best first;
         title is None when the model has no titles. What `metarec recommend` and the HTTP app show."""
-        top, scores = self._top(k, True)
+        top, scores = self._top(k, True, exclude, candidates)
         titles = self.rec.titles
         return [{"rank": r + 1, "item_id": _plain(self.rec.item_ids[i]), "title": titles[i] if titles else None,
                  "score": float(s)} for r, (i, s) in enumerate(zip(top, scores))]
 
-    def _top(self, k: int, exclude_support: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _top(self, k: int, exclude_support: bool, exclude=None, candidates=None) -> tuple[np.ndarray, np.ndarray]:
         """Catalog indices and scores of the k best items, ties broken by index."""
         s = self.scores.astype(np.float64).copy()
+        if candidates is not None:
+            keep = np.zeros(len(s), bool)
+            keep[self.rec.index_of(list(candidates))] = True
+            s[~keep] = -np.inf
         if exclude_support:
             s[self.support] = -np.inf
+        if exclude is not None and len(exclude):
+            s[self.rec.index_of(list(exclude))] = -np.inf
         k = min(k, int(np.isfinite(s).sum()))
         top = np.lexsort((np.arange(len(s)), -s))[:k]
         return top, s[top]

@@ -43,6 +43,8 @@ class UserIn(BaseModel):
 
 class RecommendIn(UserIn):
     k: int = Field(10, ge=1, le=10_000)
+    exclude: list[ItemId] = Field(default_factory=list, description="Items never to recommend (besides the support).")
+    candidates: list[ItemId] | None = Field(None, description="Rank only these items (default: the whole catalog).")
 
 
 class ScoreIn(UserIn):
@@ -111,7 +113,8 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> RecommendOut:
-        return RecommendOut(recommendations=[Recommendation(**r) for r in adapt(body).ranked(body.k)])
+        rows = adapt(body).ranked(body.k, exclude=body.exclude, candidates=body.candidates)
+        return RecommendOut(recommendations=[Recommendation(**r) for r in rows])
 
     @app.post("/score", response_model=ScoreOut)
     def score(body: ScoreIn) -> ScoreOut:

@@ -75,6 +75,13 @@ def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
     ids, scores = user.recommend(5)
     assert len(ids) == 5 and not set(ids) & set(support) and np.all(np.diff(scores) <= 0)
     assert user.score([ids[0]])[0] == pytest.approx(scores[0])
+    # filters: excluded items are skipped, candidates restrict the ranking (support still left out)
+    top7 = user.recommend(7)[0]
+    assert user.recommend(5, exclude=top7[:2])[0] == top7[2:7]
+    assert user.recommend(10, candidates=top7[3:6] + [support[0]])[0] == top7[3:6]
+    assert [r["item_id"] for r in user.ranked(3, exclude=top7[:1], candidates=top7[:5])] == top7[1:4]
+    with pytest.raises(UnknownItemError, match="424242"):
+        user.recommend(3, exclude=[424242])
     more = user.update([(ids[0], 5.0)])
     assert ids[0] not in more.recommend(5)[0] and len(more.support) == 4
     cold = rec.adapt([], profile="A 30-year-old female writer.")  # K = 0: profile only
@@ -122,6 +129,11 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     bad = subprocess.run(py + ["evaluate", "--model", str(tmp_path / "m"), "--dataset", "ml-100k", "--data-dir",
                                str(data)], capture_output=True, text=True)
     assert bad.returncode == 2 and "would not be held out" in " ".join(bad.stderr.split())
+    skip = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "3:5,7:4,9", "-k", "4",
+                                "--exclude", f"{recs[0]['item_id']},{recs[2]['item_id']}", "--json"],
+                          check=True, capture_output=True, text=True)
+    assert [r["item_id"] for r in json.loads(skip.stdout)["recommendations"]][:2] == [recs[1]["item_id"],
+                                                                                     recs[3]["item_id"]]
     bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "424242"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "424242" in bad.stderr

@@ -31,6 +31,8 @@ def test_recommend_and_score_match_the_python_api(served):
     np.testing.assert_allclose([s[str(i)] for i in ids[:2]], ref.score(ids[:2]), rtol=1e-6)
     bad = client.post("/score", json={**body, "items": [424242]})
     assert bad.status_code == 422 and "424242" in bad.json()["detail"]
+    some = client.post("/recommend", json={**body, "exclude": ids[:1], "candidates": ids[:3]}).json()
+    assert [r["item_id"] for r in some["recommendations"]] == ids[1:3]
     cold = client.post("/recommend", json={"k": 3}).json()["recommendations"]  # K = 0
     assert [r["item_id"] for r in cold] == rec.adapt([]).recommend(3)[0]
 

@@ -116,16 +116,27 @@ class FunctionalMeta:
         create_graph = self.cfg.second_order if create_graph is None else create_graph
         fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
         lrs = self.lrs.as_dict() if self.lrs is not None else None
+        fixed = self._fixed(params, inputs, proj, create_graph) if steps else None
         for _ in range(steps):
             # without create_graph (inference) each step starts from detached leaves
             cur = fast if create_graph else {n: v.detach().requires_grad_(True) for n, v in fast.items()}
             with torch.enable_grad():
-                s = self.model.score_fn({**params, **cur}, self.item_text, inputs, proj)
+                s = self.model.score_fn({**params, **cur}, self.item_text, inputs, proj, fixed=fixed)
                 loss = task_losses(self.cfg.loss, s, labels, mask).sum()
                 grads = torch.autograd.grad(loss, [cur[n] for n in self.names], create_graph=create_graph)
             fast = {n: cur[n] - (lrs[n] if lrs is not None else self.cfg.inner_lr) * g
                     for n, g in zip(self.names, grads)}
         return fast if create_graph else {n: v.detach() for n, v in fast.items()}
+
+    def _fixed(self, params: dict[str, Tensor], inputs: ScoreInputs, proj: Tensor | None, graph: bool):
+        """What the inner loop's scores share across its steps (the user and item vectors, when only
+        the head adapts), or None. With `graph` (meta-training) it stays in the graph, so the outer
+        gradient reaches the body through it; for inference it is a constant."""
+        fixed_fn = getattr(self.model, "inner_fixed", None)
+        if fixed_fn is None:
+            return None
+        with torch.set_grad_enabled(graph and torch.is_grad_enabled()):
+            return fixed_fn(params, self.item_text, inputs, proj, self.names)
 
     def meta_loss(self, batch: TaskBatch) -> Tensor:
         """Mean over tasks of the query loss after adapting each task on its support set."""
@@ -146,10 +157,11 @@ class FunctionalMeta:
         # FOMAML: theta' = theta - lr * g with g treated as a constant, so d theta'/d theta = I
         t = batch.n_tasks
         fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
+        fixed = self._fixed(params, batch.inner, proj, False) if self.cfg.inner_steps else None
         for _ in range(self.cfg.inner_steps):
             probe = {n: v.detach().requires_grad_(True) for n, v in fast.items()}
             with torch.enable_grad():
-                s = self.model.score_fn({**params, **probe}, self.item_text, batch.inner, proj)
+                s = self.model.score_fn({**params, **probe}, self.item_text, batch.inner, proj, fixed=fixed)
                 loss = task_losses(self.cfg.loss, s, batch.inner_labels, batch.inner_mask).sum()
                 grads = torch.autograd.grad(loss, [probe[n] for n in self.names])
             fast = {n: fast[n] - self.cfg.inner_lr * g for n, g in zip(self.names, grads)}

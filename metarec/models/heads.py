@@ -145,6 +145,14 @@ def project(params: dict[str, Tensor], item_text: Tensor) -> Tensor | None:
 def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs,
           proj: Tensor | None = None) -> Tensor:
     """Scores (logits) float [T, N]; `proj` is `project(params, item_text)` if already computed."""
+    return _head(params, cfg, x, *vectors(params, cfg, item_text, x, proj))
+
+
+def vectors(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs,
+            proj: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(item vectors v [T or 1, N, d], user vectors u [T, N or 1, d]): everything `score` computes
+    before the head, from the body's weights and the id table only (none of the head's), so an
+    inner loop that adapts the head alone computes them once instead of once per step."""
     w_text = params["body.w_text"]
     if proj is None and x.items.numel() > item_text.shape[0]:
         proj = project(params, item_text)  # cheaper than projecting every candidate row (None if per task)
@@ -163,22 +171,19 @@ def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Scor
         v = item_vec(x.items, x.item_keep)  # [T, N, d]
     t, n = x.items.shape
     w = x.support_w
-    if x.support.shape[1]:
-        vs = item_vec(x.support, x.support_keep)  # [T, K, d]
-        tot, wsum = (vs * w.unsqueeze(-1)).sum(1), w.sum(1)  # [T, d], [T]
-        if not x.has_drop():
-            # nothing left out (query / full-catalog scoring): one user vector per task, the same
-            # arithmetic as below with wd = 0, without [T, N, d] gathers over every candidate
-            u = (tot / wsum.clamp(min=1e-6).unsqueeze(-1)).unsqueeze(1)
-            return _head(params, cfg, x, v, u)
-        # per-candidate user vector without its left-out support slot (drop = -1 leaves none out)
-        d_idx = x.drop.clamp(min=0)
-        wd = torch.gather(w, 1, d_idx) * (x.drop >= 0).to(w.dtype)  # [T, N]
-        vd = torch.gather(vs, 1, d_idx.unsqueeze(-1).expand(-1, -1, vs.shape[-1]))  # [T, N, d]
-        u = (tot.unsqueeze(1) - vd * wd.unsqueeze(-1)) / (wsum.unsqueeze(1) - wd).clamp(min=1e-6).unsqueeze(-1)
-    else:
-        u = v.new_zeros(t, 1, v.shape[-1])
-    return _head(params, cfg, x, v, u)
+    if not x.support.shape[1]:
+        return v, v.new_zeros(t, 1, v.shape[-1])
+    vs = item_vec(x.support, x.support_keep)  # [T, K, d]
+    tot, wsum = (vs * w.unsqueeze(-1)).sum(1), w.sum(1)  # [T, d], [T]
+    if not x.has_drop():
+        # nothing left out (query / full-catalog scoring): one user vector per task, the same
+        # arithmetic as below with wd = 0, without [T, N, d] gathers over every candidate
+        return v, (tot / wsum.clamp(min=1e-6).unsqueeze(-1)).unsqueeze(1)
+    # per-candidate user vector without its left-out support slot (drop = -1 leaves none out)
+    d_idx = x.drop.clamp(min=0)
+    wd = torch.gather(w, 1, d_idx) * (x.drop >= 0).to(w.dtype)  # [T, N]
+    vd = torch.gather(vs, 1, d_idx.unsqueeze(-1).expand(-1, -1, vs.shape[-1]))  # [T, N, d]
+    return v, (tot.unsqueeze(1) - vd * wd.unsqueeze(-1)) / (wsum.unsqueeze(1) - wd).clamp(min=1e-6).unsqueeze(-1)
 
 
 def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> Tensor:
@@ -248,9 +253,20 @@ class ScoringModel(nn.Module):
         return [n for n, _ in self.named_parameters() if n.startswith("head.") or (adapt == "all" and n.startswith("body."))]
 
     def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
-                 proj: Tensor | None = None) -> Tensor:
-        """The functional forward the meta-learners call (params may carry a task dimension)."""
+                 proj: Tensor | None = None, fixed: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """The functional forward the meta-learners call (params may carry a task dimension);
+        `fixed`: `inner_fixed`'s vectors for these inputs, reused instead of recomputed."""
+        if fixed is not None:
+            return _head(params, self.cfg, x, *fixed)
         return score(params, self.cfg, item_text, x, proj)
+
+    def inner_fixed(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs, proj: Tensor | None,
+                    adapted: list[str]) -> tuple[Tensor, Tensor] | None:
+        """The user and item vectors of `x` when no `adapted` weight changes them (the head alone
+        is adapted), for an inner loop to compute once; None when they change with the steps."""
+        if any(not n.startswith("head.") for n in adapted):
+            return None
+        return vectors(params, self.cfg, item_text, x, proj)
 
     def forward(self, item_text: Tensor, x: ScoreInputs) -> Tensor:  # noqa: D401
         return self.score_fn(self.params(), item_text, x)

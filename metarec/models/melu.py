@@ -93,7 +93,8 @@ class MeluModel(torch.nn.Module):
         return [n for n, _ in self.named_parameters() if n.startswith("head.")]
 
     def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
-                 proj: Tensor | None = None) -> Tensor:  # proj: the ScoringModel interface; unused
+                 proj: Tensor | None = None, fixed=None) -> Tensor:  # proj, fixed: the ScoringModel
+        # interface; unused (without an `inner_fixed`, learners never pass `fixed`)
         g = self.item_genres.to(x.profile.dtype)[x.items] @ params["shared.genre"]  # [T, N, e]
         d = rows(params["shared.decade"], self.item_decade[x.items])
         users, start = [], 0

@@ -5,7 +5,8 @@ without the text encoder (vectors from `meta_speed.py --save-vectors`, as on the
 the default network and second-order MAML, `--steps` meta-steps with validation every 10, then test
 users' NDCG@10 at K = 5, and the checkpoint written on the device read back on the CPU. The CPU run
 is the reference: the device run should follow it to float rounding (CUDA sums in other orders), pick
-the same validation step, and its checkpoint should score on the CPU as it did on the device.
+the same validation step, and its checkpoint should score on the CPU as it did on the device. The
+test users' top-10 lists from `recommend_many` (the batched path) are compared too.
 
     python benchmarks/device_check.py --device cuda --vectors .devcarry/ml100k_vectors.npz --out $OUT
 
@@ -62,8 +63,13 @@ def run(device: str, args, work: Path) -> dict:
     ndcg = float(np.nanmean(metrics_for(scores, ep, ks=(10,))["ndcg@10"]))
     on_cpu = MetaRecommender.load(out)  # the checkpoint written from `device`, read back on the CPU
     reread = score_episodes(lambda b: on_cpu.score_batch(b.support_items, b.support_ratings), split, ep)
+    import pandas as pd
+
+    log = pd.DataFrame({"user_id": np.repeat(np.arange(len(ep)), ep.k),
+                        "item_id": data.item_ids[ep.support_items.ravel()], "rating": ep.support_ratings.ravel()})
+    lists = rec.recommend_many(log, 10)
     finite = np.isfinite(scores)
-    return {"device": str(dev), "fit_s": round(fit_s, 2), "steps": trainer.step, "best_step": trainer.best_step,
+    return {"lists": lists["item_id"].tolist(), "device": str(dev), "fit_s": round(fit_s, 2), "steps": trainer.step, "best_step": trainer.best_step,
             "val_history": [round(h["val"], 6) for h in trainer.history], "test_ndcg@10_k5": ndcg,
             "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "scores": scores,
             "checkpoint_on_cpu_max_abs_diff": float(np.abs(reread[finite] - scores[finite]).max())}
@@ -85,6 +91,7 @@ def main() -> None:
     s_diff = float(np.abs(ref["scores"][finite] - dut["scores"][finite]).max())
     v_diff = max(abs(a - b) for a, b in zip(ref["val_history"], dut["val_history"]))
     same_best = ref["best_step"] == dut["best_step"]
+    same_lists = ref["lists"] == dut["lists"]
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     rows = [{k: r[k] for k in ("device", "fit_s", "steps", "best_step", "test_ndcg@10_k5",
                                "checkpoint_on_cpu_max_abs_diff")} for r in (ref, dut)]
@@ -94,14 +101,14 @@ def main() -> None:
               f"{r['checkpoint_on_cpu_max_abs_diff']:.2e} |" for r in rows]
     lines += ["", f"{args.device} against the CPU: weights max abs diff {w_diff:.2e}; test scores max abs diff "
               f"{s_diff:.2e}; validation NDCG@10 max abs diff over the {len(ref['val_history'])} evaluations "
-              f"{v_diff:.2e}; same best step: {same_best}."]
+              f"{v_diff:.2e}; same best step: {same_best}; same top-10 lists from recommend_many: {same_lists}."]
     table = "\n".join(lines)
     print(table)
     info = {"command": command, "torch": torch.__version__, "python": platform.python_version(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "runs": rows,
             "val_history": {"cpu": ref["val_history"], args.device: dut["val_history"]},
             "weights_max_abs_diff": w_diff, "scores_max_abs_diff": s_diff, "val_max_abs_diff": v_diff,
-            "same_best_step": same_best}
+            "same_best_step": same_best, "same_lists": same_lists}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tag = f"device_check_{args.device.replace(':', '_')}"

@@ -7,9 +7,9 @@ POST /recommend {"support": [{"item_id": 50, "rating": 5}], "profile": "...", "k
 whole catalog for that user (support items left out); POST /recommend/batch does the same for many
 users in one request ({"users": [{"user_id": ..., "support": [...], "profile": ...}], "k": 10}),
 adapting users with the same number of interactions together; POST /score scores given items;
-GET /health says which model is loaded. Bad input (an unknown item, an item twice, a rating off the model's
-scale) is a 422 with the reason, never a 500. The model is loaded once, when the app is created;
-requests are served one at a time (each adapts a copy of the head: a few ms on ML-100K).
+GET /health says which model is loaded. Bad input (an unknown item, an item twice, a rating off the
+model's scale) is a 422 with the reason, never a 500. The model is loaded once, when the app is
+created; requests are served one at a time (each adapts a copy of the head: a few ms on ML-100K).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
 
 ItemId = Union[int, str]
+UserId = Union[int, str]
 
 
 class Interaction(BaseModel):
@@ -67,7 +68,7 @@ class ScoreOut(BaseModel):
 
 
 class BatchUserIn(UserIn):
-    user_id: ItemId
+    user_id: UserId
 
 
 class BatchIn(BaseModel):
@@ -76,7 +77,7 @@ class BatchIn(BaseModel):
 
 
 class UserRecommendations(BaseModel):
-    user_id: ItemId
+    user_id: UserId
     recommendations: list[Recommendation]
 
 

@@ -27,8 +27,8 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
         rec: a MetaRecommender.
         interactions: one row per (user_id, item_id), optionally with `rating` (NaN = unknown) and
             `timestamp` (sorts each user's rows; otherwise their order in the frame is kept).
-        profiles: optional {user_id: profile text}; a user found only here is scored from the
-            profile alone (K = 0).
+        profiles: optional {user_id: profile text} (keys matched as text: 7 and "7" are one
+            user); a user found only here is scored from the profile alone (K = 0).
         chunk: users per forward pass (default: about a million candidate rows).
 
     Returns:
@@ -38,13 +38,14 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     users, support, ratings = _supports(rec, interactions)
-    profiles = dict(profiles or {})
-    known = set(users)
-    extra = [u for u in profiles if u not in known]  # profile-only users (K = 0)
+    # matched by their text, so 7 and "7" are one user (ids read from a CSV are strings)
+    by_text = {str(u): text for u, text in (profiles or {}).items()}
+    known = {str(u) for u in users}
+    extra = [u for u in (profiles or {}) if str(u) not in known]  # profile-only users (K = 0)
     users += extra
     support += [np.zeros(0, np.int64)] * len(extra)
     ratings += [np.zeros(0, np.float32)] * len(extra)
-    prof = rec.encode_profiles([profiles.get(u) for u in users], show_progress=False)
+    prof = rec.encode_profiles([by_text.get(str(u)) for u in users], show_progress=False)
 
     n_i = rec.side.n_items
     chunk = chunk or max(1, min(256, 1_000_000 // max(n_i, 1)))

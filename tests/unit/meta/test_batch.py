@@ -57,6 +57,11 @@ def test_batch_lists_are_the_single_user_lists(served):
     assert len(got) == 6 * 4 and not (set(got.query("user_id == 'a'")["item_id"]) & set(users["a"][0]))
     # without timestamps the frame's order is each user's order: the time-sorted frame gives the same
     _same_lists(rec.recommend_many(df.drop(columns="timestamp"), 4, profiles=profiles), want)
+    # profile keys match user ids as text: an int key finds the user whose id is the string "7"
+    as_int = rec.recommend_many(df.replace({"user_id": {"a": "7"}}), 4, profiles={7: profiles["a"]})
+    _same_lists(as_int.replace({"user_id": {"7": "a"}}), want[want["user_id"] != "e"].reset_index(drop=True))
+    bare = rec.recommend_many(df, 4).query("user_id == 'a'")["score"].to_numpy()
+    assert not np.allclose(bare, want.query("user_id == 'a'")["score"].to_numpy())  # the profile did count
 
 
 @pytest.mark.parametrize("change, error, message", [

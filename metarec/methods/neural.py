@@ -100,22 +100,27 @@ class MetaRecMethod(Method):
                                encoder=to_dict(self.encoder) if self.encoder else None)
         self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed,
                                    device=self.device)  # moves the model there
-        if validator is not None:
-            self._choose_start(model, validator)
-        self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train)
-        if self.meta.backend == "functional":
-            self.rec.learner = self.trainer.learner
-        if validator is not None:
-            self.trainer.evaluate = lambda *_: validator(self.score)
-        out = Path(self.out) if self.out else None
-        if out is not None:
-            resumed = self.resume and self.trainer.resume(out)
-            if not resumed:
-                self.rec.save(out)  # catalog side, config and items first: a crash leaves a usable folder
-        self.trainer.fit(out)  # checkpoints (live state + best model) at every evaluation
+        with self.rec.input_cache(self.VALIDATION_CACHE_BYTES):  # the validator scores the same users each time
+            if validator is not None:
+                self._choose_start(model, validator)
+            self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train)
+            if self.meta.backend == "functional":
+                self.rec.learner = self.trainer.learner
+            if validator is not None:
+                self.trainer.evaluate = lambda *_: validator(self.score)
+            out = Path(self.out) if self.out else None
+            if out is not None:
+                resumed = self.resume and self.trainer.resume(out)
+                if not resumed:
+                    self.rec.save(out)  # catalog side, config and items first: a crash leaves a usable folder
+            self.trainer.fit(out)  # checkpoints (live state + best model) at every evaluation
         if out is not None:
             self.rec.save(out, state=self.trainer.best_state)
         return self
+
+    # memory for the validation users' scoring inputs, kept while fitting (MetaRecommender.input_cache):
+    # 1 GiB holds 1,000 users x 30,000 items x 6 features; past it, the rest are rebuilt each time
+    VALIDATION_CACHE_BYTES = 1 << 30
 
     # the ease feature keeps a dense float64 item x item inverse in memory and in the checkpoint
     # (0.8 GB at 10,000 items); above this it is left out and the log says so

@@ -48,6 +48,29 @@ def test_same_seed_same_numbers(tiny_ml, tiny_models):
     np.testing.assert_array_equal(a.score(batch), b.score(batch))
 
 
+def test_the_validation_input_cache_changes_nothing_but_the_work(tiny_ml, tiny_models):
+    cached = _fit(tiny_ml, _method(tiny_models, 10))
+    plain = _method(tiny_models, 10)
+    plain.VALIDATION_CACHE_BYTES = 0  # nothing fits: every scoring builds its inputs, as before the cache
+    plain = _fit(tiny_ml, plain)
+    assert cached.rec.cache_hits > 0 and plain.rec.cache_hits == 0  # the start search and early stopping reused
+    assert cached.trainer.history == plain.trainer.history and cached.prior == plain.prior
+    for k, v in _state(cached).items():
+        assert torch.equal(v, _state(plain)[k]), k
+    split = make_split(tiny_ml)
+    ep = split.episodes("val", 2)
+    rec = cached.rec
+    with rec.input_cache(1 << 30):
+        first = rec.score_batch(ep.support_items, ep.support_ratings)
+        again = rec.score_batch(ep.support_items, ep.support_ratings)
+        assert rec.cache_hits == 1  # the second scoring reused the first one's inputs
+        rec.score_batch(ep.support_items[::-1].copy(), ep.support_ratings[::-1].copy())
+        assert rec.cache_hits == 1  # other users (here: the same, in another order) are built afresh
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, rec.score_batch(ep.support_items, ep.support_ratings))  # no cache
+    assert rec._cache is None  # dropped on exit
+
+
 def test_interrupted_run_resumes_exactly(tiny_ml, tiny_models, tmp_path):
     straight = _fit(tiny_ml, _method(tiny_models, 20))
     _fit(tiny_ml, _method(tiny_models, 10, out=str(tmp_path / "m")))  # "crash" after 10 steps

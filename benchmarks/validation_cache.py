@@ -1,0 +1,118 @@
+"""What keeping the validation users' scoring inputs saves while fitting (MetaRecommender.input_cache).
+
+A fit scores the same validation users dozens of times (21 tries of the start search, then early
+stopping) while only the weights change. One validator call (every validation user at K = 5 over the
+whole catalog, 3 inner steps) is timed with the inputs rebuilt each time and with them taken from the
+cache, alternated in one run, on ML-100K and on the seeded synthetic catalog of
+`catalog_scale.py` (30,000 items; random text vectors stand in for the encoder, which does not
+change the cost). The scores are checked equal. Prints a table; writes JSON and Markdown.
+
+    python benchmarks/validation_cache.py --data-dir ../shared/data/ml-100k --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meta_speed import speed_problem
+from results_io import command_line, write_result
+from synthetic_data import synthetic_log
+
+
+def timings(name: str, data, side, split, rounds: int) -> dict:
+    from metarec.bench.evaluate import VAL_SAMPLE, make_validator
+    from metarec.meta.learners import MetaConfig
+    from metarec.meta.recommender import MetaRecommender, RecommenderInfo
+    from metarec.models.features import FEATURES
+    from metarec.models.heads import HeadConfig, ScoringModel
+
+    features = FEATURES + (("ease",) if side.ease_p is not None else ())
+    model = ScoringModel(HeadConfig(features=features), side.text.shape[1], side.n_items,
+                         generator=torch.Generator().manual_seed(0))
+    rec = MetaRecommender(model, MetaConfig(inner_steps=3, inner_lr=0.1), side, RecommenderInfo(), seed=0)
+    validator = make_validator(split, k=5, max_users=VAL_SAMPLE)
+    scores: dict[str, list[np.ndarray]] = {"rebuilt": [], "cached": []}
+
+    def score(kind: str):
+        def fn(batch):
+            s = rec.score_batch(batch.support_items, batch.support_ratings)
+            scores[kind].append(s)
+            return s
+        return fn
+
+    times: dict[str, list[float]] = {"rebuilt": [], "cached": []}
+    with rec.input_cache(1 << 31) as cache:
+        validator(score("cached"))  # fills the cache (not timed)
+        for _ in range(rounds):
+            for kind in times:
+                scores[kind].clear()
+                t0 = time.perf_counter()
+                if kind == "cached":
+                    validator(score(kind))
+                else:
+                    saved, cache._cache = cache._cache, None  # the same call with the cache off
+                    try:
+                        validator(score(kind))
+                    finally:
+                        cache._cache = saved
+                times[kind].append(time.perf_counter() - t0)
+        same = all(np.array_equal(a, b) for a, b in zip(scores["rebuilt"], scores["cached"]))
+    n_val = len(split.episodes("val", 5))
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return {"data": name, "items": int(side.n_items), "val_users": min(n_val, VAL_SAMPLE),
+            "rebuilt_s": round(med["rebuilt"], 3), "cached_s": round(med["cached"], 3),
+            "speedup": round(med["rebuilt"] / med["cached"], 2), "same_scores": bool(same)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default="../shared/data/ml-100k")
+    ap.add_argument("--items", type=int, default=30000)
+    ap.add_argument("--users", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default="benchmarks/results")
+    args = ap.parse_args()
+
+    from metarec.bench.evaluate import fit_data
+    from metarec.core.progress import set_progress
+    from metarec.data import SplitConfig, load_dataset, make_split
+    from metarec.models.features import ItemSide
+
+    set_progress(False)
+    torch.manual_seed(0)
+    rows = []
+    _, split, side, _, _, _ = speed_problem(args.data_dir, torch.device("cpu"))
+    rows.append(timings("ml-100k", split.data, side, split, args.rounds))
+    with tempfile.TemporaryDirectory() as tmp:
+        synthetic_log(Path(tmp), args.items, args.users, 0)
+        data = load_dataset("csv", Path(tmp))
+    split = make_split(data, SplitConfig(seed=0))
+    fd = fit_data(split)
+    text = np.random.default_rng(0).standard_normal((data.n_items, 384)).astype(np.float32)
+    side = ItemSide.build(text / np.linalg.norm(text, axis=1, keepdims=True), fd.matrix, fd.recent)
+    rows.append(timings(f"synthetic {args.items} items", data, side, split, args.rounds))
+    lines = ["| data | items | validation users | inputs rebuilt (s) | cached (s) | speed-up | same scores |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['data']} | {r['items']} | {r['val_users']} | {r['rebuilt_s']} | {r['cached_s']} | {r['speedup']}x | "
+              f"{'yes' if r['same_scores'] else 'NO'} |" for r in rows]
+    table = "\n".join(lines)
+    print(table)
+    meta = {"command": command_line(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "python": platform.python_version(), "rounds": args.rounds}
+    write_result(args.out, "validation_cache", {"meta": meta, "rows": rows},
+                 "One validator call while fitting: scoring inputs rebuilt vs cached (CPU)", meta["command"],
+                 f"{table}\n\nMedian of {args.rounds} alternated calls; each scores every validation user (at most "
+                 f"1,000) at K = 5 over the whole catalog with 3 inner steps. ML-100K with the ease feature, the "
+                 f"synthetic catalog without it (the fit leaves it out above 10,000 items). torch {torch.__version__}, "
+                 f"{torch.get_num_threads()} threads.")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,6 @@ the same list. Prints a table; writes JSON and Markdown.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -20,7 +19,7 @@ import pandas as pd
 import torch
 
 from meta_speed import speed_problem
-from results_io import command_line, write_result
+from results_io import publish
 
 
 def main() -> None:
@@ -68,20 +67,15 @@ def main() -> None:
            "loop_users_per_s": round(n_u / med["loop"], 1), "batch_users_per_s": round(n_u / med["batch"], 1),
            "speedup": round(med["loop"] / med["batch"], 2), "same_lists": bool(same_ids),
            "max_abs_score_diff": max_diff}
-    command = command_line()
     table = "\n".join([
         "| users (K = 1..10) | items | loop s | batch s | loop users/s | batch users/s | speed-up | same top-10 lists | max score diff |",
         "|---|---|---|---|---|---|---|---|---|",
         f"| {n_u} | {row['items']} | {row['loop_s']} | {row['batch_s']} | {row['loop_users_per_s']} | "
         f"{row['batch_users_per_s']} | {row['speedup']}x | {'yes' if same_ids else 'NO'} | {max_diff:.1e} |"])
-    print(table)
-    meta = {"command": command, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "inner_steps": 5, "rounds": args.rounds}
-    write_result(args.out, "batch_recommend", {"meta": meta, "row": row},
-                 "Top-10 lists for many users: batched vs one at a time (CPU)", command,
-                 f"{table}\n\nMedian of {args.rounds} alternated rounds of the whole set of users; each user adapted "
-                 f"(5 inner steps) from their first K interactions and the whole catalog ranked. torch "
-                 f"{torch.__version__}, {torch.get_num_threads()} threads.")
+    publish(args.out, "batch_recommend", "Top-10 lists for many users: batched vs one at a time (CPU)", table,
+            f"Median of {args.rounds} alternated rounds of the whole set of users; each user adapted (5 inner "
+            "steps) from their first K interactions and the whole catalog ranked.", {"row": row},
+            inner_steps=5, rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ the largest difference between the two meta-gradients. Prints a table; writes JS
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
 import torch
 
 from meta_speed import speed_problem
-from results_io import command_line, write_result
+from results_io import publish
 
 
 def main() -> None:
@@ -66,15 +65,9 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['meta_batch']} | {r['reused_ms']} | {r['recomputed_ms']} | {r['speedup']}x | {r['reused_ops']} | "
                      f"{r['recomputed_ops']} | {r['max_abs_grad_diff']:.1e} |")
-    table = "\n".join(lines)
-    print(table)
-    meta = {"command": command_line(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "rounds": args.rounds}
-    write_result(args.out, "inner_reuse", {"meta": meta, "rows": rows},
-                 "Inner loop: user and item vectors computed once vs once per step (CPU)", meta["command"],
-                 f"{table}\n\nMedian of {args.rounds} alternated rounds of one meta-step of the default network "
-                 f"(float32; the gradients differ by summation order only). torch {torch.__version__}, "
-                 f"{torch.get_num_threads()} threads.")
+    publish(args.out, "inner_reuse", "Inner loop: user and item vectors computed once vs once per step (CPU)",
+            "\n".join(lines), f"Median of {args.rounds} alternated rounds of one meta-step of the default network "
+            "(float32; the gradients differ by summation order only).", {"rows": rows}, rounds=args.rounds)
 
 
 if __name__ == "__main__":

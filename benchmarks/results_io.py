@@ -4,6 +4,7 @@ plus a Markdown table under `benchmarks/results/` that both name that command.""
 from __future__ import annotations
 
 import json
+import platform
 import shlex
 import sys
 from pathlib import Path
@@ -14,9 +15,31 @@ def command_line() -> str:
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
+def run_meta(**extra) -> dict:
+    """The command, Python, torch and its thread count (what a timing depends on), plus `extra`."""
+    import torch
+
+    return {"command": command_line(), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), **extra}
+
+
+def torch_line(meta: dict) -> str:
+    """The closing line of a timing table: "torch X, N threads." from `run_meta`'s fields."""
+    return f"torch {meta['torch']}, {meta['threads']} threads."
+
+
 def write_result(out: str | Path, stem: str, payload: dict, title: str, command: str, body: str) -> None:
     """`out/stem.json` (payload) and `out/stem.md` (title, the command, then body)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
     (out / f"{stem}.md").write_text(f"# {title}\n\nProduced by:\n\n```\n{command}\n```\n\n{body}\n")
+
+
+def publish(out: str | Path, stem: str, title: str, table: str, note: str, payload: dict, **extra) -> dict:
+    """A timing benchmark's ending: print `table`, then write `out/stem.json` ({"meta": run_meta(**extra),
+    **payload}) and `out/stem.md` (title, command, table, `note` and the torch line). Returns the meta."""
+    print(table)
+    meta = run_meta(**extra)
+    write_result(out, stem, {"meta": meta, **payload}, title, meta["command"], f"{table}\n\n{note} {torch_line(meta)}")
+    return meta

@@ -13,7 +13,6 @@ change the cost). The scores are checked equal. Prints a table; writes JSON and 
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from meta_speed import speed_problem
-from results_io import command_line, write_result
+from results_io import publish
 from synthetic_data import synthetic_log
 
 
@@ -102,16 +101,10 @@ def main() -> None:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['data']} | {r['items']} | {r['val_users']} | {r['rebuilt_s']} | {r['cached_s']} | {r['speedup']}x | "
               f"{'yes' if r['same_scores'] else 'NO'} |" for r in rows]
-    table = "\n".join(lines)
-    print(table)
-    meta = {"command": command_line(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "rounds": args.rounds}
-    write_result(args.out, "validation_cache", {"meta": meta, "rows": rows},
-                 "One validator call while fitting: scoring inputs rebuilt vs cached (CPU)", meta["command"],
-                 f"{table}\n\nMedian of {args.rounds} alternated calls; each scores every validation user (at most "
-                 f"1,000) at K = 5 over the whole catalog with 3 inner steps. ML-100K with the ease feature, the "
-                 f"synthetic catalog without it (the fit leaves it out above 10,000 items). torch {torch.__version__}, "
-                 f"{torch.get_num_threads()} threads.")
+    publish(args.out, "validation_cache", "One validator call while fitting: scoring inputs rebuilt vs cached (CPU)",
+            "\n".join(lines), f"Median of {args.rounds} alternated calls; each scores every validation user (at most "
+            "1,000) at K = 5 over the whole catalog with 3 inner steps. ML-100K with the ease feature, the synthetic "
+            "catalog without it (the fit leaves it out above 10,000 items).", {"rows": rows}, rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -116,10 +116,11 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
 
 def _refuse(df: pd.DataFrame, row: int, message: str, kind: type = ConfigError):
     """Raise for input row `row` (naming its user): with its file and line when the frame came from
-    a file, else with its index label."""
+    a file, else with its index label (the HTTP app labels rows by their place in the request)."""
     message = f"user {_plain(df['user_id'].iloc[row])!r}: {message}"
     path, first = df.attrs.get("path"), df.attrs.get("first_line")
     if path is not None:
         line = first + row if first is not None else None
         raise DataFormatError(message if line is not None else f"row {row + 1}: {message}", path=path, line=line)
-    raise kind(f"interactions row {_plain(df.index[row])!r}: {message}")
+    label = _plain(df.index[row])  # a position (interactions row 2), or a name the caller gave the row
+    raise kind(f"{f'interactions row {label}' if isinstance(label, int) else label}: {message}")

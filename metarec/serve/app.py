@@ -128,8 +128,11 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
         if len(set(ids)) < len(ids):
             twice = next(i for n, i in enumerate(ids) if i in ids[:n])
             raise ConfigError(f"user {twice!r} given twice")
+        # rows labelled by where they sit in the request, so an error names e.g. users[1].support[0]
         log = pd.DataFrame([(u.user_id, x.item_id, float("nan") if x.rating is None else x.rating)
-                            for u in body.users for x in u.support], columns=["user_id", "item_id", "rating"])
+                            for u in body.users for x in u.support], columns=["user_id", "item_id", "rating"],
+                           index=[f"users[{n}].support[{j}]" for n, u in enumerate(body.users)
+                                  for j in range(len(u.support))])
         with lock:
             recs = rec.recommend_many(log, body.k, profiles={u.user_id: u.profile for u in body.users})
         rows: dict = {}

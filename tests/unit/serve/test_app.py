@@ -76,6 +76,6 @@ def test_batch_answers_each_user_as_recommend_does(served):
                                    rtol=1e-5, atol=1e-6)
     assert [r["item_id"] for r in got[3]["recommendations"]] == rec.adapt([]).recommend(3)[0]
     bad = client.post("/recommend/batch", json={"users": [users[0], {"user_id": "u9", "support": [{"item_id": 424242}]}]})
-    assert bad.status_code == 422 and "user 'u9': item id 424242" in bad.json()["detail"]
+    assert bad.status_code == 422 and "users[1].support[0]: user 'u9': item id 424242" in bad.json()["detail"]
     twice = client.post("/recommend/batch", json={"users": [users[0], users[0]]})
     assert twice.status_code == 422 and "user 'u1' given twice" in twice.json()["detail"]

@@ -16,7 +16,7 @@ import pandas as pd
 from metarec.core.errors import ConfigError, DataFormatError, UnknownItemError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
-from metarec.meta.recommender import _plain
+from metarec.meta.recommender import _plain, top_k
 
 
 def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Mapping | None = None,
@@ -62,8 +62,7 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
                 rat = np.stack([ratings[i] for i in r]).reshape(len(r), size)
                 s = rec._score_chunk(sup, rat, prof[r], np.zeros(len(r), np.int64)).astype(np.float64)
                 np.put_along_axis(s, sup, -np.inf, axis=1)
-                order = np.argsort(-s, axis=1, kind="stable")[:, :top.shape[1]]  # ties: catalog order
-                top[r], top_s[r] = order, np.take_along_axis(s, order, axis=1)
+                top[r], top_s[r] = top_k(s, top.shape[1])
                 bar.update(len(r))
     bar.close()
     keep = np.isfinite(top_s)  # a catalog smaller than k + K runs out of items
@@ -94,12 +93,11 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
         row = int(np.flatnonzero(idx < 0)[0])
         _refuse(df, row, f"item id {_plain(items[row])!r} is not in this model's catalog", UnknownItemError)
     rating = (df["rating"].to_numpy(np.float32) if "rating" in df.columns else np.full(n, np.nan, np.float32))
-    if rec.info.explicit:
-        bad = ~np.isnan(rating) & ((rating < 0) | (rating > rec.info.rating_max))
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            _refuse(df, row, f"rating {float(rating[row]):g} is outside this model's rating scale "
-                             f"[0, {rec.info.rating_max:g}]")
+    bad = rec.off_scale(rating)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        _refuse(df, row, f"rating {float(rating[row]):g} is outside this model's rating scale "
+                         f"[0, {rec.info.rating_max:g}]")
     twice = pd.DataFrame({"u": df["user_id"].to_numpy(), "i": idx}).duplicated().to_numpy()
     if twice.any():
         row = int(np.flatnonzero(twice)[0])

@@ -233,12 +233,19 @@ class MetaRecommender:
         if (counts > 1).any():
             raise ConfigError(f"item id(s) given more than once in the support set: "
                               f"{[self.item_ids[i] for i in uniq[counts > 1]][:10]}")
-        if self.info.explicit:
-            bad = ~np.isnan(ratings) & ((ratings < 0) | (ratings > self.info.rating_max))
-            if bad.any():
-                j = int(np.flatnonzero(bad)[0])
-                raise ConfigError(f"rating {float(ratings[j]):g} for item {self.item_ids[idx[j]]!r} is outside this "
-                                  f"model's rating scale [0, {self.info.rating_max:g}]")
+        bad = self.off_scale(ratings)
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            raise ConfigError(f"rating {float(ratings[j]):g} for item {self.item_ids[idx[j]]!r} is outside this "
+                              f"model's rating scale [0, {self.info.rating_max:g}]")
+
+    def off_scale(self, ratings: np.ndarray) -> np.ndarray:
+        """bool, per rating: outside this model's scale [0, rating_max]. NaN (unknown) never is, and
+        an implicit-feedback model has no scale."""
+        r = np.asarray(ratings, np.float64)
+        if not self.info.explicit:
+            return np.zeros(r.shape, bool)
+        return ~np.isnan(r) & ((r < 0) | (r > self.info.rating_max))
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, out: str | Path, state: dict[str, torch.Tensor] | None = None) -> None:
@@ -309,6 +316,13 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores) [U, min(k, I)] of each row's k best scores, best first, ties broken by
+    catalog index. Left-out items carry -inf: they come last, and callers drop them."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(scores, order, axis=1)
+
+
 class AdaptedUser:
     """One user after adaptation: rank the catalog, score items, keep adapting."""
 
@@ -344,9 +358,9 @@ class AdaptedUser:
             s[self.support] = -np.inf
         if exclude is not None and len(exclude):
             s[self.rec.index_of(list(exclude))] = -np.inf
-        k = min(k, int(np.isfinite(s).sum()))
-        top = np.lexsort((np.arange(len(s)), -s))[:k]
-        return top, s[top]
+        top, vals = top_k(s[None], k)
+        ok = np.isfinite(vals[0])
+        return top[0][ok], vals[0][ok]
 
     def score(self, items) -> np.ndarray:
         return self.scores[self.rec.index_of(list(items))]

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from metarec.bench.evaluate import VAL_SAMPLE, evaluate_episodes, fit_data, make_validator
 from metarec.bench.stats import mean_ci
 from metarec.core.config import from_dict, save_json, to_dict
@@ -27,7 +25,7 @@ from metarec.data.interactions import InteractionData
 from metarec.encoders import EncoderConfig
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.neural import MetaRecMethod, score_users
 
 
 def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: int = 0,
@@ -71,7 +69,6 @@ def evaluate_model(model: str | Path, data: InteractionData, shots=(1, 3, 5, 10)
     Returns one row per K: users, and the mean over users with its 95% t-interval of each metric.
     Refuses `data` that is not the log the model was trained on (another log's "test users" may be
     the model's training users), and a folder without `split.json`."""
-    from metarec.encoders import EncoderConfig, profile_vectors
     from metarec.meta.checkpoint import load_json
     from metarec.meta.recommender import MetaRecommender
 
@@ -80,28 +77,23 @@ def evaluate_model(model: str | Path, data: InteractionData, shots=(1, 3, 5, 10)
         raise CheckpointError(f"{path}: no split.json; evaluate needs the split the model was trained with "
                               "(written by meta_train / metarec meta-train)")
     rec_split = load_json(path / "split.json")
-    if rec_split["data"] != data.fingerprint():
-        raise ConfigError(f"{path} was trained on {rec_split['data']['name']} ({rec_split['data']['n_users']} users, "
-                          f"{rec_split['data']['n_items']} items, hash {rec_split['data']['hash'][:12]}), not on "
-                          f"these interactions ({data.name}, {data.n_users} users, {data.n_items} items, hash "
-                          f"{data.fingerprint()['hash'][:12]}): its held-out users would not be held out")
+    trained, given = rec_split["data"], data.fingerprint()
+    if trained != given:
+        raise ConfigError(f"{path} was trained on {trained['name']} ({trained['n_users']} users, "
+                          f"{trained['n_items']} items, hash {trained['hash'][:12]}), not on these interactions "
+                          f"({given['name']}, {given['n_users']} users, {given['n_items']} items, hash "
+                          f"{given['hash'][:12]}): its held-out users would not be held out")
     if which not in ("test", "val"):
         raise ConfigError(f"which must be 'test' or 'val', got {which!r}")
     split = make_split(data, from_dict(SplitConfig, rec_split["split"], where="split.json split"))
     rec = MetaRecommender.load(path, device=device)
     encoder = from_dict(EncoderConfig, rec.info.encoder) if rec.info.encoder else None
-
-    def score(batch) -> np.ndarray:
-        prof = profile_vectors(batch.users, encoder) if rec.model.cfg.use_profile else None
-        return rec.score_batch(batch.support_items, batch.support_ratings,
-                               prof if prof is not None and prof.shape[1] else None)
-
     rows = []
     for k in shots:
         ep = split.episodes(which, int(k))
         row: dict = {"k": int(k), "users": len(ep)}
         if len(ep):
-            per_user = evaluate_episodes(score, split, ep, {"all": None})[0]["all"]
+            per_user = evaluate_episodes(lambda b: score_users(rec, b, encoder), split, ep, {"all": None})[0]["all"]
             for m in SUMMARY:
                 row[m], row[f"{m} ci"] = mean_ci(per_user[m])
         rows.append(row)

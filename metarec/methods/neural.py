@@ -198,16 +198,22 @@ class MetaRecMethod(Method):
         log.info("feature prior %s, inner lr %s chosen on validation users", prior, lr)
 
     def score(self, batch: SupportBatch) -> np.ndarray:
-        prof = profile_vectors(batch.users, self.encoder) if self.rec.model.cfg.use_profile else None
-        if prof is not None and prof.shape[1] == 0:
-            prof = None
-        return self.rec.score_batch(batch.support_items, batch.support_ratings, prof)
+        return score_users(self.rec, batch, self.encoder)
 
     def describe(self) -> dict:
         t = self.trainer
         return {"head": to_dict(self.rec.model.cfg), "meta": to_dict(self.meta), "train": to_dict(self.train),
                 "best_step": t.best_step, "best_val_ndcg@10": t.best, "steps_run": t.step,
                 "feature_prior": getattr(self, "prior", None)}
+
+
+def score_users(rec: MetaRecommender, batch: SupportBatch, encoder: EncoderConfig | None) -> np.ndarray:
+    """float32 [U, I]: a metarec model's scores for a batch of users, with their profile vectors
+    (encoded by `encoder`, the model's) when the model reads profiles and the users have any."""
+    prof = profile_vectors(batch.users, encoder) if rec.model.cfg.use_profile else None
+    if prof is not None and prof.shape[1] == 0:
+        prof = None
+    return rec.score_batch(batch.support_items, batch.support_ratings, prof)
 
 
 @register

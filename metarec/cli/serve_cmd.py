@@ -22,7 +22,7 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
 ) -> None:
-    """Serve POST /recommend, POST /score and GET /health for one model (docs at /docs)."""
+    """Serve POST /recommend, POST /recommend/batch, POST /score and GET /health for one model (docs at /docs)."""
     try:
         if not (model / "config.json").is_file():
             raise ConfigError(f"{model}: no config.json here; expected a folder written by `metarec meta-train`")

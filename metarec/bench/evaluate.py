@@ -137,10 +137,20 @@ def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = 
     them: methods call the validator dozens of times (grid searches, early stopping), and on a
     large dataset scoring thousands of users over the whole catalog each time would dominate the
     run, while the mean over 1,000 users is already precise to about +-0.01."""
-    ep = sample_episodes(split.episodes("val", k), max_users, [split.config.seed, 11])
+    return _validator(split, sample_episodes(split.episodes("val", k), max_users, [split.config.seed, 11]), threshold)
+
+
+def _validator(split: ColdStartSplit, ep: Episodes, threshold: float | None) -> Validator:
+    """The validator over exactly the episodes `ep`, with `n_users` and `sample(n)` (see methods.base)."""
 
     def validate(score_fn: Callable[[SupportBatch], np.ndarray]) -> float:
         m = metrics_for(score_episodes(score_fn, split, ep), ep, threshold=threshold, ks=(10,))
         return float(np.nanmean(m[HEADLINE])) if len(ep) else float("nan")
 
+    def sample(n: int) -> Validator:
+        """The same over a fixed seeded sample of n of these users (itself when it has no more)."""
+        return validate if n >= len(ep) else _validator(split, sample_episodes(ep, n, [split.config.seed, 12]),
+                                                        threshold)
+
+    validate.n_users, validate.sample = len(ep), sample
     return validate

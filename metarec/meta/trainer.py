@@ -146,7 +146,11 @@ class MetaTrainer:
         self.step += 1
         return float(loss.detach())
 
-    def fit(self, out: Path | None = None) -> "MetaTrainer":
+    def fit(self, out: Path | None = None, start_score: float | None = None) -> "MetaTrainer":
+        """Meta-train to `cfg.steps` (or early stopping), checkpointing into `out` at each evaluation.
+
+        `start_score`: the current weights' validation score when the caller already has it (it is
+        step 0's evaluation, and the same number `evaluate` would return)."""
         c = self.cfg
         writer = None
         if c.tensorboard:
@@ -157,7 +161,7 @@ class MetaTrainer:
         losses: list[float] = []
         if self.step == 0 and self.evaluate is not None and not self.history:
             # the initialisation is a candidate too: early stopping may keep it
-            self.best = self.evaluate(self.model, self.learner)
+            self.best = start_score if start_score is not None else self.evaluate(self.model, self.learner)
             self.best_state = self._state()
             self.history.append({"step": 0, "loss": None, "val": self.best})
         while self.step < c.steps and (self.bad_evals < c.patience or not c.keep_best):

@@ -30,6 +30,15 @@ def test_validator_scores_a_fixed_sample_of_validation_users(tiny_ml):
     full = np.nanmean(metrics_for(score_episodes(score_fn, split, ep), ep, ks=(10,))["ndcg@10"])
     assert make_validator(split, k=1, max_users=None)(score_fn) == full
     assert make_validator(split, k=1, max_users=len(ep))(score_fn) == full
+    # sample(n): the same validator over a fixed n of its users; itself when n covers them all
+    val = make_validator(split, k=1, max_users=None)
+    assert val.n_users == len(ep) and val.sample(len(ep)) is val
+    quick = val.sample(len(ep) - 1)
+    seen.clear()
+    q = quick(score_fn)
+    assert quick.n_users == len(ep) - 1 == len(np.concatenate(seen)) and quick(score_fn) == q
+    sub = ep.take(np.array([int(np.flatnonzero(ep.support_items[:, 0] == s)[0]) for s in np.concatenate(seen)]))
+    assert q == np.nanmean(metrics_for(score_episodes(score_fn, split, sub), sub, ks=(10,))["ndcg@10"])
 
 
 def test_evaluate_episodes_in_blocks_equals_scoring_everyone_at_once(tiny_ml, monkeypatch):

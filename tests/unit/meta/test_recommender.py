@@ -303,6 +303,50 @@ def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_le
     assert not any("ease" in k for k in small.prior["val_ndcg@10"])
 
 
+def test_start_search_scores_a_sample_first_on_a_large_validation_set(tiny_ml, tiny_models, monkeypatch):
+    """With at least 2 x QUICK_USERS validation users, every candidate start is scored on a sample
+    and the QUICK_KEEP best on all users; the start kept is the best of those by the full score, and
+    that score is meta-training's step 0 (not scored again)."""
+    from metarec.models.features import FEATURES
+    from metarec.models.heads import HeadConfig
+
+    split = make_split(tiny_ml)
+    base = make_validator(split, k=2)
+    calls = {"full": 0, "sample": 0}
+
+    def counted(v, key):
+        def validate(score_fn):
+            calls[key] += 1
+            return v(score_fn)
+        validate.n_users, validate.sample = v.n_users, lambda n: counted(v.sample(n), "sample")
+        return validate
+
+    def method():  # without the ease feature, whose lambda sweep calls the validator too
+        return MetaRecMethod(seed=0, head=HeadConfig(features=FEATURES), train=TrainConfig(steps=0, **TRAIN),
+                             encoder=EncoderConfig(model=tiny_models["bert"]))
+
+    assert base.n_users >= 2
+    monkeypatch.setattr(MetaRecMethod, "QUICK_USERS", base.n_users // 2)
+    m = method().fit(fit_data(split), counted(base, "full"))
+    p = m.prior
+    assert p["sample_users"] == base.n_users // 2
+    assert calls == {"full": MetaRecMethod.QUICK_KEEP, "sample": len(p["val_ndcg@10"])}
+    finalists = p["val_ndcg@10_all_users"]
+    assert len(finalists) == MetaRecMethod.QUICK_KEEP and set(finalists) <= set(p["val_ndcg@10"])
+    assert min(p["val_ndcg@10"][k] for k in finalists) >= max(x for k, x in p["val_ndcg@10"].items() if k not in finalists)
+    chosen = f"lr={p['inner_lr']} " + ",".join(f"{k}={v}" for k, v in p["chosen"].items())
+    assert p["val_ndcg@10_all_users"][chosen] == max(p["val_ndcg@10_all_users"].values())
+    # step 0 is the chosen start's full score, the number a fresh scoring of the kept model gives
+    assert m.trainer.history[0]["val"] == m.start_val == base(m.score)
+    assert round(m.start_val, 4) == p["val_ndcg@10_all_users"][chosen]
+    # a small validation set is scored whole for every candidate, as before
+    monkeypatch.setattr(MetaRecMethod, "QUICK_USERS", base.n_users)
+    calls.update(full=0, sample=0)
+    small = method().fit(fit_data(split), counted(base, "full"))
+    assert calls == {"full": len(small.prior["val_ndcg@10"]), "sample": 0} and "sample_users" not in small.prior
+    assert small.trainer.history[0]["val"] == base(small.score)
+
+
 def test_meta_data_takes_precomputed_profiles_and_checks_their_rows(tiny_ml, tiny_models):
     from metarec.encoders import profile_vectors
     from metarec.methods.neural import meta_data

@@ -25,6 +25,10 @@ NDCG@10 (K = 5, the runner's validator) every `eval_every` steps:
                     learning rates (from the chosen rate, Adam lr 1e-3) and the learned temperature
                     train; is it how far a user's few interactions should move the head that the
                     tasks teach wrongly?
+  pseudo-new, approx-NDCG
+                    pseudo-new tasks under the outer loss aligned with NDCG@10 (`outer_loss.md`
+                    found it lifts held-out warm users but not new users on the time split): do
+                    tasks shaped like new users in time carry that lift over to them?
 
 A second table gives the start's validation NDCG@10 with 0 or 3 inner steps at several inner
 learning rates (no meta-training): what the per-user gradient steps themselves are worth.
@@ -40,7 +44,6 @@ the loss's preference for a score scale, not for an order, is what the network w
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shlex
@@ -63,9 +66,10 @@ from metarec.meta.trainer import MetaTrainer
 from metarec.encoders import profile_vectors
 from metarec.methods.neural import MetaRecMethod
 from metarec.models.features import ItemSide
+from results_io import probe_parser
 
 VARIANTS = ("warm tasks", "pseudo-new tasks", "loss maximised", "positives vs negatives", "learned temperature",
-            "inner rates only")
+            "inner rates only", "pseudo-new, approx-NDCG")
 ADAPTATION = ((0, None), (3, 0.1), (3, 0.5), (3, 2.0))  # (inner steps, inner lr) for the adaptation table
 
 
@@ -94,7 +98,7 @@ def pseudo_new_tasks(data, split, side: ItemSide, md_warm: MetaData, ease_lambda
                     rating_max=md_warm.rating_max, explicit=md_warm.explicit)
 
 
-def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
+def run(data, seed: int, steps: int, eval_every: int, variants=VARIANTS, outer_lr: float | None = None) -> list[dict]:
     split = make_split(data, SplitConfig(seed=seed))
     validator = make_validator(split, k=5)
     fd = fit_data(split)
@@ -105,6 +109,7 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
     lam = m.rec.side.ease_lambda  # the ridge the fit chose for its ease feature (None without it)
     tasks = {"warm tasks": md, "pseudo-new tasks": pseudo_new_tasks(data, split, m.rec.side, md, lam),
              "loss maximised": md, "positives vs negatives": md, "learned temperature": md, "inner rates only": md}
+    tasks["pseudo-new, approx-NDCG"] = tasks["pseudo-new tasks"]
     adaptation = {"variant": "adaptation", "seed": seed, "chosen_inner_lr": m.meta.inner_lr}
     for steps_, lr in ADAPTATION:
         meta = replace(m.meta, inner_steps=steps_, inner_lr=lr if lr is not None else m.meta.inner_lr)
@@ -112,10 +117,12 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
         adaptation[f"{steps_}@{lr}"] = validator(m.score)
     m.rec.meta = m.meta
     rows = []
-    for variant in VARIANTS:
+    for variant in variants:
         m.rec.model.load_state_dict(start)
-        train = replace(m.train, steps=steps, eval_every=eval_every, keep_best=False)
+        train = replace(m.train, steps=steps, eval_every=eval_every, keep_best=False, lr=outer_lr or m.train.lr)
         meta = replace(m.meta, algorithm="metasgd") if variant == "inner rates only" else m.meta
+        if variant == "pseudo-new, approx-NDCG":
+            meta = replace(meta, outer_loss="approx_ndcg")
         trainer = MetaTrainer(m.rec.model, m.rec.item_text, tasks[variant], meta, train)
         m.rec.meta = meta
         if variant == "loss maximised":
@@ -151,13 +158,7 @@ def run(data, seed: int, steps: int, eval_every: int) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="ml-100k")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--eval-every", type=int, default=10)
-    ap.add_argument("--out", default="benchmarks/results")
+    ap = probe_parser(__doc__, seeds=3, steps=150, eval_every=10)
     a = ap.parse_args()
     data = load_dataset(a.dataset, a.data_dir)
     rows = [r for seed in range(a.seeds) for r in run(data, seed, a.steps, a.eval_every)]

@@ -11,7 +11,6 @@ doubled, more steps), without retraining: does one budget suit every K? Test use
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -25,6 +24,7 @@ from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.methods.neural import MetaRecMethod
+from results_io import probe_parser
 
 SHOTS = (1, 3, 5, 10)
 # (inner steps, multiple of the chosen inner learning rate); (3, 1.0) is what the default ships
@@ -54,12 +54,8 @@ def run(data, seed: int) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="ml-100k")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap = probe_parser(__doc__, seeds=5)
     ap.add_argument("--tag", default=None, help="file name suffix (default: the dataset name)")
-    ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()
     data = load_dataset(a.dataset, a.data_dir)
     rows = [r for seed in range(a.seeds) for r in run(data, seed)]

@@ -21,7 +21,6 @@ pseudo-new users only: the design data behind metarec's knn feature.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -35,6 +34,7 @@ from metarec.core.metrics import ranking_metrics
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.models.features import FEATURES, ItemSide
+from results_io import probe_parser
 
 COLS = [FEATURES.index("knn"), FEATURES.index("pop")]
 
@@ -150,13 +150,9 @@ def knn_scaling(pseudo, side: ItemSide, shots=(1, 3, 5, 10), fit_k: int = 5) -> 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="ml-100k")
-    ap.add_argument("--data-dir", default=None)
+    ap = probe_parser(__doc__, seeds=5)
     ap.add_argument("--shots", default="1,5,10")
-    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--snapshots", type=int, default=4)
-    ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()
     data = load_dataset(a.dataset, a.data_dir)
     split0 = make_split(data, SplitConfig(seed=0))

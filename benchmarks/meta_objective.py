@@ -20,7 +20,6 @@ stopping) with the default configuration and the validation-chosen start.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -39,6 +38,7 @@ from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.losses import task_losses
 from metarec.meta.tasks import sample_tasks
 from metarec.methods.neural import MetaRecMethod
+from results_io import probe_parser
 
 
 def train_task_probe(trainer, k: int, n_tasks: int, n_query: int, seed: int, md=None):
@@ -132,17 +132,11 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="ml-100k")
-    ap.add_argument("--data-dir", default=None)
+    ap = probe_parser(__doc__, seeds=3, steps=200, eval_every=20)
     ap.add_argument("--modes", default="time,random")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--eval-every", type=int, default=20)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--tasks", type=int, default=200)
     ap.add_argument("--n-query", type=int, default=200)
-    ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()
     data = load_dataset(a.dataset, a.data_dir)
     rows = [r for mode in a.modes.split(",") for seed in range(a.seeds)

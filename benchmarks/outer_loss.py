@@ -26,7 +26,6 @@ one fault and the time shift between warm and new users is the other.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -42,6 +41,7 @@ from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer
 from metarec.methods.neural import MetaRecMethod
+from results_io import probe_parser
 
 sys.path.insert(0, str(Path(__file__).parent))
 from meta_objective import train_task_probe  # noqa: E402  (the same probe as meta_objective.md)
@@ -92,14 +92,8 @@ def run(data, mode: str, seed: int, steps: int, eval_every: int, lr: float) -> l
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dataset", default="ml-100k")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--eval-every", type=int, default=25)
+    ap = probe_parser(__doc__, seeds=3, steps=150, eval_every=25)
     ap.add_argument("--lr", type=float, default=1e-3, help="outer Adam rate (the default's 3e-4 barely moves in 150 steps)")
-    ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--tag", default="", help="suffix of the report's name (outer_loss_TAG.md) for another dataset")
     a = ap.parse_args()
     data = load_dataset(a.dataset, a.data_dir)

@@ -3,6 +3,7 @@ plus a Markdown table under `benchmarks/results/` that both name that command.""
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import shlex
@@ -43,3 +44,18 @@ def publish(out: str | Path, stem: str, title: str, table: str, note: str, paylo
     meta = run_meta(**extra)
     write_result(out, stem, {"meta": meta, **payload}, title, meta["command"], f"{table}\n\n{note} {torch_line(meta)}")
     return meta
+
+
+def probe_parser(doc: str, *, seeds: int, steps: int | None = None, eval_every: int | None = None
+                 ) -> argparse.ArgumentParser:
+    """The arguments every validation-user probe shares (the dataset, its folder, seeds, output
+    folder, and meta-steps with their evaluation interval where it trains); the script adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--dataset", default="ml-100k")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--seeds", type=int, default=seeds)
+    if steps is not None:
+        ap.add_argument("--steps", type=int, default=steps)
+        ap.add_argument("--eval-every", type=int, default=eval_every)
+    ap.add_argument("--out", default="benchmarks/results")
+    return ap

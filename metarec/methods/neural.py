@@ -199,6 +199,7 @@ class MetaRecMethod(Method):
         prior = best()[0]
         for lr in self.INNER_LR_GRID[1:]:
             attempt(prior, lr)
+
         def name(g: tuple[dict, float]) -> str:
             return f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items())
 

@@ -15,15 +15,12 @@ Test users are never scored. Prints a table; writes JSON and Markdown.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from results_io import publish
-from synthetic_data import synthetic_log
+from synthetic_data import synthetic_problem
 
 WAYS = ("every user", "sample first")
 
@@ -61,19 +58,12 @@ def main() -> None:
     args = ap.parse_args()
 
     import metarec.methods.neural as neural
-    from metarec.bench.evaluate import VAL_SAMPLE, fit_data, make_validator
+    from metarec.bench.evaluate import VAL_SAMPLE, make_validator
     from metarec.core.progress import set_progress
-    from metarec.data import SplitConfig, load_dataset, make_split
 
     set_progress(False)
     torch.manual_seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        synthetic_log(Path(tmp), args.items, args.users, 0)
-        data = load_dataset("csv", Path(tmp))
-    split = make_split(data, SplitConfig(seed=0))
-    fd = fit_data(split)
-    text = np.random.default_rng(0).standard_normal((data.n_items, 384)).astype(np.float32)
-    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    _, split, fd, text = synthetic_problem(args.items, args.users)
     neural.item_embeddings = lambda items, encoder: text  # the encoder's cost is not what is measured
     validator = make_validator(split, k=5, max_users=VAL_SAMPLE)
     rows = [fit_start(fd, validator, way, args.quick_users, args.keep) for way in WAYS]

@@ -56,6 +56,23 @@ def synthetic_log(root: Path, n_items: int, n_users: int, seed: int, implicit: b
     return len(log)
 
 
+def synthetic_problem(n_items: int, n_users: int, seed: int = 0):
+    """(data, its seeded protocol split, that split's fit data, unit random text vectors [items, 384]):
+    the large-catalog timing benchmarks' problem, where random vectors stand in for the encoder
+    (its cost is not what they measure)."""
+    import tempfile
+
+    from metarec.bench.evaluate import fit_data
+    from metarec.data import SplitConfig, load_dataset, make_split
+
+    with tempfile.TemporaryDirectory() as tmp:
+        synthetic_log(Path(tmp), n_items, n_users, seed)
+        data = load_dataset("csv", Path(tmp))
+    split = make_split(data, SplitConfig(seed=seed))
+    text = np.random.default_rng(seed).standard_normal((data.n_items, 384)).astype(np.float32)
+    return data, split, fit_data(split), text / np.linalg.norm(text, axis=1, keepdims=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=2000)

@@ -13,16 +13,14 @@ change the cost). The scores are checked equal. Prints a table; writes JSON and 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from meta_speed import speed_problem
 from results_io import publish
-from synthetic_data import synthetic_log
+from synthetic_data import synthetic_problem
 
 
 def timings(name: str, data, side, split, rounds: int) -> dict:
@@ -79,9 +77,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
 
-    from metarec.bench.evaluate import fit_data
     from metarec.core.progress import set_progress
-    from metarec.data import SplitConfig, load_dataset, make_split
     from metarec.models.features import ItemSide
 
     set_progress(False)
@@ -89,13 +85,8 @@ def main() -> None:
     rows = []
     _, split, side, _, _, _ = speed_problem(args.data_dir, torch.device("cpu"))
     rows.append(timings("ml-100k", split.data, side, split, args.rounds))
-    with tempfile.TemporaryDirectory() as tmp:
-        synthetic_log(Path(tmp), args.items, args.users, 0)
-        data = load_dataset("csv", Path(tmp))
-    split = make_split(data, SplitConfig(seed=0))
-    fd = fit_data(split)
-    text = np.random.default_rng(0).standard_normal((data.n_items, 384)).astype(np.float32)
-    side = ItemSide.build(text / np.linalg.norm(text, axis=1, keepdims=True), fd.matrix, fd.recent)
+    data, split, fd, text = synthetic_problem(args.items, args.users)
+    side = ItemSide.build(text, fd.matrix, fd.recent)
     rows.append(timings(f"synthetic {args.items} items", data, side, split, args.rounds))
     lines = ["| data | items | validation users | inputs rebuilt (s) | cached (s) | speed-up | same scores |",
              "|---|---|---|---|---|---|---|"]

@@ -224,7 +224,10 @@ class MetaRecMethod(Method):
         self.prior = {"chosen": prior, "inner_lr": lr,
                       "val_ndcg@10": {name(g): round(x, 4) for g, x in zip(tried, scores)}, **extra}
         self.start_val = start_val  # the start's score on every validation user: meta-training's step 0
-        log.info("feature prior %s, inner lr %s chosen on validation users", prior, lr)
+        how = f"{len(tried)} candidates"
+        if quick is not None:
+            how += f" on a sample of {quick.n_users} of them, the best {self.QUICK_KEEP} on all {n_val}"
+        log.info("feature prior %s, inner lr %s chosen on validation users (%s)", prior, lr, how)
 
     def score(self, batch: SupportBatch) -> np.ndarray:
         return score_users(self.rec, batch, self.encoder)

@@ -5,8 +5,9 @@ rates on validation users. With 500 or more of them it now scores each candidate
 of `QUICK_USERS` (250) and only the `QUICK_KEEP` (3) best on all of them. This script fits the
 start (no meta-steps) both ways on the seeded synthetic catalog of `catalog_scale.py` (30,000 items,
 1,000 validation users; random unit vectors stand in for the text encoder, which does not change the
-cost), alternated in one run, and reports each way's wall time, how many validator calls scored
-every validation user, the start each chose, and that start's NDCG@10 over all validation users.
+cost), one after the other in one run, and reports each way's wall time, how many validator calls
+scored every validation user, the start each chose, and that start's NDCG@10 over all validation
+users. One fit each way: on this machine a single timing can swing by 1.5x, so the ratio is a rough one.
 Test users are never scored. Prints a table; writes JSON and Markdown.
 
     python benchmarks/start_search.py --out benchmarks/results
@@ -75,8 +76,8 @@ def main() -> None:
               for r in rows]
     publish(args.out, "start_search", "metarec's start search: every validation user vs a sample first (CPU)",
             "\n".join(lines), f"{args.items} items, {validator.n_users} validation users (K = 5), sample of "
-            f"{args.quick_users}, the {args.keep} best of it re-scored on every user; each row fits the start with no meta-steps (the ease feature is left out above "
-            "10,000 items).", {"rows": rows}, items=args.items, val_users=validator.n_users)
+            f"{args.quick_users}, the {args.keep} best of it re-scored on every user; each row fits the start with no "
+            "meta-steps (the ease feature is left out above 10,000 items).", {"rows": rows}, items=args.items, val_users=validator.n_users)
 
 
 if __name__ == "__main__":

@@ -181,22 +181,23 @@ class MetaRecMethod(Method):
             scores.append((validator if quick is None else quick)(self.score))
             bar.update()
 
-        def best() -> tuple[dict, float]:
-            return tried[int(np.argmax(scores))]
+        def best() -> int:
+            """The index in `tried` of the best score so far (the first, on a tie)."""
+            return int(np.argmax(scores))
 
         for prior in self.PRIOR_GRID:
             attempt(prior, self.INNER_LR_GRID[0])
         if ease:  # the ease feature (when configured) with the winning content, beside or instead of knn
-            content = best()[0]["content"]
+            content = tried[best()][0]["content"]
             for kn, e in self.EASE_GRID:
                 for p in pops:
                     attempt({"knn": kn, "content": content, "pop": p, "ease": e}, self.INNER_LR_GRID[0])
         if trend:
-            base = best()[0]
+            base = tried[best()][0]
             for t in self.TREND_GRID:
                 for p in pops:
                     attempt({**base, "pop": p, "trend": t}, self.INNER_LR_GRID[0])
-        prior = best()[0]
+        prior = tried[best()][0]
         for lr in self.INNER_LR_GRID[1:]:
             attempt(prior, lr)
 
@@ -216,7 +217,7 @@ class MetaRecMethod(Method):
             extra = {"sample_users": quick.n_users,
                      "val_ndcg@10_all_users": {name(tried[i]): round(full[i], 4) for i in finalists}}
         else:
-            i = int(np.argmax(scores))
+            i = best()
             (prior, lr), start_val = tried[i], scores[i]
         bar.close()
         use(prior, lr)

@@ -23,7 +23,9 @@ from results_io import publish
 from synthetic_data import synthetic_problem
 
 
-def timings(name: str, data, side, split, rounds: int) -> dict:
+def validation_problem(side, split):
+    """(a seeded fresh recommender over `side` with 3 inner steps, the fit's validator at K = 5 over
+    at most VAL_SAMPLE validation users of `split`): what one validator call while fitting scores."""
     from metarec.bench.evaluate import VAL_SAMPLE, make_validator
     from metarec.meta.learners import MetaConfig
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
@@ -34,7 +36,13 @@ def timings(name: str, data, side, split, rounds: int) -> dict:
     model = ScoringModel(HeadConfig(features=features), side.text.shape[1], side.n_items,
                          generator=torch.Generator().manual_seed(0))
     rec = MetaRecommender(model, MetaConfig(inner_steps=3, inner_lr=0.1), side, RecommenderInfo(), seed=0)
-    validator = make_validator(split, k=5, max_users=VAL_SAMPLE)
+    return rec, make_validator(split, k=5, max_users=VAL_SAMPLE)
+
+
+def timings(name: str, data, side, split, rounds: int) -> dict:
+    from metarec.bench.evaluate import VAL_SAMPLE
+
+    rec, validator = validation_problem(side, split)
     scores: dict[str, list[np.ndarray]] = {"rebuilt": [], "cached": []}
 
     def score(kind: str):

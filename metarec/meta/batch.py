@@ -48,7 +48,8 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
     prof = rec.encode_profiles([by_text.get(str(u)) for u in users], show_progress=False)
 
     n_i = rec.side.n_items
-    chunk = chunk or max(1, min(256, 1_000_000 // max(n_i, 1)))
+    chunk = chunk or rec.users_per_forward()
+    weights = rec.scoring_weights()
     sizes = np.array([len(s) for s in support])
     top = np.zeros((len(users), min(k, n_i)), np.int64)
     top_s = np.full(top.shape, -np.inf)
@@ -60,7 +61,7 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
                 r = rows[start:start + chunk]
                 sup = np.stack([support[i] for i in r]).reshape(len(r), size)
                 rat = np.stack([ratings[i] for i in r]).reshape(len(r), size)
-                s = rec._score_chunk(sup, rat, prof[r], np.zeros(len(r), np.int64)).astype(np.float64)
+                s = rec._score_chunk(sup, rat, prof[r], np.zeros(len(r), np.int64), weights).astype(np.float64)
                 np.put_along_axis(s, sup, -np.inf, axis=1)
                 top[r], top_s[r] = top_k(s, top.shape[1])
                 bar.update(len(r))

@@ -51,6 +51,8 @@ class MetaRecommender:
     and where adaptation and scoring run (the model is moved there); the side features are computed
     with numpy on the host either way, and scores come back as numpy arrays."""
 
+    BLOCK_ROWS = 32_768  # (user, item) rows per CPU forward in full-catalog scoring; 0 = no blocks
+
     def __init__(self, model: ScoringModel, meta: MetaConfig, side: ItemSide, info: RecommenderInfo,
                  item_ids: list | None = None, titles: list[str] | None = None, seed: int = 0,
                  learner=None, device: str = "cpu") -> None:
@@ -87,29 +89,56 @@ class MetaRecommender:
             ratings = np.full((u_n, k), np.nan, np.float32)
         if profiles is None:
             profiles = np.zeros((u_n, self.side.text.shape[1]), np.float32)
-        chunk = chunk or max(1, min(256, 1_000_000 // max(n_i, 1)))  # ~1M candidate rows per forward
+        chunk = chunk or self.users_per_forward()
         out = np.empty((u_n, n_i), np.float32)
+        weights = self.scoring_weights()
         with numpy_single_thread():
             for start in range(0, u_n, chunk):
                 sl = slice(start, start + chunk)
                 out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl],
-                                            np.arange(start, start + len(support[sl])))
+                                            np.arange(start, start + len(support[sl])), weights)
         return out
 
-    def _score_chunk(self, support, ratings, profiles, neg_keys: np.ndarray) -> np.ndarray:
-        """float32 [U, I] for U users with the same K; `neg_keys` [U] seeds each user's inner-loop
-        negatives (a single `adapt` uses 0, so a batch that passes zeros scores like it)."""
-        full, inner = self._inputs(support, ratings, profiles, neg_keys)
+    def users_per_forward(self) -> int:
+        """Users adapted and scored together by default: about 1M (user, item) rows, at most 256."""
+        return max(1, min(256, 1_000_000 // max(self.side.n_items, 1)))
+
+    def scoring_weights(self) -> tuple[dict, torch.Tensor | None]:
+        """(the model's parameters, the catalog's shared text projection or None): what every chunk of
+        a scoring pass starts from, computed once per pass."""
         params = self.model.params()
         with torch.no_grad():
-            proj = self.learner.shared_projection(params)
+            return params, self.learner.shared_projection(params)
+
+    def _score_chunk(self, support, ratings, profiles, neg_keys: np.ndarray, weights: tuple) -> np.ndarray:
+        """float32 [U, I] for U users with the same K; `neg_keys` [U] seeds each user's inner-loop
+        negatives (a single `adapt` uses 0, so a batch that passes zeros scores like it); `weights`
+        from `scoring_weights`."""
+        full, inner = self._inputs(support, ratings, profiles, neg_keys)
+        params, proj = weights
         fast = {}
         if inner is not None:
             # the step count is this recommender's, not the learner's: a pooled model's trainer
             # has no inner loop, but it is still fine-tuned here with the same budget
             fast = self.learner.adapt(*inner, steps=self.meta.inner_steps, create_graph=False, proj=proj)
+        params = {**params, **fast}
+        n_i = self.side.n_items
+        out = np.empty((len(support), n_i), np.float32)
+        step = self.catalog_block(len(support))
         with torch.no_grad():
-            return self.model.score_fn({**params, **fast}, self.item_text, full, proj).float().cpu().numpy()
+            for s in range(0, n_i, step):
+                sl = slice(s, s + step)
+                out[:, sl] = self.model.score_fn(params, self.item_text, full.columns(sl), proj).float().cpu().numpy()
+        return out
+
+    def catalog_block(self, n_users: int) -> int:
+        """Items per block when scoring `n_users` against the whole catalog. On a CPU the network's
+        [users x items x hidden] block is memory-bound once it outgrows the cache: blocks of about
+        `BLOCK_ROWS` (user, item) rows keep it there, and each item's score is the same arithmetic
+        either way (benchmarks/catalog_blocks.py). A GPU takes the catalog at once."""
+        if self.device.type != "cpu" or not self.BLOCK_ROWS:
+            return self.side.n_items
+        return max(1, self.BLOCK_ROWS // max(n_users, 1))
 
     def _inputs(self, support, ratings, profiles, neg_keys: np.ndarray):
         """(the catalog's inputs, the inner loop's (inputs, labels, mask) or None) for these users, on

@@ -11,7 +11,7 @@ copy per user), and `linear` dispatches to matmul or `bmm`/`baddbmm`. Parameter 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -80,6 +80,11 @@ class ScoreInputs:
         """Tasks `idx` (a slice: the flags follow it)."""
         flags = self.task_drops[idx] if self.task_drops is not None and isinstance(idx, slice) else None
         return ScoreInputs(*(getattr(self, f)[idx] for f in self._TENSORS), task_drops=flags)
+
+    def columns(self, idx: slice) -> "ScoreInputs":
+        """Candidates `idx` of every task (support and profile unchanged): the catalog in blocks."""
+        return replace(self, items=self.items[:, idx], feats=self.feats[:, idx], item_keep=self.item_keep[:, idx],
+                       drop=self.drop[:, idx])
 
     def to(self, **kw) -> "ScoreInputs":
         """Moved and/or cast (floats only); a field broadcast over the tasks (stride 0, as the

@@ -38,6 +38,22 @@ def _state(m):
     return {k: v.clone() for k, v in m.trainer.model.state_dict().items()}
 
 
+def _scores_in_blocks_agree(rec, ep, users_per_forward=None, profiles=None):
+    """Full-catalog scores in blocks of 3 items (a ragged last block) equal one forward over the
+    catalog: each item's score is the same arithmetic, the blocks only keep the work in cache."""
+    whole = rec.score_batch(ep.support_items, ep.support_ratings, profiles, chunk=users_per_forward)
+    old = rec.BLOCK_ROWS
+    try:
+        n = users_per_forward or len(ep)
+        rec.BLOCK_ROWS = 3 * n
+        assert rec.catalog_block(n) == 3 and rec.side.n_items % 3
+        blocks = rec.score_batch(ep.support_items, ep.support_ratings, profiles, chunk=users_per_forward)
+    finally:
+        rec.BLOCK_ROWS = old
+    np.testing.assert_allclose(blocks, whole, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(whole[:, :3], whole[:, 3:6])  # the blocks are different items
+
+
 def test_same_seed_same_numbers(tiny_ml, tiny_models):
     a, b = _fit(tiny_ml, _method(tiny_models, 10)), _fit(tiny_ml, _method(tiny_models, 10))
     for k, v in _state(a).items():
@@ -46,6 +62,8 @@ def test_same_seed_same_numbers(tiny_ml, tiny_models):
     ep = split.episodes("test", 3)
     batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
     np.testing.assert_array_equal(a.score(batch), b.score(batch))
+    _scores_in_blocks_agree(a.rec, ep)
+    _scores_in_blocks_agree(a.rec, ep, users_per_forward=2)
 
 
 def test_the_validation_input_cache_changes_nothing_but_the_work(tiny_ml, tiny_models):
@@ -228,6 +246,7 @@ def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
     batch = SupportBatch(ep.support_items, ep.support_ratings, tiny_ml.users.iloc[ep.users].reset_index(drop=True))
     s = m.score(batch)
     assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
+    _scores_in_blocks_agree(m.rec, ep, profiles=m.feats.user_onehots(batch.users))
     assert m.describe()["best_step"] == 4  # a fixed budget: the last step is the model
     # MeLU regresses ratings: its predicted rating of an item is its adapted score of that item
     pred = m.predict_ratings(batch, ep.query_items)
@@ -268,6 +287,7 @@ def test_adapt_all_scores_the_full_catalog(tiny_ml, tiny_models):
     assert s.shape == (len(ep), tiny_ml.n_items) and np.isfinite(s).all()
     # each user's adapted projection differs, so two users with different supports score differently
     assert not np.allclose(s[0], s[1])
+    _scores_in_blocks_agree(m.rec, ep)
 
 
 def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_left_out_above_the_cap(

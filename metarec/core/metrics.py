@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 __all__ = [
     "top_k",
@@ -56,23 +57,29 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = int(min(k, n_items))
     if k <= 0 or n_users == 0:
         return np.zeros((n_users, max(k, 0)), dtype=np.int64)
-    neg = -scores
-    if k < n_items:
+    if k < n_items and not np.isnan(scores).any():
+        # torch.topk selects without argpartition's index array as large as the scores (allocated and
+        # paged in on every call). Any selection gives the same set unless the k-th value ties with an
+        # item outside it, and those rows are sorted exactly below.
+        t = torch.from_numpy(np.require(scores, requirements=["C", "W"]))
+        low, part = (a.numpy() for a in torch.topk(t, k, dim=1, sorted=False))
+        exact = (scores >= low.min(axis=1)[:, None]).sum(axis=1) > k
+    elif k < n_items:  # NaN scores: numpy's partition, which puts them last
+        neg = -scores
         part = np.argpartition(neg, k - 1, axis=1)[:, :k]
         kth = np.take_along_axis(neg, part, axis=1).max(axis=1)
         # rows whose k-th value is tied with an item outside the partition need an exact sort
-        n_le = (neg <= kth[:, None]).sum(axis=1)
-        exact = n_le > k
+        exact = (neg <= kth[:, None]).sum(axis=1) > k
     else:
         part = np.broadcast_to(np.arange(n_items), (n_users, n_items)).copy()
         exact = np.zeros(n_users, dtype=bool)
     # order the partition by (score desc, index asc): lexsort uses the last key as primary
-    vals = np.take_along_axis(neg, part, axis=1)
+    vals = -np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, vals), axis=1)
     out = np.take_along_axis(part, order, axis=1)
     if exact.any():
         rows = np.flatnonzero(exact)
-        out[rows] = np.argsort(neg[rows], axis=1, kind="stable")[:, :k]
+        out[rows] = np.argsort(-scores[rows], axis=1, kind="stable")[:, :k]
     excluded = np.isneginf(np.take_along_axis(scores, out, axis=1))
     out[excluded] = -1
     return out

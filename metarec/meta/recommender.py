@@ -22,6 +22,7 @@ from metarec.core.config import from_dict, save_json, to_dict
 from metarec.core.device import resolve_device
 from metarec.core.digest import array_digest
 from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
+from metarec.core.metrics import top_k as ranked_top_k
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.learners import MetaConfig, make_learner
@@ -347,9 +348,10 @@ def _plain(v):
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, scores) [U, min(k, I)] of each row's k best scores, best first, ties broken by
-    catalog index. Left-out items carry -inf: they come last, and callers drop them."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return order, np.take_along_axis(scores, order, axis=1)
+    catalog index (the protocol's `metrics.top_k`). Left-out items carry -inf: a row with fewer than k
+    others ends in index -1 with score -inf, and callers drop the entries that are not finite."""
+    order = ranked_top_k(scores, k)
+    return order, np.where(order >= 0, np.take_along_axis(scores, np.maximum(order, 0), axis=1), -np.inf)
 
 
 class AdaptedUser:

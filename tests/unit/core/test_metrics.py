@@ -20,6 +20,29 @@ def test_top_k_orders_by_score_then_index():
     assert M.top_k(s, 2).tolist() == [[0, 1]]
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 40), st.integers(1, 45), st.integers(0, 10_000))
+def test_top_k_matches_a_full_stable_sort(n_users, n_items, k, seed):
+    """The selection (torch.topk, exact sort where the k-th value ties) against sorting every item
+    by (score desc, index asc), with many ties and excluded items."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 5, size=(n_users, n_items)).astype(float)
+    s[rng.random(s.shape) < 0.2] = INF
+    want = np.lexsort((np.broadcast_to(np.arange(n_items), s.shape), -s), axis=1)[:, :k]
+    want = np.where(np.isneginf(np.take_along_axis(s, want, axis=1)), -1, want)
+    np.testing.assert_array_equal(M.top_k(s, k), want)
+    # the same from a reversed (negative-stride) view and a read-only array
+    rev = s[:, ::-1]
+    np.testing.assert_array_equal(M.top_k(rev, k), M.top_k(rev.copy(), k))
+    s.flags.writeable = False
+    np.testing.assert_array_equal(M.top_k(s, k), want)
+
+
+def test_top_k_ranks_nan_scores_last():
+    s = np.array([[np.nan, 1.0, 2.0, np.nan, 0.5]])
+    assert M.top_k(s, 3).tolist() == [[2, 1, 4]]
+
+
 def test_top_k_k_larger_than_catalog_marks_excluded():
     s = np.array([[0.2, INF, 0.7]])
     assert M.top_k(s, 10).tolist() == [[2, 0, -1]]

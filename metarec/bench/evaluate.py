@@ -58,7 +58,7 @@ def score_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdSt
     out = np.empty((len(ep), split.data.n_items), dtype=np.float64)
     for start in range(0, len(ep), SCORE_CHUNK):
         rows = slice(start, start + SCORE_CHUNK)
-        s = np.asarray(score_fn(support_batch(split, ep, rows)), dtype=np.float64)
+        s = np.asarray(score_fn(support_batch(split, ep, rows)))  # as returned: the copy into `out` casts
         if s.shape != (min(SCORE_CHUNK, len(ep) - start), split.data.n_items):
             raise ValueError(f"score() returned shape {s.shape}; expected [users, {split.data.n_items}]")
         out[rows] = s

@@ -96,8 +96,8 @@ class MetaRecommender:
         with numpy_single_thread():
             for start in range(0, u_n, chunk):
                 sl = slice(start, start + chunk)
-                out[sl] = self._score_chunk(support[sl], ratings[sl], profiles[sl],
-                                            np.arange(start, start + len(support[sl])), weights)
+                self._score_chunk(support[sl], ratings[sl], profiles[sl], np.arange(start, start + len(support[sl])),
+                                  weights, out=out[sl])
         return out
 
     def users_per_forward(self) -> int:
@@ -111,10 +111,11 @@ class MetaRecommender:
         with torch.no_grad():
             return params, self.learner.shared_projection(params)
 
-    def _score_chunk(self, support, ratings, profiles, neg_keys: np.ndarray, weights: tuple) -> np.ndarray:
+    def _score_chunk(self, support, ratings, profiles, neg_keys: np.ndarray, weights: tuple,
+                     out: np.ndarray | None = None) -> np.ndarray:
         """float32 [U, I] for U users with the same K; `neg_keys` [U] seeds each user's inner-loop
         negatives (a single `adapt` uses 0, so a batch that passes zeros scores like it); `weights`
-        from `scoring_weights`."""
+        from `scoring_weights`; `out`: a float32 [U, I] array to write the scores into."""
         full, inner = self._inputs(support, ratings, profiles, neg_keys)
         params, proj = weights
         fast = {}
@@ -124,7 +125,7 @@ class MetaRecommender:
             fast = self.learner.adapt(*inner, steps=self.meta.inner_steps, create_graph=False, proj=proj)
         params = {**params, **fast}
         n_i = self.side.n_items
-        out = np.empty((len(support), n_i), np.float32)
+        out = np.empty((len(support), n_i), np.float32) if out is None else out
         step = self.catalog_block(len(support))
         with torch.no_grad():
             for s in range(0, n_i, step):

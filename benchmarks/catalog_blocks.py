@@ -13,16 +13,12 @@ writes JSON and Markdown.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-import torch
 
-from meta_speed import speed_problem
 from results_io import publish
-from synthetic_data import synthetic_problem
-from validation_cache import validation_problem
+from validation_cache import recording, two_catalogs, validation_problem
 
 
 def timings(name: str, side, split, rounds: int) -> dict:
@@ -31,22 +27,15 @@ def timings(name: str, side, split, rounds: int) -> dict:
     scores: dict[str, list[np.ndarray]] = {k: [] for k in ways}
     times: dict[str, list[float]] = {k: [] for k in ways}
 
-    def score(kind: str):
-        def fn(batch):
-            s = rec.score_batch(batch.support_items, batch.support_ratings)
-            scores[kind].append(s)
-            return s
-        return fn
-
     try:
         with rec.input_cache(1 << 31):
-            validator(score("blocks"))  # fills the cache (not timed)
+            validator(recording(rec, []))  # fills the cache (not timed)
             for _ in range(rounds):
                 for kind, block_rows in ways.items():
                     scores[kind].clear()
                     rec.BLOCK_ROWS = block_rows
                     t0 = time.perf_counter()
-                    validator(score(kind))
+                    validator(recording(rec, scores[kind]))
                     times[kind].append(time.perf_counter() - t0)
     finally:
         rec.BLOCK_ROWS = ways["blocks"]
@@ -61,24 +50,8 @@ def timings(name: str, side, split, rounds: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default="../shared/data/ml-100k")
-    ap.add_argument("--items", type=int, default=30000)
-    ap.add_argument("--users", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default="benchmarks/results")
-    args = ap.parse_args()
-
-    from metarec.core.progress import set_progress
-    from metarec.models.features import ItemSide
-
-    set_progress(False)
-    torch.manual_seed(0)
-    rows = []
-    _, split, side, _, _, _ = speed_problem(args.data_dir, torch.device("cpu"))
-    rows.append(timings("ml-100k", side, split, args.rounds))
-    _, split, fd, text = synthetic_problem(args.items, args.users)
-    rows.append(timings(f"synthetic {args.items} items", ItemSide.build(text, fd.matrix, fd.recent), split, args.rounds))
+    args, problems = two_catalogs(__doc__)
+    rows = [timings(name, side, split, args.rounds) for name, side, split in problems]
     lines = ["| data | items | validation users | items per block | one forward (s) | blocks (s) | speed-up | "
              "max abs score diff | same top 10 |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['data']} | {r['items']} | {r['val_users']} | {r['items_per_block']} | {r['one_forward_s']} | "

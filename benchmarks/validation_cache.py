@@ -39,32 +39,34 @@ def validation_problem(side, split):
     return rec, make_validator(split, k=5, max_users=VAL_SAMPLE)
 
 
-def timings(name: str, data, side, split, rounds: int) -> dict:
+def recording(rec, kept: list):
+    """A validator's score function: `rec`'s scores of each batch, also appended to `kept`."""
+    def fn(batch):
+        s = rec.score_batch(batch.support_items, batch.support_ratings)
+        kept.append(s)
+        return s
+    return fn
+
+
+def timings(name: str, side, split, rounds: int) -> dict:
     from metarec.bench.evaluate import VAL_SAMPLE
 
     rec, validator = validation_problem(side, split)
     scores: dict[str, list[np.ndarray]] = {"rebuilt": [], "cached": []}
 
-    def score(kind: str):
-        def fn(batch):
-            s = rec.score_batch(batch.support_items, batch.support_ratings)
-            scores[kind].append(s)
-            return s
-        return fn
-
     times: dict[str, list[float]] = {"rebuilt": [], "cached": []}
     with rec.input_cache(1 << 31) as cache:
-        validator(score("cached"))  # fills the cache (not timed)
+        validator(recording(rec, []))  # fills the cache (not timed)
         for _ in range(rounds):
             for kind in times:
                 scores[kind].clear()
                 t0 = time.perf_counter()
                 if kind == "cached":
-                    validator(score(kind))
+                    validator(recording(rec, scores[kind]))
                 else:
                     saved, cache._cache = cache._cache, None  # the same call with the cache off
                     try:
-                        validator(score(kind))
+                        validator(recording(rec, scores[kind]))
                     finally:
                         cache._cache = saved
                 times[kind].append(time.perf_counter() - t0)
@@ -76,8 +78,10 @@ def timings(name: str, data, side, split, rounds: int) -> dict:
             "speedup": round(med["rebuilt"] / med["cached"], 2), "same_scores": bool(same)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def two_catalogs(doc: str):
+    """(parsed arguments, [(name, item side, split)] for ML-100K with the ease feature and for the
+    seeded synthetic catalog without it): the validator-call benchmarks' command line and problems."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data/ml-100k")
     ap.add_argument("--items", type=int, default=30000)
     ap.add_argument("--users", type=int, default=20000)
@@ -90,12 +94,16 @@ def main() -> None:
 
     set_progress(False)
     torch.manual_seed(0)
-    rows = []
     _, split, side, _, _, _ = speed_problem(args.data_dir, torch.device("cpu"))
-    rows.append(timings("ml-100k", split.data, side, split, args.rounds))
-    data, split, fd, text = synthetic_problem(args.items, args.users)
-    side = ItemSide.build(text, fd.matrix, fd.recent)
-    rows.append(timings(f"synthetic {args.items} items", data, side, split, args.rounds))
+    problems = [("ml-100k", side, split)]
+    _, split, fd, text = synthetic_problem(args.items, args.users)
+    problems.append((f"synthetic {args.items} items", ItemSide.build(text, fd.matrix, fd.recent), split))
+    return args, problems
+
+
+def main() -> None:
+    args, problems = two_catalogs(__doc__)
+    rows = [timings(name, side, split, args.rounds) for name, side, split in problems]
     lines = ["| data | items | validation users | inputs rebuilt (s) | cached (s) | speed-up | same scores |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['data']} | {r['items']} | {r['val_users']} | {r['rebuilt_s']} | {r['cached_s']} | {r['speedup']}x | "

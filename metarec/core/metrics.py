@@ -57,7 +57,10 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = int(min(k, n_items))
     if k <= 0 or n_users == 0:
         return np.zeros((n_users, max(k, 0)), dtype=np.int64)
-    if k < n_items and not np.isnan(scores).any():
+    # a NaN anywhere makes the sum NaN (so does +inf beside -inf, which only costs the slower path)
+    with np.errstate(invalid="ignore"):
+        has_nan = bool(np.isnan(scores.sum()))
+    if k < n_items and not has_nan:
         # torch.topk selects without argpartition's index array as large as the scores (allocated and
         # paged in on every call). Any selection gives the same set unless the k-th value ties with an
         # item outside it, and those rows are sorted exactly below.

@@ -41,6 +41,8 @@ def test_top_k_matches_a_full_stable_sort(n_users, n_items, k, seed):
 def test_top_k_ranks_nan_scores_last():
     s = np.array([[np.nan, 1.0, 2.0, np.nan, 0.5]])
     assert M.top_k(s, 3).tolist() == [[2, 1, 4]]
+    s = np.array([[np.inf, 1.0, INF, 2.0], [0.0, np.inf, 3.0, 1.0]])  # +inf beside -inf: the numpy path
+    assert M.top_k(s, 2).tolist() == [[0, 3], [1, 2]]
 
 
 def test_top_k_k_larger_than_catalog_marks_excluded():

@@ -19,7 +19,7 @@ HEADLINE = "ndcg@10"
 SCORE_CHUNK = 512  # users scored at once: bounds memory at SCORE_CHUNK x n_items floats
 VAL_SAMPLE = 1000  # validation users a validator scores at most (see make_validator)
 WARM_SAMPLE = 2000  # returning warm users the runner scores per K for the warm-user scenarios
-EVAL_FLOATS = 2 ** 26  # score entries (float64) held at once by evaluate_episodes: 512 MB
+EVAL_FLOATS = 2 ** 26  # score entries held at once by evaluate_episodes: 512 MB as float64
 RECENT_FRACTION = 0.2  # the trend window: the latest fifth of pre-T interactions (a share of the log, not a
 # number of days, so it follows each dataset's own time scale)
 
@@ -54,13 +54,20 @@ def support_batch(split: ColdStartSplit, ep: Episodes, rows: slice | np.ndarray 
 
 def score_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdStartSplit,
                    ep: Episodes) -> np.ndarray:
-    """float64 [U, n_items] scores with every user's support items set to -inf."""
-    out = np.empty((len(ep), split.data.n_items), dtype=np.float64)
+    """[U, n_items] scores with every user's support items set to -inf: float32 when the method
+    returns float32 (every float32 is exactly a float64, so the ranking is the same, at half the
+    memory and copying), float64 otherwise."""
+    out = np.empty((len(ep), split.data.n_items), dtype=np.float64) if not len(ep) else None
     for start in range(0, len(ep), SCORE_CHUNK):
         rows = slice(start, start + SCORE_CHUNK)
         s = np.asarray(score_fn(support_batch(split, ep, rows)))  # as returned: the copy into `out` casts
         if s.shape != (min(SCORE_CHUNK, len(ep) - start), split.data.n_items):
             raise ValueError(f"score() returned shape {s.shape}; expected [users, {split.data.n_items}]")
+        wide = s.dtype != np.float32
+        if out is None:
+            out = np.empty((len(ep), split.data.n_items), dtype=np.float64 if wide else np.float32)
+        elif wide and out.dtype == np.float32:
+            out = out.astype(np.float64)  # a later chunk came back wider: nothing is rounded
         out[rows] = s
     if ep.k:
         r = np.repeat(np.arange(len(ep)), ep.k)

@@ -39,6 +39,13 @@ def _dense_bool(relevant: np.ndarray | sp.spmatrix) -> np.ndarray:
     return np.asarray(relevant, dtype=bool)
 
 
+def _float_scores(scores) -> np.ndarray:
+    """`scores` as float32 or float64 (kept as given: a float32's float64 image ranks the same), any
+    other type as float64."""
+    scores = np.asarray(scores)
+    return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best items per row, best first; ties broken by lower item index.
 
@@ -50,7 +57,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         int64 [U, min(k, I)]. Entries pointing at -inf items are returned as -1 (a user whose
         non-excluded catalog is shorter than k gets a shorter effective list).
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = _float_scores(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D [users, items], got shape {scores.shape}")
     n_users, n_items = scores.shape
@@ -98,7 +105,7 @@ def _hits(scores: np.ndarray, relevant: np.ndarray, k: int) -> tuple[np.ndarray,
     rows = np.broadcast_to(np.arange(idx.shape[0])[:, None], idx.shape)
     hits[valid] = rel[rows[valid], idx[valid]]
     # excluded (-inf) items are never relevant: they are not part of the ranking
-    n_rel = (rel & ~np.isneginf(np.asarray(scores, dtype=np.float64))).sum(axis=1)
+    n_rel = (rel & ~np.isneginf(_float_scores(scores))).sum(axis=1)
     return hits, n_rel
 
 

@@ -65,3 +65,30 @@ def test_evaluate_episodes_in_blocks_equals_scoring_everyone_at_once(tiny_ml, mo
         assert set(got[name]) == set(ref[name])
         for metric, vals in ref[name].items():
             np.testing.assert_array_equal(got[name][metric], vals)
+
+
+def test_float32_scores_stay_float32_and_rank_as_their_float64_images(tiny_ml, monkeypatch):
+    """A method's float32 scores are kept as float32 (half the memory of a float64 copy): the metrics
+    are exactly those of the same values as float64; a wider later chunk widens the block first."""
+    split = make_split(tiny_ml, SplitConfig(seed=1))
+    ep = split.episodes("test", 1)
+    rng = np.random.default_rng(3)
+    # few distinct values: ties everywhere, which float32 and float64 must break the same way
+    table = rng.integers(0, 4, size=(tiny_ml.n_items, tiny_ml.n_items)).astype(np.float32) / 3
+    narrow = score_episodes(lambda b: table[b.support_items[:, 0]], split, ep)
+    wide = score_episodes(lambda b: table[b.support_items[:, 0]].astype(np.float64), split, ep)
+    assert narrow.dtype == np.float32 and wide.dtype == np.float64
+    np.testing.assert_array_equal(narrow, wide)
+    a, b = metrics_for(narrow, ep), metrics_for(wide, ep)
+    for metric in a:
+        np.testing.assert_array_equal(a[metric], b[metric])
+    monkeypatch.setattr(evaluate, "SCORE_CHUNK", 2)
+    calls = []
+
+    def mixed(batch):  # float32, then float64 values that float32 would round
+        calls.append(1)
+        s = table[batch.support_items[:, 0]].astype(np.float64)
+        return s.astype(np.float32) if len(calls) == 1 else s + 1e-9
+    got = score_episodes(mixed, split, ep)
+    assert got.dtype == np.float64 and len(ep) > 2
+    np.testing.assert_array_equal(got[2:][np.isfinite(got[2:])], (wide[2:] + 1e-9)[np.isfinite(wide[2:])])

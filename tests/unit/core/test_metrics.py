@@ -31,6 +31,8 @@ def test_top_k_matches_a_full_stable_sort(n_users, n_items, k, seed):
     want = np.lexsort((np.broadcast_to(np.arange(n_items), s.shape), -s), axis=1)[:, :k]
     want = np.where(np.isneginf(np.take_along_axis(s, want, axis=1)), -1, want)
     np.testing.assert_array_equal(M.top_k(s, k), want)
+    np.testing.assert_array_equal(M.top_k(s.astype(np.float32), k), want)  # ranked as given, not widened
+    np.testing.assert_array_equal(M.top_k(s.astype(np.float32).astype(object), k), want)  # other types: float64
     # the same from a reversed (negative-stride) view and a read-only array
     rev = s[:, ::-1]
     np.testing.assert_array_equal(M.top_k(rev, k), M.top_k(rev.copy(), k))

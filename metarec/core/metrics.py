@@ -46,6 +46,13 @@ def _float_scores(scores) -> np.ndarray:
     return scores if scores.dtype in (np.float32, np.float64) else scores.astype(np.float64)
 
 
+def _has_nan(scores: np.ndarray) -> bool:
+    """Whether any score is NaN, in one pass without a mask: a NaN anywhere makes the sum NaN (so does
+    +inf beside -inf, a false alarm that only costs top_k its slower path)."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.isnan(scores.sum()))
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best items per row, best first; ties broken by lower item index.
 
@@ -64,25 +71,22 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = int(min(k, n_items))
     if k <= 0 or n_users == 0:
         return np.zeros((n_users, max(k, 0)), dtype=np.int64)
-    # a NaN anywhere makes the sum NaN (so does +inf beside -inf, which only costs the slower path)
-    with np.errstate(invalid="ignore"):
-        has_nan = bool(np.isnan(scores.sum()))
-    if k < n_items and not has_nan:
+    if k >= n_items:
+        part = np.broadcast_to(np.arange(n_items), (n_users, n_items)).copy()
+        exact = np.zeros(n_users, dtype=bool)
+    elif not _has_nan(scores):
         # torch.topk selects without argpartition's index array as large as the scores (allocated and
         # paged in on every call). Any selection gives the same set unless the k-th value ties with an
         # item outside it, and those rows are sorted exactly below.
         t = torch.from_numpy(np.require(scores, requirements=["C", "W"]))
         low, part = (a.numpy() for a in torch.topk(t, k, dim=1, sorted=False))
         exact = (scores >= low.min(axis=1)[:, None]).sum(axis=1) > k
-    elif k < n_items:  # NaN scores: numpy's partition, which puts them last
+    else:  # NaN scores: numpy's partition, which puts them last
         neg = -scores
         part = np.argpartition(neg, k - 1, axis=1)[:, :k]
         kth = np.take_along_axis(neg, part, axis=1).max(axis=1)
         # rows whose k-th value is tied with an item outside the partition need an exact sort
         exact = (neg <= kth[:, None]).sum(axis=1) > k
-    else:
-        part = np.broadcast_to(np.arange(n_items), (n_users, n_items)).copy()
-        exact = np.zeros(n_users, dtype=bool)
     # order the partition by (score desc, index asc): lexsort uses the last key as primary
     vals = -np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, vals), axis=1)

@@ -381,7 +381,7 @@ class AdaptedUser:
 
     def _top(self, k: int, exclude_support: bool, exclude=None, candidates=None) -> tuple[np.ndarray, np.ndarray]:
         """Catalog indices and scores of the k best items, ties broken by index."""
-        s = self.scores.astype(np.float64).copy()
+        s = self.scores.astype(np.float64)  # a copy: the filters below write -inf into it
         if candidates is not None:
             keep = np.zeros(len(s), bool)
             keep[self.rec.index_of(list(candidates))] = True

@@ -39,14 +39,15 @@ def timings(name: str, side, split, rounds: int) -> dict:
                     times[kind].append(time.perf_counter() - t0)
     finally:
         rec.BLOCK_ROWS = ways["blocks"]
+    from metarec.core.metrics import top_k
+
     whole, blocks = (np.concatenate(scores[k]) for k in ways)
-    top = lambda s: np.argsort(-s, axis=1, kind="stable")[:, :10]  # noqa: E731
     med = {k: float(np.median(v)) for k, v in times.items()}
     return {"data": name, "items": int(side.n_items), "val_users": len(whole),
             "items_per_block": rec.catalog_block(min(len(whole), rec.users_per_forward())),
             "one_forward_s": round(med["one forward"], 3), "blocks_s": round(med["blocks"], 3),
             "speedup": round(med["one forward"] / med["blocks"], 2),
-            "max_abs_diff": float(np.abs(whole - blocks).max()), "same_top10": bool((top(whole) == top(blocks)).all())}
+            "max_abs_diff": float(np.abs(whole - blocks).max()), "same_top10": bool((top_k(whole, 10) == top_k(blocks, 10)).all())}
 
 
 def main() -> None:

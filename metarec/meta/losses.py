@@ -15,6 +15,8 @@ gradient is largest for positives near the cut and vanishes for those far below 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -31,29 +33,72 @@ def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor, n_items
     """scores, labels, mask: float [T, N] -> float [T]. `n_items`: the catalog size, which
     approx_ndcg needs to scale sampled negatives up to the whole catalog (None: the candidates are
     the whole catalog)."""
+    return loss_fn(kind, labels, mask, n_items)(scores)
+
+
+def loss_fn(kind: str, labels: Tensor, mask: Tensor, n_items: int | None = None) -> Callable[[Tensor], Tensor]:
+    """`task_losses` with the labels and mask bound: what depends on them alone (which candidates
+    count, the denominators) is computed once, so an inner loop that scores the same support set at
+    every step does not redo it (each op is a kernel launch on a GPU). Same arithmetic, same values."""
+    if kind not in OUTER_LOSSES:
+        raise ValueError(f"unknown loss {kind!r}; choose from {OUTER_LOSSES}")
     if kind == "approx_ndcg":
-        return -approx_ndcg(scores, labels, mask, n_items)
+        return lambda scores: -approx_ndcg(scores, labels, mask, n_items)
+    consts: dict[torch.dtype, tuple] = {}  # per score dtype (a float64 parity run scores in float64)
+
+    def bound(scores: Tensor) -> Tensor:
+        c = consts.get(scores.dtype)
+        if c is None:
+            c = consts[scores.dtype] = _constants(kind, labels, mask, scores.dtype)
+        return _LOSS[kind](scores, labels, *c)
+
+    return bound
+
+
+def _constants(kind: str, labels: Tensor, mask: Tensor, dtype: torch.dtype) -> tuple:
+    """The label- and mask-only tensors each loss reads (see `_LOSS`)."""
     if kind == "softmax":
-        # multinomial likelihood of the positives among all valid candidates (listwise: the
-        # closest of these to full-catalog top-k ranking)
-        logits = scores.masked_fill(mask <= 0, float("-inf"))
-        logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-        pos = (labels > 0).to(scores.dtype) * mask
-        return -(torch.where(pos > 0, logp, torch.zeros_like(logp)) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
+        pos = (labels > 0).to(dtype) * mask
+        # an additive mask (0 or -inf) instead of masked_fill: the same logits, and its backward is
+        # the identity (the gradient there is exp(-inf - lse) = 0 anyway)
+        invalid = torch.zeros_like(mask, dtype=dtype).masked_fill_(mask <= 0, float("-inf"))
+        return invalid, pos <= 0, pos, -pos.sum(1).clamp(min=1.0)
     if kind == "bce":
-        target = (labels > 0).to(scores.dtype)
-        loss = F.binary_cross_entropy_with_logits(scores, target, reduction="none")
-        return (loss * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return (labels > 0).to(dtype), mask, mask.sum(1).clamp(min=1.0)
     if kind == "bpr":
-        pos = (labels > 0).to(scores.dtype) * mask
-        neg = (labels <= 0).to(scores.dtype) * mask
-        diff = scores.unsqueeze(2) - scores.unsqueeze(1)  # [T, N(pos), N(neg)]
+        pos = (labels > 0).to(dtype) * mask
+        neg = (labels <= 0).to(dtype) * mask
         pair = pos.unsqueeze(2) * neg.unsqueeze(1)
-        return (-F.logsigmoid(diff) * pair).sum((1, 2)) / pair.sum((1, 2)).clamp(min=1.0)
-    if kind == "mse":
-        pos = (labels > 0).to(scores.dtype) * mask  # rated items only
-        return (((scores - labels) ** 2) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
-    raise ValueError(f"unknown loss {kind!r}; choose from {OUTER_LOSSES}")
+        return pair, pair.sum((1, 2)).clamp(min=1.0)
+    pos = (labels > 0).to(dtype) * mask  # mse: rated items only
+    return pos, pos.sum(1).clamp(min=1.0)
+
+
+def _softmax(scores: Tensor, labels: Tensor, invalid: Tensor, not_pos: Tensor, pos: Tensor,
+             minus_n_pos: Tensor) -> Tensor:
+    # multinomial likelihood of the positives among all valid candidates (listwise: the closest of
+    # these to full-catalog top-k ranking). Zeroing the non-positives first keeps -inf * 0 out;
+    # x / -n is exactly -(x / n), one op fewer per call
+    logits = scores + invalid
+    logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    return (logp.masked_fill(not_pos, 0.0) * pos).sum(1) / minus_n_pos
+
+
+def _bce(scores: Tensor, labels: Tensor, target: Tensor, mask: Tensor, n: Tensor) -> Tensor:
+    loss = F.binary_cross_entropy_with_logits(scores, target, reduction="none")
+    return (loss * mask).sum(1) / n
+
+
+def _bpr(scores: Tensor, labels: Tensor, pair: Tensor, n: Tensor) -> Tensor:
+    diff = scores.unsqueeze(2) - scores.unsqueeze(1)  # [T, N(pos), N(neg)]
+    return (-F.logsigmoid(diff) * pair).sum((1, 2)) / n
+
+
+def _mse(scores: Tensor, labels: Tensor, pos: Tensor, n: Tensor) -> Tensor:
+    return (((scores - labels) ** 2) * pos).sum(1) / n
+
+
+_LOSS = {"softmax": _softmax, "bce": _bce, "bpr": _bpr, "mse": _mse}
 
 
 def approx_ndcg(scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None, *, cut: int = APPROX_CUT,

@@ -136,3 +136,50 @@ def test_approx_ndcg_does_not_depend_on_the_scale_of_the_scores():
     assert torch.allclose(a, b, rtol=1e-10, atol=0)
     few = approx_ndcg(s[:, :5], lab[:, :5], mask[:, :5])  # fewer candidates than 2 * cut
     assert torch.isfinite(few).all()
+
+
+def _direct(kind, s, labels, mask):
+    """The losses written out in one pass, nothing precomputed (as `task_losses` computed them
+    before `loss_fn` bound the label- and mask-only parts): the reference for `loss_fn`."""
+    import torch.nn.functional as F
+
+    if kind == "softmax":
+        logits = s.masked_fill(mask <= 0, float("-inf"))
+        logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+        pos = (labels > 0).to(s.dtype) * mask
+        return -(torch.where(pos > 0, logp, torch.zeros_like(logp)) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
+    if kind == "bce":
+        loss = F.binary_cross_entropy_with_logits(s, (labels > 0).to(s.dtype), reduction="none")
+        return (loss * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    if kind == "bpr":
+        pos, neg = (labels > 0).to(s.dtype) * mask, (labels <= 0).to(s.dtype) * mask
+        pair = pos.unsqueeze(2) * neg.unsqueeze(1)
+        return (-F.logsigmoid(s.unsqueeze(2) - s.unsqueeze(1)) * pair).sum((1, 2)) / pair.sum((1, 2)).clamp(min=1.0)
+    pos = (labels > 0).to(s.dtype) * mask
+    return (((s - labels) ** 2) * pos).sum(1) / pos.sum(1).clamp(min=1.0)
+
+
+@pytest.mark.parametrize("kind", ["softmax", "bce", "bpr", "mse"])
+def test_bound_loss_is_the_direct_formula_to_the_bit(kind):
+    """`loss_fn` (what an inner loop calls at every step) gives the direct formula's values, gradients
+    and second derivatives bit for bit: padding, rows without positives, float32 then float64 from
+    one bound function (its constants are kept per dtype)."""
+    from metarec.meta.losses import loss_fn
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 6, (5, 9), generator=g).float() * (torch.rand(5, 9, generator=g) < 0.4)
+    labels[2] = 0.0  # a task without positives
+    mask = (torch.rand(5, 9, generator=g) < 0.8).float()
+    mask[:, 0] = 1.0
+    bound = loss_fn(kind, labels, mask)
+    for dtype in (torch.float32, torch.float64):
+        s = (3 * torch.randn(5, 9, generator=g)).to(dtype).requires_grad_(True)
+        got, want = bound(s), _direct(kind, s, labels, mask)
+        assert got.dtype == dtype and torch.equal(got, want)
+        g_got, = torch.autograd.grad(got.sum(), s, create_graph=True)
+        g_want, = torch.autograd.grad(want.sum(), s, create_graph=True)
+        assert torch.equal(g_got, g_want)
+        v = torch.randn(5, 9, generator=g).to(dtype)  # a Hessian-vector product: what second-order MAML needs
+        h_got, = torch.autograd.grad((g_got * v).sum(), s)
+        h_want, = torch.autograd.grad((g_want * v).sum(), s)
+        assert torch.equal(h_got, h_want)

@@ -191,15 +191,30 @@ def vectors(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Sc
     return v, (tot.unsqueeze(1) - vd * wd.unsqueeze(-1)) / (wsum.unsqueeze(1) - wd).clamp(min=1e-6).unsqueeze(-1)
 
 
+HeadInput = Tensor | tuple[Tensor, Tensor]  # see `head_input`
+
+
 def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> Tensor:
     """The MLP over user x item plus the linear skip over side features; u is [T, N or 1, d]."""
+    return head_mlp(params, x, head_input(params, cfg, x, v, u))
+
+
+def head_input(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> HeadInput:
+    """What the head's first layer reads, from the body's weights alone (none of the head's):
+    [u * v, feats] [T, N, d + F] when each candidate has its own user vector; (u, v) when each task
+    has one (u [T, 1, d]: `_first_layer_one_user` then never builds the product). An inner loop
+    that adapts the head alone computes it once instead of once per step."""
     if cfg.use_profile:
         u = u + linear(x.profile.unsqueeze(1), params["body.w_profile"])
-    w1, b1 = params["head.w1"], params["head.b1"]
     if u.shape[1] == 1:
-        h = _first_layer_one_user(u, v, x.feats, w1, b1)
-    else:
-        h = linear(torch.cat([u * v, x.feats], dim=-1), w1, b1)
+        return u, v
+    return torch.cat([u * v, x.feats], dim=-1)
+
+
+def head_mlp(params: dict[str, Tensor], x: ScoreInputs, inp: HeadInput) -> Tensor:
+    """Scores [T, N] from `head_input`'s output and the head's weights."""
+    w1, b1 = params["head.w1"], params["head.b1"]
+    h = _first_layer_one_user(*inp, x.feats, w1, b1) if isinstance(inp, tuple) else linear(inp, w1, b1)
     h = torch.relu_(h)  # in place: the [T, N, hidden] block is the largest
     mlp = linear(h, params["head.w2"], params["head.b2"]).squeeze(-1)
     # linear skip over the side features: per-user adaptation re-weighs knn / content / popularity
@@ -258,20 +273,20 @@ class ScoringModel(nn.Module):
         return [n for n, _ in self.named_parameters() if n.startswith("head.") or (adapt == "all" and n.startswith("body."))]
 
     def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
-                 proj: Tensor | None = None, fixed: tuple[Tensor, Tensor] | None = None) -> Tensor:
+                 proj: Tensor | None = None, fixed: HeadInput | None = None) -> Tensor:
         """The functional forward the meta-learners call (params may carry a task dimension);
-        `fixed`: `inner_fixed`'s vectors for these inputs, reused instead of recomputed."""
+        `fixed`: `inner_fixed`'s head input for these inputs, reused instead of recomputed."""
         if fixed is not None:
-            return _head(params, self.cfg, x, *fixed)
+            return head_mlp(params, x, fixed)
         return score(params, self.cfg, item_text, x, proj)
 
     def inner_fixed(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs, proj: Tensor | None,
-                    adapted: list[str]) -> tuple[Tensor, Tensor] | None:
-        """The user and item vectors of `x` when no `adapted` weight changes them (the head alone
-        is adapted), for an inner loop to compute once; None when they change with the steps."""
+                    adapted: list[str]) -> HeadInput | None:
+        """The head's input for `x` (`head_input`) when no `adapted` weight changes it (the head
+        alone is adapted), for an inner loop to compute once; None when it changes with the steps."""
         if any(not n.startswith("head.") for n in adapted):
             return None
-        return vectors(params, self.cfg, item_text, x, proj)
+        return head_input(params, self.cfg, x, *vectors(params, self.cfg, item_text, x, proj))
 
     def forward(self, item_text: Tensor, x: ScoreInputs) -> Tensor:  # noqa: D401
         return self.score_fn(self.params(), item_text, x)

@@ -147,3 +147,34 @@ def test_leave_one_out_flag_is_read_on_the_host_and_is_what_score_uses():
         empty = ScoreInputs(*(a[:0] for a in (loo.items, loo.feats, loo.item_keep, loo.support, loo.support_w,
                                               loo.support_keep, loo.profile, loo.drop))).to(dtype=torch.float32)
         assert empty.task_drops == () and not empty.has_drop()
+
+
+def test_head_input_computed_once_scores_like_the_whole_forward():
+    """An inner loop that adapts the head alone computes the head's input once (`inner_fixed`) and
+    scores each step from it: the same scores, to the bit, with leave-one-out candidates ([u * v,
+    feats] built once) and without (one user vector per task), with per-task head weights; the
+    gradients reach the body through it as through the whole forward (float64)."""
+    torch.manual_seed(2)
+    n_items, t, n, k, e = 30, 3, 6, 4, 5
+    model = ScoringModel(HeadConfig(dim=4, hidden=6), e, n_items, generator=torch.Generator().manual_seed(0)).double()
+    text = torch.randn(n_items, e, dtype=torch.float64)
+    f64 = torch.float64
+    base = dict(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features), dtype=f64),
+                item_keep=torch.ones(t, n, dtype=f64), support=torch.randint(0, n_items, (t, k)),
+                support_w=torch.rand(t, k, dtype=f64) + 0.5, support_keep=torch.ones(t, k, dtype=f64),
+                profile=torch.randn(t, e, dtype=f64))
+    for drop in (torch.randint(-1, k, (t, n)), torch.full((t, n), -1)):
+        x = ScoreInputs(**base, drop=drop)
+        params = model.params()
+        fixed = model.inner_fixed(params, text, x, None, ["head.w1", "head.b1", "head.w2", "head.b2", "head.w_feat"])
+        assert isinstance(fixed, tuple) == bool((drop < 0).all())
+        head = {m: (params[m] + 0.1 * torch.randn(t, *params[m].shape, dtype=f64)) for m in params
+                if m.startswith("head.")}
+        once = model.score_fn({**params, **head}, text, x, fixed=fixed)
+        whole = model.score_fn({**params, **head}, text, x)
+        assert torch.equal(once, whole)
+        body = [params[m] for m in ("body.w_text", "body.w_profile", "shared.id_emb")]
+        g_once = torch.autograd.grad(once.square().sum(), body)
+        for a, b in zip(g_once, torch.autograd.grad(whole.square().sum(), body)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert model.inner_fixed(params, text, x, None, ["body.w_text", "head.w1"]) is None  # the body adapts: per step

@@ -137,3 +137,26 @@ def test_outer_loss_is_the_query_loss_and_the_inner_loop_keeps_its_own():
         MetaConfig(outer_loss="mse")
     with pytest.raises(ConfigError, match="loss must be"):
         MetaConfig(loss="approx_ndcg")  # outer only
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_sgd_step_is_weight_minus_rate_times_gradient_to_the_bit(learned):
+    """The multi-tensor inner update equals cur - lr * grad per weight, values and gradients (to the
+    weights, the gradients and MetaSGD's learned rates, broadcast over the tasks)."""
+    from metarec.meta.learners import sgd_step
+
+    g = torch.Generator().manual_seed(0)
+    shapes = {"w": (4, 3), "b": (3,)}
+    cur = {n: torch.randn(6, *s, generator=g, requires_grad=True) for n, s in shapes.items()}
+    grads = tuple(torch.randn(6, *s, generator=g, requires_grad=True) for s in shapes.values())
+    lrs = [torch.rand(*s, generator=g).requires_grad_(True) for s in shapes.values()] if learned else 0.1
+    got = sgd_step(cur, list(shapes), grads, lrs)
+    want = {n: cur[n] - (lrs[i] if learned else 0.1) * grads[i] for i, n in enumerate(shapes)}
+    leaves = list(cur.values()) + list(grads) + (lrs if learned else [])
+    w = {n: torch.randn(6, *s, generator=g) for n, s in shapes.items()}
+    d_got = torch.autograd.grad(sum((got[n] * w[n]).sum() for n in shapes), leaves)
+    d_want = torch.autograd.grad(sum((want[n] * w[n]).sum() for n in shapes), leaves)
+    for n in shapes:
+        assert torch.equal(got[n], want[n])
+    for a, b in zip(d_got, d_want):
+        assert torch.equal(a, b)

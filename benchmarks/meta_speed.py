@@ -58,6 +58,25 @@ def speed_problem(data_dir: str, dev: torch.device, vectors: str | None = None, 
     return data, split, side, md, text, model
 
 
+def dispatched_ops(step) -> int:
+    """How many aten ops `step()` dispatches, views and `_unsafe_view` left out (they move no data).
+    On a GPU each of the others launches at least one kernel, and a meta-step there is bound by
+    its launches, not its arithmetic (meta_speed_cuda.md): the count tracks that cost on any machine."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not func.is_view and func is not torch.ops.aten._unsafe_view.default:
+                self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count() as c:
+        step()
+    return c.n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data/ml-100k")
@@ -101,12 +120,17 @@ def main() -> None:
                         peak[b] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
                 if r:
                     times[b].append(time.perf_counter() - t0)
+        ops = {}
+        for b, lrn in learners.items():
+            model.zero_grad(set_to_none=True)
+            ops[b] = dispatched_ops(lambda: lrn.meta_loss(batch).backward())
         med = {b: float(np.median(v)) for b, v in times.items()}
         rows.append({"meta_batch": T, "functional_ms": round(med["functional"] * 1e3, 2),
                      "learn2learn_ms": round(med["learn2learn"] * 1e3, 2),
                      "functional_tasks_per_s": round(T / med["functional"], 1),
                      "learn2learn_tasks_per_s": round(T / med["learn2learn"], 1),
                      "speedup": round(med["learn2learn"] / med["functional"], 2),
+                     "functional_ops": ops["functional"], "learn2learn_ops": ops["learn2learn"],
                      **({"functional_peak_mib": peak["functional"], "learn2learn_peak_mib": peak["learn2learn"]}
                         if peak else {})})
     # single-user latency: adapt on 5 interactions + rank 1,682 items, on the CPU (the target's
@@ -138,11 +162,12 @@ def main() -> None:
             "python": platform.python_version(), "inner_steps": args.inner_steps, "k": 5,
             "algorithm": "maml (second order), head adaptation", "rounds": args.rounds,
             "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None}
-    lines = ["| meta-batch (users) | functional ms | learn2learn ms | functional tasks/s | learn2learn tasks/s | speed-up |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| meta-batch (users) | functional ms | learn2learn ms | functional tasks/s | learn2learn tasks/s "
+             "| speed-up | functional ops | learn2learn ops |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['meta_batch']} | {r['functional_ms']} | {r['learn2learn_ms']} | {r['functional_tasks_per_s']} | "
-                     f"{r['learn2learn_tasks_per_s']} | {r['speedup']}x |")
+        lines.append(f"| {r['meta_batch']} | {r['functional_ms']} | {r['learn2learn_ms']} | "
+                     f"{r['functional_tasks_per_s']} | {r['learn2learn_tasks_per_s']} | {r['speedup']}x | "
+                     f"{r['functional_ops']} | {r['learn2learn_ops']} |")
     if dev.type == "cuda":
         lines += ["", "Peak GPU memory of one forward+backward (MiB): "
                   + "; ".join(f"{r['meta_batch']} users: functional {r['functional_peak_mib']}, "
@@ -165,7 +190,9 @@ def main() -> None:
                                                 indent=2) + "\n")
     (out / f"{tag}.md").write_text(f"# Meta-training speed ({dev})\n\nProduced by:\n\n```\n{command}\n```\n\n{table}\n\n"
                                    f"Median of {args.rounds} alternated rounds, one forward+backward of the whole "
-                                   f"meta-batch (second-order MAML, head adaptation). torch {torch.__version__}, "
+                                   f"meta-batch (second-order MAML, head adaptation). 'ops': aten ops dispatched "
+                                   f"by one forward+backward, views left out (each is at least one kernel launch on "
+                                   f"a GPU). torch {torch.__version__}, "
                                    f"{torch.get_num_threads()} threads. {targets}\n")
 
 

@@ -7,6 +7,7 @@ machine, so it can be tracked without a GPU. Each checkout runs in its own proce
 `metarec` first on the path; ML-100K's default split, the meta_speed.py batch (K = 5, 5 inner steps).
 The CPU times are medians over `--rounds` rounds that alternate the checkouts' processes.
 
+    git worktree add /tmp/base REV      # the checkout to compare with
     python benchmarks/step_ops.py --data-dir ../shared/data/ml-100k --checkout /tmp/base --checkout . \\
         --out benchmarks/results
 """

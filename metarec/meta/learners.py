@@ -102,7 +102,7 @@ def sgd_step(cur: dict[str, Tensor], names: list[str], grads: tuple[Tensor, ...]
     counts because a meta-step there is bound by launches. Computed as cur + grad * (-lr): negation
     is exact, so the values are those of cur - lr * grad, and the backward needs no negation.
     `lr`: one rate, or MetaSGD's learned rates (one tensor per weight, broadcast over the tasks)."""
-    step = torch._foreach_mul(list(grads), -lr if isinstance(lr, float) else torch._foreach_neg(lr))
+    step = torch._foreach_mul(list(grads), torch._foreach_neg(lr) if isinstance(lr, list) else -lr)
     return dict(zip(names, torch._foreach_add([cur[n] for n in names], step)))
 
 

@@ -160,3 +160,11 @@ def test_sgd_step_is_weight_minus_rate_times_gradient_to_the_bit(learned):
         assert torch.equal(got[n], want[n])
     for a, b in zip(d_got, d_want):
         assert torch.equal(a, b)
+
+
+def test_an_integer_inner_rate_adapts_like_the_same_float():
+    model, batch, text, _ = tiny_problem()
+    got = [FunctionalMeta(model, MetaConfig(inner_steps=2, inner_lr=lr), text).adapt(
+        batch.inner, batch.inner_labels, batch.inner_mask, create_graph=False) for lr in (1, 1.0)]
+    for n in got[0]:
+        assert torch.equal(got[0][n], got[1][n])

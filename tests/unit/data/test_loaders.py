@@ -45,11 +45,16 @@ def test_missing_dir_and_unknown_dataset(tmp_path, monkeypatch):
         load_dataset("nope", tmp_path)
 
 
+def _replace_line(path, index: int, text: str) -> None:
+    """Line `index` (0-based) of the fixture file at `path` replaced by `text`."""
+    lines = path.read_text().splitlines()
+    lines[index] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
 def test_malformed_line_names_file_and_line(tmp_path):
     root = write_ml100k(tmp_path / "ml-100k")
-    lines = (root / "u.data").read_text().splitlines()
-    lines[6] = "1\t2\t3"  # a missing field on line 7
-    (root / "u.data").write_text("\n".join(lines) + "\n")
+    _replace_line(root / "u.data", 6, "1\t2\t3")  # a missing field on line 7
     with pytest.raises(DataFormatError) as e:
         load_dataset("ml-100k", root)
     assert e.value.line == 7 and e.value.path.name == "u.data"
@@ -58,18 +63,14 @@ def test_malformed_line_names_file_and_line(tmp_path):
 
 def test_non_numeric_value_names_line(tmp_path):
     root = write_ml100k(tmp_path / "ml-100k")
-    lines = (root / "u.data").read_text().splitlines()
-    lines[11] = "5\tabc\t3\t881000000"
-    (root / "u.data").write_text("\n".join(lines) + "\n")
+    _replace_line(root / "u.data", 11, "5\tabc\t3\t881000000")
     with pytest.raises(DataFormatError, match=r"line 12.*item_id.*'abc'"):
         load_dataset("ml-100k", root)
 
 
 def test_out_of_range_rating(tmp_path):
     root = write_ml100k(tmp_path / "ml-100k")
-    lines = (root / "u.data").read_text().splitlines()
-    lines[0] = "1\t1\t9\t881000000"
-    (root / "u.data").write_text("\n".join(lines) + "\n")
+    _replace_line(root / "u.data", 0, "1\t1\t9\t881000000")
     with pytest.raises(DataFormatError, match=r"line 1: rating 9"):
         load_dataset("ml-100k", root)
 

@@ -1,6 +1,7 @@
-"""What reusing the user and item vectors across the inner loop's steps saves, when only the head
-adapts (the default): one meta-step (forward + backward, second-order MAML, 5 inner steps, K = 5)
-with the vectors computed once per inner loop vs once per step, alternated in one run; the count of
+"""What reusing the head's input across the inner loop's steps saves, when only the head adapts (the
+default): one meta-step (forward + backward, second-order MAML, 5 inner steps, K = 5) with
+`ScoringModel.inner_fixed` (the user and item vectors; since 5660604 the head's whole input, [u * v,
+feats]) computed once per inner loop vs once per step, alternated in one run; the count of
 profiled operator calls (on a GPU, each is a kernel launch, and launches bound the step there); and
 the largest difference between the two meta-gradients. Prints a table; writes JSON and Markdown.
 

@@ -31,6 +31,7 @@ CASES = [
     ("MetaSGD, head, 32 users", {"algorithm": "metasgd"}, 32),
     ("MAML, all, 32 users", {"adapt": "all"}, 32),
     ("inference: adapt 1 user", {}, 1),
+    ("learn2learn baseline, MAML, head, 32 users", {"backend": "learn2learn"}, 32),  # shares the losses
 ]
 
 
@@ -122,14 +123,15 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     meta = run_meta(rounds=args.rounds, reps=args.reps)
-    note = ("'ops': aten ops dispatched by one forward+backward of the functional backend (MAML and MetaSGD: "
-            "second order; inference: the inner loop alone, without the outer graph), views left out: on a GPU "
-            "each is at least one kernel launch. 'CPU ms': the median over rounds of each round's median of "
+    note = ("'ops': aten ops dispatched by one forward+backward of the functional backend unless named (MAML "
+            "and MetaSGD: second order; inference: the inner loop alone, without the outer graph), views left out: "
+            "on a GPU each is at least one kernel launch. 'CPU ms': the median over rounds of each round's median of "
             f"{args.reps} steps, the checkouts' processes alternated in each of {args.rounds} rounds. ML-100K, "
             "K = 5 support items, 5 inner steps, the default head. 'ops change' and 'speed-up': the last column "
             f"against the first. {torch_line(meta)}")
     write_result(args.out, "step_ops", {"meta": meta, "columns": cols}, "Ops and CPU time per meta-step",
                  meta["command"], f"{table}\n\n{note}")
+
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,9 @@ CASES = [
 ]
 
 
-def count(data_dir: str, reps: int) -> dict:
-    """{case: ops} and {case: median ms of `reps` timed steps} for the `metarec` this process imports."""
+def count(data_dir: str, reps: int, seconds: float) -> dict:
+    """{case: ops} and {case: median ms of at least `reps` timed steps, and of as many as fit in
+    `seconds`} for the `metarec` this process imports."""
     import time
 
     import numpy as np
@@ -62,8 +63,8 @@ def count(data_dir: str, reps: int) -> dict:
         step()  # warm-up: lazily built state is not counted
         model.zero_grad(set_to_none=True)
         out[name] = dispatched_ops(step)
-        times = []
-        for _ in range(reps):
+        times: list[float] = []
+        while len(times) < reps or sum(times) < seconds:
             model.zero_grad(set_to_none=True)
             t0 = time.perf_counter()
             step()
@@ -85,12 +86,13 @@ def main() -> None:
     ap.add_argument("--data-dir", default="../shared/data/ml-100k")
     ap.add_argument("--checkout", action="append", help="a checkout whose metarec to count (repeat; default: .)")
     ap.add_argument("--rounds", type=int, default=5, help="timing rounds (each runs every checkout once)")
-    ap.add_argument("--reps", type=int, default=5, help="timed steps per case in each round")
+    ap.add_argument("--reps", type=int, default=5, help="timed steps per case in each round, at least")
+    ap.add_argument("--seconds", type=float, default=2.0, help="and at least this long per case in each round")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(count(args.data_dir, args.reps)))
+        print(json.dumps(count(args.data_dir, args.reps, args.seconds)))
         return
     import numpy as np
 
@@ -100,8 +102,9 @@ def main() -> None:
     for _ in range(max(args.rounds, 1)):
         for root in roots:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-            res = subprocess.run([sys.executable, str(here / "step_ops.py"), "--worker", "--data-dir", args.data_dir,
-                                  "--reps", str(args.reps)], env=env, capture_output=True, text=True, check=True)
+            cmd = [sys.executable, str(here / "step_ops.py"), "--worker", "--data-dir", args.data_dir,
+                   "--reps", str(args.reps), "--seconds", str(args.seconds)]
+            res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
             got = json.loads(res.stdout.strip().splitlines()[-1])
             if Path(got["metarec"]).resolve() != Path(root):
                 raise SystemExit(f"{root}: the worker imported metarec from {got['metarec']}, not from there")
@@ -122,11 +125,12 @@ def main() -> None:
                      + " | " + " | ".join(f"{v:.2f}" for v in ms) + (f" | {ms[0] / ms[-1]:.2f}x |" if two else " |"))
     table = "\n".join(lines)
     print(table)
-    meta = run_meta(rounds=args.rounds, reps=args.reps)
+    meta = run_meta(rounds=args.rounds, reps=args.reps, seconds=args.seconds)
     note = ("'ops': aten ops dispatched by one forward+backward of the functional backend unless named (MAML "
             "and MetaSGD: second order; inference: the inner loop alone, without the outer graph), views left out: "
             "on a GPU each is at least one kernel launch. 'CPU ms': the median over rounds of each round's median of "
-            f"{args.reps} steps, the checkouts' processes alternated in each of {args.rounds} rounds. ML-100K, "
+            f"at least {args.reps} steps and {args.seconds:g} s, the checkouts' processes alternated in each of "
+            f"{args.rounds} rounds. ML-100K, "
             "K = 5 support items, 5 inner steps, the default head. 'ops change' and 'speed-up': the last column "
             f"against the first. {torch_line(meta)}")
     write_result(args.out, "step_ops", {"meta": meta, "columns": cols}, "Ops and CPU time per meta-step",

@@ -85,7 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="../shared/data/ml-100k")
     ap.add_argument("--checkout", action="append", help="a checkout whose metarec to count (repeat; default: .)")
-    ap.add_argument("--rounds", type=int, default=5, help="timing rounds (each runs every checkout once)")
+    ap.add_argument("--rounds", type=int, default=9, help="timing rounds (each runs every checkout once)")
     ap.add_argument("--reps", type=int, default=5, help="timed steps per case in each round, at least")
     ap.add_argument("--seconds", type=float, default=2.0, help="and at least this long per case in each round")
     ap.add_argument("--out", default="benchmarks/results")
@@ -116,13 +116,16 @@ def main() -> None:
             for root in roots]
     two = len(cols) > 1
     head = ("| meta-step | " + " | ".join(f"ops at {c['rev']}" for c in cols) + (" | ops change" if two else "")
-            + " | " + " | ".join(f"CPU ms at {c['rev']}" for c in cols) + (" | speed-up |" if two else " |"))
-    lines = [head, "|" + "---|" * (1 + 2 * len(cols) + 2 * two)]
+            + " | " + " | ".join(f"CPU ms at {c['rev']}" for c in cols)
+            + (" | speed-up | speed-up per round, min-max |" if two else " |"))
+    lines = [head, "|" + "---|" * (1 + 2 * len(cols) + 3 * two)]
     for name, _, _ in CASES:
         ops, ms = [c["ops"][name] for c in cols], [c["ms"][name] for c in cols]
+        per_round = [a["ms"][name] / b["ms"][name] for a, b in zip(runs[roots[0]], runs[roots[-1]])]
         lines.append(f"| {name} | " + " | ".join(str(v) for v in ops)
                      + (f" | {100 * (ops[-1] / ops[0] - 1):+.1f}%" if two else "")
-                     + " | " + " | ".join(f"{v:.2f}" for v in ms) + (f" | {ms[0] / ms[-1]:.2f}x |" if two else " |"))
+                     + " | " + " | ".join(f"{v:.2f}" for v in ms)
+                     + (f" | {ms[0] / ms[-1]:.2f}x | {min(per_round):.2f}-{max(per_round):.2f}x |" if two else " |"))
     table = "\n".join(lines)
     print(table)
     meta = run_meta(rounds=args.rounds, reps=args.reps, seconds=args.seconds)
@@ -130,7 +133,9 @@ def main() -> None:
             "and MetaSGD: second order; inference: the inner loop alone, without the outer graph), views left out: "
             "on a GPU each is at least one kernel launch. 'CPU ms': the median over rounds of each round's median of "
             f"at least {args.reps} steps and {args.seconds:g} s, the checkouts' processes alternated in each of "
-            f"{args.rounds} rounds. ML-100K, "
+            f"{args.rounds} rounds; a round's speed-up compares the first and last checkouts' processes of that "
+            "round (the spread shows how much one process's timing varies on this machine; the op counts are "
+            "exact). ML-100K, "
             "K = 5 support items, 5 inner steps, the default head. 'ops change' and 'speed-up': the last column "
             f"against the first. {torch_line(meta)}")
     write_result(args.out, "step_ops", {"meta": meta, "columns": cols}, "Ops and CPU time per meta-step",

@@ -132,7 +132,7 @@ class FunctionalMeta:
         steps = self.cfg.inner_steps if steps is None else steps
         create_graph = self.cfg.second_order if create_graph is None else create_graph
         fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
-        lrs = self.lrs.as_dict() if self.lrs is not None else None
+        lr = list(self.lrs.lrs) if self.lrs is not None else self.cfg.inner_lr  # MetaSGD's: in self.names' order
         fixed = self._fixed(params, inputs, proj, create_graph) if steps else None
         inner_loss = loss_fn(self.cfg.loss, labels, mask)
         for _ in range(steps):
@@ -141,8 +141,7 @@ class FunctionalMeta:
             with torch.enable_grad():
                 s = self.model.score_fn({**params, **cur}, self.item_text, inputs, proj, fixed=fixed)
                 grads = _task_sum_grad(inner_loss(s), [cur[n] for n in self.names], create_graph)
-            fast = sgd_step(cur, self.names, grads, [lrs[n] for n in self.names] if lrs is not None
-                            else self.cfg.inner_lr)
+            fast = sgd_step(cur, self.names, grads, lr)
         return fast if create_graph else {n: v.detach() for n, v in fast.items()}
 
     def _fixed(self, params: dict[str, Tensor], inputs: ScoreInputs, proj: Tensor | None, graph: bool):

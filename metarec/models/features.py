@@ -34,6 +34,7 @@ so the features look exactly like those a new user (absent from the matrix) gets
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +59,7 @@ class SupportFeatures:
     features: tuple[str, ...] = FEATURES  # the ones computed; the others' columns are zeros
     ease_rows: np.ndarray | None = None  # float64 [U, K, I] scaled B+[s_j, i] per slot (with "ease")
     ease_sum: np.ndarray | None = None  # float64 [U, I] their sum over the slots
+    cos_keys: np.ndarray | None = None  # int64 [nnz] row * I + item of each entry stored in `cos`, ascending
 
 
 @dataclass(eq=False)
@@ -126,8 +128,10 @@ class ItemSide:
         """
         u_n, k = support.shape
         i_n = self.n_items
-        ex = exclude.toarray() if exclude is not None else None
-        counts = self.counts if ex is None else self.counts - ex  # [I], or [U, I] without each task's row
+        # a task's counts are the catalog's minus its own row (`exclude`): each feature is the
+        # catalog's, corrected only at the entries that row changes (x - 0 == x), never densely
+        ex = None if exclude is None else _sorted_entries(exclude)
+        keys = np.zeros(0, np.int64)
         if not k or "knn" not in features:
             cos, cos_sum = sp.csr_matrix((u_n * k, i_n)), np.zeros((u_n, i_n))
         else:
@@ -135,14 +139,25 @@ class ItemSide:
             # support slot j of user u (a dense [U, K, I] block would dominate on large catalogs)
             flat = support.ravel()
             rows = self.cooc[flat]
+            rows.sum_duplicates()  # canonical (a no-op for a built side): `keys` below are then sorted
             r = rows.tocoo()  # the CSR's storage order, so values line up with rows.indices
+            keys = r.row.astype(np.int64) * i_n + r.col  # (slot, item) of each stored entry, ascending
             data = r.data.astype(np.float64)
-            user, s_item = r.row // k, flat[r.row]
+            user = r.row // k
+            c_s, c_i = self.counts[flat], self.counts[r.col]  # per slot, per stored entry
             if ex is not None:
-                # co-occurrence of (s, i) loses 1 where the excluded row holds both s and i
-                data = data - ex[user, s_item] * ex[user, r.col]
-            c_s, c_i = (counts[s_item], counts[r.col]) if ex is None else (counts[user, s_item], counts[user, r.col])
-            denom = np.sqrt(np.maximum(c_s, 0) * np.maximum(c_i, 0))
+                # co-occurrence of (s, i) loses the row's weight where the row holds both s and i,
+                # and each count loses the row's entry: found by searching the stored entries for
+                # (slot, item) of every item in the slot's user's row
+                e_row, e_col, e_val = ex
+                e_s = _at(e_row * i_n + e_col, e_val, np.arange(u_n).repeat(k) * i_n + flat)  # row's weight on s
+                slots = (e_row[None, :] * k + np.arange(k)[:, None]).ravel()  # every slot of each entry's user
+                pos, hit = _find(keys, slots * i_n + np.tile(e_col, k))
+                pos, slots, val = pos[hit], slots[hit], np.tile(e_val, k)[hit]
+                data[pos] = data[pos] - e_s[slots] * val
+                c_s = c_s - e_s
+                c_i[pos] = c_i[pos] - val
+            denom = np.sqrt(np.maximum(c_s[r.row], 0) * np.maximum(c_i, 0))
             # padded slots get exact zeros (what multiplying by the mask gave, without a second copy)
             denom[~mask.ravel()[r.row]] = 0.0
             vals = np.divide(data, denom, out=np.zeros_like(data), where=denom > 0)
@@ -154,14 +169,13 @@ class ItemSide:
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
         content = _cos_rows(text_sum, self.text64_t) if "content" in features else np.zeros((u_n, i_n))
-        pop = np.broadcast_to(self._log_z(counts, self.counts), (u_n, i_n))
-        new = np.broadcast_to((counts <= 0).astype(np.float64), (u_n, i_n))
-        if self.recent is None:
-            trend = np.zeros((u_n, i_n))
-        else:
-            rc = self.recent if exclude_recent is None else self.recent - exclude_recent.toarray()
-            trend = np.broadcast_to(self._log_z(rc, self.recent), (u_n, i_n))
-        columns = [knn, content, pop, new, trend]
+        # pop, new and trend: (column, function of the counts, catalog counts, rows excluded from them)
+        fixed = [(FEATURES.index("pop"), partial(self._log_z, reference=self.counts), self.counts, exclude),
+                 (FEATURES.index("new"), _is_new, self.counts, exclude)]
+        if self.recent is not None:
+            fixed.append((FEATURES.index("trend"), partial(self._log_z, reference=self.recent), self.recent,
+                          exclude_recent))
+        columns = [knn, content, None, None, None if self.recent is not None else 0.0]  # None: from `fixed`
         ease_rows = ease_sum = None
         if "ease" in features:
             if self.ease_p is None:
@@ -171,9 +185,16 @@ class ItemSide:
             columns.append(ease_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None])
         full = np.empty((u_n, i_n, len(columns)), np.float32)  # filled column by column: no float64 stack
         for j, f in enumerate(columns):
-            full[..., j] = f
+            if f is not None:
+                full[..., j] = f
+        for j, f, counts, rows_out in fixed:
+            full[..., j] = f(counts)  # the catalog's column, for every user
+            if rows_out is not None:
+                # the entries a task's own row changes: f(counts - row) there
+                e_row, e_col, e_val = ex if rows_out is exclude else _sorted_entries(rows_out)
+                full[e_row, e_col, j] = f(counts[e_col] - e_val)
         return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask,
-                               features=tuple(features), ease_rows=ease_rows, ease_sum=ease_sum)
+                               features=tuple(features), ease_rows=ease_rows, ease_sum=ease_sum, cos_keys=keys)
 
     def _ease_rows(self, support: np.ndarray, mask: np.ndarray, exclude: sp.csr_matrix | None) -> np.ndarray:
         """float64 [U, K, I]: scale * max(B[s_j, i], 0) for each support slot (0 for padding and i = s_j).
@@ -211,10 +232,12 @@ class ItemSide:
         n_others = sf.mask.sum(axis=1)[:, None] - sf.mask  # [U, K]
         tot_at = sf.cos_sum[np.arange(u_n)[:, None, None], items]  # [U, K, M]
         slot = (np.arange(u_n)[:, None] * k + np.arange(k)[None, :])[..., None]  # [U, K, 1]: row of slot j in sf.cos
-        own_at = np.zeros(items.shape)  # cos of slot j to each of its candidates
-        if items.size:
-            own_at = np.asarray(sf.cos[np.broadcast_to(slot, items.shape).ravel(), items.ravel()],
-                                np.float64).reshape(items.shape)
+        # cos of slot j to each of its candidates (0 where nothing is stored)
+        keys = sf.cos_keys
+        if keys is None:
+            c = sf.cos.tocoo()
+            keys = c.row.astype(np.int64) * sf.cos.shape[1] + c.col
+        own_at = _at(keys, sf.cos.data, (slot * sf.cos.shape[1] + items).ravel(), np.float64).reshape(items.shape)
         knn = np.divide(tot_at - own_at, np.sqrt(np.maximum(n_others, 1))[..., None], out=np.zeros_like(tot_at),
                         where=n_others[..., None] > 0)
         content = np.zeros(items.shape)
@@ -241,6 +264,36 @@ def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
     x.eliminate_zeros()
     x.data[:] = 1.0
     return x
+
+
+def _sorted_entries(m: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows int64, columns, values) of m's stored entries, row-major with duplicates summed (as
+    toarray() would add them): the entries a sparse correction visits."""
+    e = sp.coo_matrix(m)
+    e.sum_duplicates()
+    return e.row.astype(np.int64), e.col.astype(np.int64), e.data
+
+
+def _find(keys: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of `want` in the ascending `keys`, whether each is there)."""
+    pos = np.searchsorted(keys, want)
+    hit = pos < len(keys)
+    hit[hit] = keys[pos[hit]] == want[hit]
+    return pos, hit
+
+
+def _at(keys: np.ndarray, values: np.ndarray, want: np.ndarray, dtype=None) -> np.ndarray:
+    """values[keys == w] for each w in `want`, 0 where it is not stored: a sparse matrix's element
+    lookup by binary search over its (row, column) keys. scipy's own scans each asked row from its
+    start, which on a large catalog's co-occurrence rows cost more than the features themselves."""
+    pos, hit = _find(keys, want)
+    out = np.zeros(len(want), dtype or values.dtype)
+    out[hit] = values[pos[hit]]
+    return out
+
+
+def _is_new(counts: np.ndarray) -> np.ndarray:
+    return (counts <= 0).astype(np.float64)
 
 
 def _cos_rows(a: np.ndarray, text64_t: np.ndarray) -> np.ndarray:

@@ -130,6 +130,70 @@ def test_trend_is_standardised_log_recent_counts_and_excludes_the_users_own_rece
         np.array([[0]]), np.ones((1, 1), bool)).full[..., TREND].any()
 
 
+def _per_task_counts(side, support, mask, exclude, exclude_recent):
+    """cos [U, K, I], pop, new and trend from dense per-task counts and co-occurrences (the catalog's minus
+    each task's row, as [U, I] and [I, I] arrays): the formulas support_features computed before it
+    corrected only the entries a task's row changes, kept as the reference."""
+    u_n, k = support.shape
+    ex, ex_recent = exclude.toarray(), exclude_recent.toarray()
+    counts = side.counts - ex  # [U, I]
+    cooc = side.cooc.toarray().astype(np.float64)
+    cos = np.zeros((u_n, k, side.n_items))
+    for u in range(u_n):
+        for j in np.flatnonzero(mask[u]):
+            s = support[u, j]
+            co = cooc[s] - ex[u, s] * ex[u]
+            denom = np.sqrt(np.maximum(counts[u, s], 0) * np.maximum(counts[u], 0))
+            cos[u, j] = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
+    log_z = lambda c, ref: (np.log1p(np.maximum(c, 0)) - np.log1p(ref).mean()) / (np.log1p(ref).std() + 1e-6)  # noqa: E731
+    return (cos, log_z(counts, side.counts), (counts <= 0).astype(np.float64),
+            log_z(side.recent - ex_recent, side.recent))
+
+
+def test_excluded_rows_correct_only_their_entries_bit_for_bit():
+    """A training task's features correct the catalog's counts only where its own row has entries;
+    every value equals, bit for bit, the dense per-task computation, including a row stored twice
+    (toarray adds duplicates: that item's count drops by 2) and items the row makes new."""
+    rng = np.random.default_rng(11)
+    dense = (rng.random((40, 30)) < 0.25).astype(np.float32)
+    dense[:, 4] = 0
+    dense[2, 4] = 1  # item 4: one user only, so that user's own task sees it as new
+    recent = dense * (rng.random(dense.shape) < 0.5)
+    side = ItemSide.build(rng.normal(size=(30, 6)).astype(np.float32), sp.csr_matrix(dense), sp.csr_matrix(recent))
+    users = [2, 9, 17, 30]
+    support = np.stack([rng.choice(np.flatnonzero(dense[u]), size=4) for u in users])
+    mask = np.ones(support.shape, bool)
+    mask[1, 3] = False
+    ex = sp.csr_matrix(dense[users])
+    ex_recent = sp.csr_matrix(recent[users])
+    # store one of row 0's entries twice (CSR arrays given directly keep duplicates), on an item
+    # taken by enough others that the count minus 2 is not clipped at 0
+    ind, ptr = ex_recent.indices, ex_recent.indptr
+    twice = ind[ptr[0] + np.argmax(side.recent[ind[ptr[0]:ptr[1]]])]
+    assert side.recent[twice] >= 3
+    ex_recent = sp.csr_matrix((np.ones(ex_recent.nnz + 1, np.float32), np.r_[twice, ind], np.r_[0, ptr[1:] + 1]),
+                              shape=ex_recent.shape)
+    assert ex_recent.nnz == ex_recent.toarray().astype(bool).sum() + 1 and ex_recent.toarray().max() == 2.0
+    got = side.support_features(support, mask, exclude=ex, exclude_recent=ex_recent)
+    cos, pop, new, trend = _per_task_counts(side, support, mask, ex, ex_recent)
+    cos_sum = cos.sum(axis=1)  # in slot order
+    np.testing.assert_array_equal(got.cos.toarray().reshape(cos.shape), cos)
+    np.testing.assert_array_equal(got.cos_sum, cos_sum)
+    np.testing.assert_array_equal(got.full[..., KNN], (cos_sum / np.sqrt(mask.sum(1))[:, None]).astype(np.float32))
+    for j, want in ((POP, pop), (NEW, new), (TREND, trend)):
+        np.testing.assert_array_equal(got.full[..., j], want.astype(np.float32))
+    # leave-one-out reads each slot's own cosine back: stored entries, and items it never met (0)
+    items = np.concatenate([support[..., None], rng.integers(0, 30, size=(4, 4, 12))], axis=2)
+    n_others = mask.sum(1)[:, None, None] - mask[..., None]
+    own = np.take_along_axis(cos, items, axis=2)
+    want = np.divide(np.take_along_axis(cos_sum[:, None, :], items, axis=2) - own, np.sqrt(np.maximum(n_others, 1)),
+                     out=np.zeros(items.shape), where=n_others > 0)
+    assert (own == 0).any() and (own != 0).any()
+    np.testing.assert_array_equal(side.leave_one_out(got, items)[..., KNN], want.astype(np.float32))
+    assert got.full[0, 4, NEW] == 1.0 and not got.full[1:, 4, NEW].any()  # new only to its one user
+    assert (pop != pop[0]).any() and (trend != trend[0]).any()  # the rows really differ per task
+
+
 def test_exclude_equals_a_side_built_without_that_user():
     """A warm user's training-task features (own rows excluded) are exactly the features a new user
     with the same support gets from a side fitted on everyone else: the reference implementation."""

@@ -7,6 +7,7 @@ import argparse
 import json
 import platform
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,14 @@ from pathlib import Path
 def command_line() -> str:
     """This run's command, as it would be typed again."""
     return "python " + " ".join(shlex.quote(a) for a in sys.argv)
+
+
+def describe(checkout: str) -> str:
+    """The checkout's short commit, with '+changes' when its tracked files differ from it."""
+    rev = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", checkout, "diff", "--quiet", "HEAD", "--", "metarec"]).returncode
+    return rev + ("+changes" if dirty else "")
 
 
 def run_meta(**extra) -> dict:

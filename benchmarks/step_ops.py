@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from results_io import run_meta, torch_line, write_result
+from results_io import describe, run_meta, torch_line, write_result
 
 # (name, MetaConfig fields, users per meta-batch); "inference": one user adapted, no outer graph
 CASES = [
@@ -71,14 +71,6 @@ def count(data_dir: str, reps: int, seconds: float) -> dict:
             times.append(time.perf_counter() - t0)
         ms[name] = float(np.median(times)) * 1e3
     return {"metarec": str(Path(metarec.__file__).parent.parent), "ops": out, "ms": ms}
-
-
-def describe(checkout: str) -> str:
-    """The checkout's short commit, with '+changes' when its tracked files differ from it."""
-    rev = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"], capture_output=True,
-                         text=True).stdout.strip() or "?"
-    dirty = subprocess.run(["git", "-C", checkout, "diff", "--quiet", "HEAD", "--", "metarec"]).returncode
-    return rev + ("+changes" if dirty else "")
 
 
 def main() -> None:

@@ -233,11 +233,8 @@ class ItemSide:
         tot_at = sf.cos_sum[np.arange(u_n)[:, None, None], items]  # [U, K, M]
         slot = (np.arange(u_n)[:, None] * k + np.arange(k)[None, :])[..., None]  # [U, K, 1]: row of slot j in sf.cos
         # cos of slot j to each of its candidates (0 where nothing is stored)
-        keys = sf.cos_keys
-        if keys is None:
-            c = sf.cos.tocoo()
-            keys = c.row.astype(np.int64) * sf.cos.shape[1] + c.col
-        own_at = _at(keys, sf.cos.data, (slot * sf.cos.shape[1] + items).ravel(), np.float64).reshape(items.shape)
+        keys, vals = (sf.cos_keys, sf.cos.data) if sf.cos_keys is not None else _csr_keys(sf.cos)
+        own_at = _at(keys, vals, (slot * sf.cos.shape[1] + items).ravel(), np.float64).reshape(items.shape)
         knn = np.divide(tot_at - own_at, np.sqrt(np.maximum(n_others, 1))[..., None], out=np.zeros_like(tot_at),
                         where=n_others[..., None] > 0)
         content = np.zeros(items.shape)
@@ -272,6 +269,16 @@ def _sorted_entries(m: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     e = sp.coo_matrix(m)
     e.sum_duplicates()
     return e.row.astype(np.int64), e.col.astype(np.int64), e.data
+
+
+def _csr_keys(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(row * columns + column of each stored entry, ascending; its value) for `_at`, duplicates
+    summed as scipy's own lookup sums them."""
+    if not m.has_canonical_format:
+        m = m.copy()
+        m.sum_duplicates()
+    c = m.tocoo()
+    return c.row.astype(np.int64) * m.shape[1] + c.col, c.data
 
 
 def _find(keys: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

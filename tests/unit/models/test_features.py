@@ -4,11 +4,15 @@ Users: u0 = {0, 1}, u1 = {0, 1, 2}, u2 = {1, 3}. Counts 2, 3, 1, 1; co-occurrenc
 (0,2)=1, (1,2)=1, (1,3)=1. Text: i0=(1,0), i1=(0,1), i2=(1,1)/sqrt2, i3=(1,-1)/sqrt2.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from metarec.models.features import FEATURES, ItemSide
+from metarec.models.features import FEATURES, ItemSide, _at, _csr_keys
 
 KNN, CONTENT, POP, NEW, TREND = (FEATURES.index(f) for f in ("knn", "content", "pop", "new", "trend"))
 R2, R3 = np.sqrt(2.0), np.sqrt(3.0)
@@ -190,6 +194,9 @@ def test_excluded_rows_correct_only_their_entries_bit_for_bit():
                      out=np.zeros(items.shape), where=n_others > 0)
     assert (own == 0).any() and (own != 0).any()
     np.testing.assert_array_equal(side.leave_one_out(got, items)[..., KNN], want.astype(np.float32))
+    # features built elsewhere without the search keys: leave-one-out derives them, same values
+    loo = side.leave_one_out(got, items)
+    np.testing.assert_array_equal(side.leave_one_out(replace(got, cos_keys=None), items), loo)
     assert got.full[0, 4, NEW] == 1.0 and not got.full[1:, 4, NEW].any()  # new only to its one user
     assert (pop != pop[0]).any() and (trend != trend[0]).any()  # the rows really differ per task
 
@@ -276,3 +283,19 @@ def test_ease_feature_sums_clipped_ease_weights_excludes_the_own_row_and_leaves_
             others = [support[row, i] for i in range(3) if i != j and mask[row, i]]
             expect = b[others].sum(0) / np.sqrt(len(others))
             np.testing.assert_allclose(loo[row, j, :, ease], expect[items[row, j]], rtol=1e-5, atol=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 9), st.integers(0, 40), st.integers(0, 2**31 - 1))
+def test_element_lookup_by_search_equals_the_dense_matrix(n_rows, n_cols, nnz, seed):
+    """`_at` over `_csr_keys` reads m[r, c] for any CSR, including unsorted rows and entries stored
+    twice (summed, as toarray() and scipy's lookup sum them), and 0 where nothing is stored."""
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, n_rows, nnz), rng.integers(0, n_cols, nnz)
+    per_row = np.bincount(rows, minlength=n_rows)
+    order = np.argsort(rows, kind="stable")  # grouped by row, columns left in random order
+    m = sp.csr_matrix((rng.integers(-3, 4, nnz).astype(np.float64)[order], cols[order], np.r_[0, np.cumsum(per_row)]),
+                      shape=(n_rows, n_cols))
+    want_r, want_c = rng.integers(0, n_rows, 30), rng.integers(0, n_cols, 30)
+    got = _at(*_csr_keys(m), want_r.astype(np.int64) * n_cols + want_c)
+    np.testing.assert_array_equal(got, m.toarray()[want_r, want_c])

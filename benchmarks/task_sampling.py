@@ -72,6 +72,14 @@ def worker(root: str, calls: int) -> None:
         print(json.dumps({"ms": ms, "digest": digest.hexdigest()}), flush=True)
 
 
+def _reply(proc: subprocess.Popen, root: str) -> dict:
+    """The worker's next JSON line; a worker that died has printed its traceback above."""
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"{root}: the worker exited (code {proc.wait()}); its error is printed above")
+    return json.loads(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkout", action="append", help="a checkout whose metarec to time (repeat; default: .)")
@@ -100,7 +108,7 @@ def main() -> None:
         try:
             info = {}
             for root, p in procs.items():
-                info[root] = json.loads(p.stdout.readline())
+                info[root] = _reply(p, root)
                 if Path(info[root]["metarec"]).resolve() != Path(root):
                     raise SystemExit(f"{root}: the worker imported metarec from {info[root]['metarec']}")
             runs: dict[str, list[dict]] = {r: [] for r in roots}
@@ -108,7 +116,7 @@ def main() -> None:
                 for root, p in procs.items():
                     p.stdin.write(f"round {rnd}\n")
                     p.stdin.flush()
-                    runs[root].append(json.loads(p.stdout.readline()))
+                    runs[root].append(_reply(p, root))
                 if len({runs[r][-1]["digest"] for r in roots}) > 1:
                     raise SystemExit(f"round {rnd}: the checkouts sampled different batches")
         finally:

@@ -299,3 +299,26 @@ def test_element_lookup_by_search_equals_the_dense_matrix(n_rows, n_cols, nnz, s
     want_r, want_c = rng.integers(0, n_rows, 30), rng.integers(0, n_cols, 30)
     got = _at(*_csr_keys(m), want_r.astype(np.int64) * n_cols + want_c)
     np.testing.assert_array_equal(got, m.toarray()[want_r, want_c])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 30), st.integers(1, 6), st.floats(0.05, 0.6), st.booleans(), st.integers(0, 2**31 - 1))
+def test_excluded_rows_equal_the_dense_per_task_counts_on_random_logs(n_items, k, density, partial, seed):
+    """The same check on random logs and support sizes: excluded rows that are a task's whole row or
+    only part of it (partial), support items the row does not hold, padded slots."""
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((12, n_items)) < density).astype(np.float32)
+    recent = dense * (rng.random(dense.shape) < 0.5)
+    side = ItemSide.build(rng.normal(size=(n_items, 4)).astype(np.float32), sp.csr_matrix(dense),
+                          sp.csr_matrix(recent))
+    users = rng.choice(12, size=4, replace=False)
+    keep = rng.random((4, n_items)) < 0.5 if partial else np.ones((4, n_items), bool)
+    ex, ex_recent = sp.csr_matrix(dense[users] * keep), sp.csr_matrix(recent[users] * keep)
+    support = rng.integers(0, n_items, size=(4, k))
+    mask = rng.random((4, k)) < 0.8
+    got = side.support_features(support, mask, exclude=ex, exclude_recent=ex_recent)
+    cos, pop, new, trend = _per_task_counts(side, support, mask, ex, ex_recent)
+    np.testing.assert_array_equal(got.cos.toarray().reshape(cos.shape), cos)
+    np.testing.assert_array_equal(got.cos_sum, cos.sum(axis=1))
+    for j, want in ((POP, pop), (NEW, new), (TREND, trend)):
+        np.testing.assert_array_equal(got.full[..., j], want.astype(np.float32))

@@ -123,8 +123,13 @@ class FunctionalMeta:
 
     def adapt(self, inputs: ScoreInputs, labels: Tensor, mask: Tensor, *, steps: int | None = None,
               create_graph: bool | None = None, params: dict[str, Tensor] | None = None,
-              proj: Tensor | None = None) -> dict[str, Tensor]:
-        """Adapted weights {name: [T, ...]} after the inner loop on (inputs, labels, mask)."""
+              proj: Tensor | None = None, first_order: bool = False) -> dict[str, Tensor]:
+        """Adapted weights {name: [T, ...]} after the inner loop on (inputs, labels, mask).
+
+        create_graph: differentiate through the inner gradients (second-order MAML, MetaSGD);
+        without it the result is detached (inference), unless `first_order` (FOMAML): each
+        gradient is then a constant applied to weights that stay in the graph, so
+        d theta' / d theta = I."""
         params = params if params is not None else self.model.params()
         if proj is None:
             proj = self.shared_projection(params)
@@ -136,13 +141,13 @@ class FunctionalMeta:
         fixed = self._fixed(params, inputs, proj, create_graph) if steps else None
         inner_loss = loss_fn(self.cfg.loss, labels, mask)
         for _ in range(steps):
-            # without create_graph (inference) each step starts from detached leaves
+            # without create_graph (inference, FOMAML) each gradient is taken at detached leaves
             cur = fast if create_graph else {n: v.detach().requires_grad_(True) for n, v in fast.items()}
             with torch.enable_grad():
                 s = self.model.score_fn({**params, **cur}, self.item_text, inputs, proj, fixed=fixed)
                 grads = _task_sum_grad(inner_loss(s), [cur[n] for n in self.names], create_graph)
-            fast = sgd_step(cur, self.names, grads, lr)
-        return fast if create_graph else {n: v.detach() for n, v in fast.items()}
+            fast = sgd_step(fast if first_order else cur, self.names, grads, lr)
+        return fast if create_graph or first_order else {n: v.detach() for n, v in fast.items()}
 
     def _fixed(self, params: dict[str, Tensor], inputs: ScoreInputs, proj: Tensor | None, graph: bool):
         """What the inner loop's scores share across its steps (the user and item vectors, when only
@@ -163,25 +168,10 @@ class FunctionalMeta:
         """float [T, N] query-candidate scores after each task's inner loop (differentiable)."""
         params = self.model.params()
         proj = self.shared_projection(params)
-        if self.cfg.algorithm == "fomaml":
-            fast = self._first_order_adapt(batch, params, proj)
-        else:
-            fast = self.adapt(batch.inner, batch.inner_labels, batch.inner_mask, params=params, proj=proj)
+        fomaml = self.cfg.algorithm == "fomaml"
+        fast = self.adapt(batch.inner, batch.inner_labels, batch.inner_mask, params=params, proj=proj,
+                          create_graph=False if fomaml else None, first_order=fomaml)
         return self.model.score_fn({**params, **fast}, self.item_text, batch.outer, proj)
-
-    def _first_order_adapt(self, batch: TaskBatch, params: dict[str, Tensor], proj: Tensor | None) -> dict[str, Tensor]:
-        # FOMAML: theta' = theta - lr * g with g treated as a constant, so d theta'/d theta = I
-        t = batch.n_tasks
-        fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
-        fixed = self._fixed(params, batch.inner, proj, False) if self.cfg.inner_steps else None
-        inner_loss = loss_fn(self.cfg.loss, batch.inner_labels, batch.inner_mask)
-        for _ in range(self.cfg.inner_steps):
-            probe = {n: v.detach().requires_grad_(True) for n, v in fast.items()}
-            with torch.enable_grad():
-                s = self.model.score_fn({**params, **probe}, self.item_text, batch.inner, proj, fixed=fixed)
-                grads = _task_sum_grad(inner_loss(s), [probe[n] for n in self.names], False)
-            fast = sgd_step(fast, self.names, grads, self.cfg.inner_lr)
-        return fast
 
 
 class _Adaptable(nn.Module):

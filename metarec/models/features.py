@@ -169,13 +169,15 @@ class ItemSide:
         st = self.text[support].astype(np.float64) * mask[..., None]
         text_sum = st.sum(axis=1)
         content = _cos_rows(text_sum, self.text64_t) if "content" in features else np.zeros((u_n, i_n))
-        # pop, new and trend: (column, function of the counts, catalog counts, rows excluded from them)
-        fixed = [(FEATURES.index("pop"), partial(self._log_z, reference=self.counts), self.counts, exclude),
-                 (FEATURES.index("new"), _is_new, self.counts, exclude)]
+        # pop, new and trend: functions of the catalog's counts, for every user alike; a task's own
+        # row changes them only at its entries, corrected after the fill: (column, function, counts, row)
+        pop, trend = partial(self._log_z, reference=self.counts), partial(self._log_z, reference=self.recent)
+        own = [(FEATURES.index("pop"), pop, self.counts, exclude),
+               (FEATURES.index("new"), _is_new, self.counts, exclude)]
         if self.recent is not None:
-            fixed.append((FEATURES.index("trend"), partial(self._log_z, reference=self.recent), self.recent,
-                          exclude_recent))
-        columns = [knn, content, None, None, None if self.recent is not None else 0.0]  # None: from `fixed`
+            own.append((FEATURES.index("trend"), trend, self.recent, exclude_recent))
+        columns = [knn, content, pop(self.counts), _is_new(self.counts),
+                   0.0 if self.recent is None else trend(self.recent)]
         ease_rows = ease_sum = None
         if "ease" in features:
             if self.ease_p is None:
@@ -185,12 +187,9 @@ class ItemSide:
             columns.append(ease_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None])
         full = np.empty((u_n, i_n, len(columns)), np.float32)  # filled column by column: no float64 stack
         for j, f in enumerate(columns):
-            if f is not None:
-                full[..., j] = f
-        for j, f, counts, rows_out in fixed:
-            full[..., j] = f(counts)  # the catalog's column, for every user
-            if rows_out is not None:
-                # the entries a task's own row changes: f(counts - row) there
+            full[..., j] = f
+        for j, f, counts, rows_out in own:
+            if rows_out is not None:  # f(counts - row) at the row's entries; elsewhere f(counts - 0) == f(counts)
                 e_row, e_col, e_val = ex if rows_out is exclude else _sorted_entries(rows_out)
                 full[e_row, e_col, j] = f(counts[e_col] - e_val)
         return SupportFeatures(full=full, cos=cos, cos_sum=cos_sum, text_sum=text_sum, support_text=st, mask=mask,
@@ -274,11 +273,8 @@ def _sorted_entries(m: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def _csr_keys(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """(row * columns + column of each stored entry, ascending; its value) for `_at`, duplicates
     summed as scipy's own lookup sums them."""
-    if not m.has_canonical_format:
-        m = m.copy()
-        m.sum_duplicates()
-    c = m.tocoo()
-    return c.row.astype(np.int64) * m.shape[1] + c.col, c.data
+    rows, cols, vals = _sorted_entries(m)
+    return rows * m.shape[1] + cols, vals
 
 
 def _find(keys: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

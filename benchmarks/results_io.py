@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -23,6 +24,24 @@ def describe(checkout: str) -> str:
                          text=True).stdout.strip() or "?"
     dirty = subprocess.run(["git", "-C", checkout, "diff", "--quiet", "HEAD", "--", "metarec"]).returncode
     return rev + ("+changes" if dirty else "")
+
+
+def checkout_env(root: str) -> dict[str, str]:
+    """The environment for a worker process that imports `metarec` from the checkout at `root`."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+
+
+def metarec_root() -> str:
+    """The checkout this process imported `metarec` from (a worker reports it for `check_checkout`)."""
+    import metarec
+
+    return str(Path(metarec.__file__).parent.parent)
+
+
+def check_checkout(root: str, imported: str) -> None:
+    """Stop unless a worker meant for `root` imported `metarec` from there."""
+    if Path(imported).resolve() != Path(root).resolve():
+        raise SystemExit(f"{root}: the worker imported metarec from {imported}, not from there")
 
 
 def run_meta(**extra) -> dict:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-from results_io import describe, run_meta, torch_line, write_result
+from results_io import check_checkout, checkout_env, describe, metarec_root, run_meta, torch_line, write_result
 
 # (name, MetaConfig fields, users per meta-batch); "inference": one user adapted, no outer graph
 CASES = [
@@ -43,7 +42,6 @@ def count(data_dir: str, reps: int, seconds: float) -> dict:
     import numpy as np
     import torch
 
-    import metarec
     from meta_speed import dispatched_ops, speed_problem
     from metarec.meta.learners import MetaConfig, make_learner
     from metarec.meta.tasks import sample_tasks
@@ -70,7 +68,7 @@ def count(data_dir: str, reps: int, seconds: float) -> dict:
             step()
             times.append(time.perf_counter() - t0)
         ms[name] = float(np.median(times)) * 1e3
-    return {"metarec": str(Path(metarec.__file__).parent.parent), "ops": out, "ms": ms}
+    return {"metarec": metarec_root(), "ops": out, "ms": ms}
 
 
 def main() -> None:
@@ -93,13 +91,11 @@ def main() -> None:
     runs: dict[str, list[dict]] = {r: [] for r in roots}
     for _ in range(max(args.rounds, 1)):
         for root in roots:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
             cmd = [sys.executable, str(here / "step_ops.py"), "--worker", "--data-dir", args.data_dir,
                    "--reps", str(args.reps), "--seconds", str(args.seconds)]
-            res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            res = subprocess.run(cmd, env=checkout_env(root), capture_output=True, text=True, check=True)
             got = json.loads(res.stdout.strip().splitlines()[-1])
-            if Path(got["metarec"]).resolve() != Path(root):
-                raise SystemExit(f"{root}: the worker imported metarec from {got['metarec']}, not from there")
+            check_checkout(root, got["metarec"])
             if runs[root] and got["ops"] != runs[root][0]["ops"]:
                 raise SystemExit(f"{root}: the op counts changed between rounds")
             runs[root].append(got)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import describe, publish
+from results_io import check_checkout, checkout_env, describe, metarec_root, publish
 
 
 def worker(root: str, calls: int) -> None:
@@ -34,7 +33,6 @@ def worker(root: str, calls: int) -> None:
     import hashlib
     import time
 
-    import metarec
     from metarec.bench.evaluate import fit_data
     from metarec.core.threads import numpy_single_thread
     from metarec.data import SplitConfig, load_dataset, make_split
@@ -51,7 +49,7 @@ def worker(root: str, calls: int) -> None:
     md = meta_data(fd, side, None)
     cfg = HeadConfig(features=FEATURES)  # the default less "ease", which the fit leaves out at this size
     c, loss = TrainConfig(), MetaConfig().loss
-    print(json.dumps({"metarec": str(Path(metarec.__file__).parent.parent), "items": side.n_items,
+    print(json.dumps({"metarec": metarec_root(), "items": side.n_items,
                       "cooc_nnz": int(side.cooc.nnz)}), flush=True)
     for line in sys.stdin:
         rng = np.random.default_rng([0, int(line.split()[1])])
@@ -101,16 +99,14 @@ def main() -> None:
         n_rows = synthetic_log(Path(tmp), args.items, args.users, 0)
         procs = {}
         for root in roots:
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
             procs[root] = subprocess.Popen([sys.executable, str(here / "task_sampling.py"), "--worker", tmp,
-                                            "--calls", str(args.calls)], env=env, stdin=subprocess.PIPE,
+                                            "--calls", str(args.calls)], env=checkout_env(root), stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, text=True)
         try:
             info = {}
             for root, p in procs.items():
                 info[root] = _reply(p, root)
-                if Path(info[root]["metarec"]).resolve() != Path(root):
-                    raise SystemExit(f"{root}: the worker imported metarec from {info[root]['metarec']}")
+                check_checkout(root, info[root]["metarec"])
             runs: dict[str, list[dict]] = {r: [] for r in roots}
             for rnd in range(args.rounds):
                 for root, p in procs.items():

@@ -16,7 +16,7 @@ import pandas as pd
 from metarec.core.errors import ConfigError, DataFormatError, UnknownItemError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
-from metarec.meta.recommender import _plain, top_k
+from metarec.meta.recommender import _plain, check_k, top_k
 
 
 def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Mapping | None = None,
@@ -35,8 +35,7 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
         rows `user_id, rank, item_id, title, score`, users in the order first seen, best item first
         (ties by catalog order); title is None when the model has no titles.
     """
-    if k < 1:
-        raise ConfigError(f"k must be >= 1, got {k}")
+    k = check_k(k)
     users, support, ratings = _supports(rec, interactions)
     # matched by their text, so 7 and "7" are one user (ids read from a CSV are strings)
     by_text = {str(u): text for u, text in (profiles or {}).items()}

@@ -347,6 +347,14 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+def check_k(k) -> int:
+    """k as an int, or a ConfigError: a list length must be a whole number >= 1 (0, -1 or 2.5 would
+    otherwise quietly give an empty or truncated list)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
+    return int(k)
+
+
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(indices, scores) [U, min(k, I)] of each row's k best scores, best first, ties broken by
     catalog index (the protocol's `metrics.top_k`). Left-out items carry -inf: a row with fewer than k
@@ -381,6 +389,7 @@ class AdaptedUser:
 
     def _top(self, k: int, exclude_support: bool, exclude=None, candidates=None) -> tuple[np.ndarray, np.ndarray]:
         """Catalog indices and scores of the k best items, ties broken by index."""
+        k = check_k(k)
         s = self.scores.astype(np.float64)  # a copy: the filters below write -inf into it
         if candidates is not None:
             keep = np.zeros(len(s), bool)

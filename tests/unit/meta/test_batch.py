@@ -80,6 +80,8 @@ def test_bad_rows_are_refused_by_row(served, change, error, message):
                       columns=["user_id", "item_id", "rating"])
     with pytest.raises(error, match=message):
         rec.recommend_many(change(df), 3)
+    with pytest.raises(ConfigError, match="k must be a whole number >= 1, got 0"):
+        rec.recommend_many(df, 0)
 
 
 def test_recommend_many_cli_writes_the_lists_and_names_bad_lines(served, tmp_path):

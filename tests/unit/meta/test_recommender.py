@@ -123,6 +123,10 @@ def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
     assert [r["item_id"] for r in user.ranked(3, exclude=top7[:1], candidates=top7[:5])] == top7[1:4]
     with pytest.raises(UnknownItemError, match="424242"):
         user.recommend(3, exclude=[424242])
+    for bad in (0, -1, 2.5, True):  # a list length is a whole number >= 1, never silently empty or cut
+        with pytest.raises(ConfigError, match="k must be a whole number >= 1"):
+            user.recommend(bad)
+    assert user.recommend(np.int64(2))[0] == top7[:2]
     more = user.update([(ids[0], 5.0)])
     assert ids[0] not in more.recommend(5)[0] and len(more.support) == 4
     cold = rec.adapt([], profile="A 30-year-old female writer.")  # K = 0: profile only

@@ -11,6 +11,8 @@ dataset and run through the protocol runner (K = 5, one seed). Two tables:
    item x item inverse, is skipped above 20,000 items, and the table says so).
 
     python benchmarks/catalog_scale.py --out benchmarks/results
+    python benchmarks/catalog_scale.py --items 100000 --users 50000 --methods popularity,itemknn,metarec \
+        --rounds 1 --out benchmarks/results   # writes catalog_scale_100000.{md,json}
 """
 
 from __future__ import annotations
@@ -125,8 +127,10 @@ def main() -> None:
           f"{platform.machine()}, Python {platform.python_version()}, {torch.get_num_threads()} torch threads.\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "catalog_scale.json").write_text(json.dumps(info, indent=1, default=str))
-    (out / "catalog_scale.md").write_text(md)
+    # the default size keeps its name; another size gets its own files beside it
+    stem = "catalog_scale" if args.items == 30000 else f"catalog_scale_{args.items}"
+    (out / f"{stem}.json").write_text(json.dumps(info, indent=1, default=str))
+    (out / f"{stem}.md").write_text(md)
     print(md)
 
 

@@ -91,7 +91,8 @@ def render_report(res: BenchmarkResult, command: str) -> str:
     lines = [f"# Cold-start benchmark: {cfg.dataset}", "", "Produced by:", "", "```", command, "```", ""]
     lines += [f"git {git_sha()}, Python {platform.python_version()}, {platform.machine()}; "
               f"{cfg.seeds} seed(s); shots {', '.join(map(str, cfg.shots))}; relevance: "
-              + ("all query items" if cfg.relevance_threshold is None else f"query items rated >= {cfg.relevance_threshold:g}")
+              + ("all query items" if cfg.relevance_threshold is None
+                 else f"query items rated >= {cfg.relevance_threshold:g}")
               + ". Full-catalog ranking, support items excluded. Values are the mean over seeds of the "
               "mean over test users, ± the 95% t-interval over seeds."
               + (f" Networks ran on `{resolve_device(cfg.device)}` (`--device {cfg.device}`)."
@@ -110,7 +111,9 @@ def render_report(res: BenchmarkResult, command: str) -> str:
         lines += ["> **Not a time-based split**: this dataset has no timestamps, so new users were chosen "
                   "at random (seeded) and support/query order within a user is random.", ""]
     s0 = res.splits[0]
-    lines += ["## Counts", "", "| seed | cut time | users | items | warm users | new users | val | test | warm users after T | new items | train rows |",
+    lines += ["## Counts", "",
+              "| seed | cut time | users | items | warm users | new users | val | test | warm users after T "
+              "| new items | train rows |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in res.splits:
         lines.append(f"| {s['seed']} | {s['cut_time']} | {s['n_users']} | {s['n_items']} | {s['n_warm_users']} | "
@@ -141,7 +144,8 @@ def render_report(res: BenchmarkResult, command: str) -> str:
               "of it (n = users per seed).", "",
               "| method | K | new user, warm item | new user, new item | warm user, warm item | warm user, new item |",
               "|---|---|---|---|---|---|"]
-    cells_of = {("new user", sc): seed_means(res.records, split="test", scenario=sc) for sc in ("warm-items", "new-items")}
+    cells_of = {("new user", sc): seed_means(res.records, split="test", scenario=sc)
+                for sc in ("warm-items", "new-items")}
     cells_of.update({("warm user", sc): seed_means(res.records, split="warm", scenario=sc)
                      for sc in ("warm-items", "new-items")})
     for m in sorted(df["method"].unique()):
@@ -180,7 +184,8 @@ def render_report(res: BenchmarkResult, command: str) -> str:
         t = paired_test(a[HEADLINE].to_numpy(), b[HEADLINE].to_numpy())
         lines.append(f"| {k} | {best} | {other} | {t['mean_diff']:+.4f} | {t['n_pairs']} | {t['t_p']:.3g} | "
                      f"{t['wilcoxon_p']:.3g} |")
-    lines += ["", "## Chosen settings and wall time", "", "| method | fit s (mean) | score s (mean) | settings (seed 0) |",
+    lines += ["", "## Chosen settings and wall time", "",
+              "| method | fit s (mean) | score s (mean) | settings (seed 0) |",
               "|---|---|---|---|"]
     tdf = pd.DataFrame(res.timings)
     for m, infos in res.method_info.items():

@@ -182,5 +182,6 @@ def evaluate(
     for col in ("K", "users", *shown):
         table.add_column(col, no_wrap=True)
     for r in rows:
-        table.add_row(str(r["k"]), str(r["users"]), *(f"{r[m]:.4f}±{r[m + ' ci']:.3f}" if m in r else "-" for m in shown))
+        table.add_row(str(r["k"]), str(r["users"]),
+                      *(f"{r[m]:.4f}±{r[m + ' ci']:.3f}" if m in r else "-" for m in shown))
     console.print(table)

@@ -159,7 +159,8 @@ def build(
     items["year"] = _objects(int(v) if isinstance(v, (int, float, np.integer, np.floating)) and v == v else None
                              for v in items["year"])
     items["genres"] = _objects(tuple(g) if isinstance(g, (list, tuple)) else () for g in items["genres"])
-    items["title"] = _objects(str(t) if isinstance(t, str) else str(i) for t, i in zip(items["title"], items["item_id"]))
+    items["title"] = _objects(str(t) if isinstance(t, str) else str(i)
+                              for t, i in zip(items["title"], items["item_id"]))
     if users is None:
         users = pd.DataFrame({"user_id": user_ids})
     users = users.drop_duplicates("user_id").set_index("user_id").reindex(user_ids).reset_index()

@@ -1,7 +1,8 @@
 """On-disk embedding cache: one folder per encoder+template fingerprint, append-only shards.
 
 Each shard is `NNNNNN.npy` (float32 [n, D], memory-mapped on read) plus `NNNNNN.keys.npy` (uint8
-[n, 32], the sha256 of each text; not numpy "S32", which strips trailing NUL bytes of a digest). Both are written atomically, keys last, so a crash never leaves a readable half shard.
+[n, 32], the sha256 of each text; not numpy "S32", which strips trailing NUL bytes of a digest).
+Both are written atomically, keys last, so a crash never leaves a readable half shard.
 """
 
 from __future__ import annotations

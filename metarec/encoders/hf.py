@@ -207,7 +207,8 @@ class TextEncoder:
             dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(
                 self.config.dtype)
             if dtype is None:
-                dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+                bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+                dtype = torch.bfloat16 if bf16 else torch.float32
             if dtype != torch.float32 and self.device.type == "cpu":
                 raise ConfigError(f"dtype {self.config.dtype} is for GPUs; use float32 on CPU")
             log.info("loading %s on %s (%s)", self.path, self.device, dtype)

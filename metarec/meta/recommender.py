@@ -321,7 +321,8 @@ class MetaRecommender:
         info = from_dict(RecommenderInfo, cfg["info"], where="config.info")
         t = ckpt.load_tensors(path / "side.safetensors")
         n = int(cfg["n_items"])
-        cooc = sp.csr_matrix((t["cooc.data"].numpy(), t["cooc.indices"].numpy(), t["cooc.indptr"].numpy()), shape=(n, n))
+        cooc = sp.csr_matrix((t["cooc.data"].numpy(), t["cooc.indices"].numpy(), t["cooc.indptr"].numpy()),
+                             shape=(n, n))
         side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy(),
                         recent=t["recent"].numpy() if "recent" in t else None,
                         ease_p=t["ease_p"].numpy() if "ease_p" in t else None,
@@ -368,7 +369,8 @@ class AdaptedUser:
 
     def __init__(self, rec: MetaRecommender, support: np.ndarray, ratings: np.ndarray, profile_vec: np.ndarray,
                  profile: str | None) -> None:
-        self.rec, self.support, self.ratings, self.profile_vec, self.profile = rec, support, ratings, profile_vec, profile
+        self.rec, self.support, self.ratings = rec, support, ratings
+        self.profile_vec, self.profile = profile_vec, profile
         self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
 
     def recommend(self, k: int = 10, exclude_support: bool = True, *, exclude=None,

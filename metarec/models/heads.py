@@ -270,7 +270,8 @@ class ScoringModel(nn.Module):
         return dict(self.named_parameters())
 
     def adaptable_names(self, adapt: Literal["head", "all"]) -> list[str]:
-        return [n for n, _ in self.named_parameters() if n.startswith("head.") or (adapt == "all" and n.startswith("body."))]
+        return [n for n, _ in self.named_parameters()
+                if n.startswith("head.") or (adapt == "all" and n.startswith("body."))]
 
     def score_fn(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs,
                  proj: Tensor | None = None, fixed: HeadInput | None = None) -> Tensor:

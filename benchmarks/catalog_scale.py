@@ -13,6 +13,9 @@ dataset and run through the protocol runner (K = 5, one seed). Two tables:
     python benchmarks/catalog_scale.py --out benchmarks/results
     python benchmarks/catalog_scale.py --items 100000 --users 50000 --methods popularity,itemknn,metarec \
         --rounds 1 --out benchmarks/results   # writes catalog_scale_100000.{md,json}
+    # the same with every co-occurrence kept (no budget): catalog_scale_100000_cooc-all.{md,json}
+    python benchmarks/catalog_scale.py --items 100000 --users 50000 --methods popularity,itemknn,metarec \
+        --rounds 1 --cooc-budget 0 --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def network_paths(data, users: int, rounds: int) -> dict:
     text = torch.from_numpy(side.text)
     n_i = side.n_items
     layouts = {
-        "per-task rows": lambda: outer_inputs(model.cfg, np.ascontiguousarray(np.broadcast_to(np.arange(n_i), (len(sup), n_i))),
+        "per-task rows": lambda: outer_inputs(model.cfg,
+                                              np.ascontiguousarray(np.broadcast_to(np.arange(n_i), (len(sup), n_i))),
                                               sf, np.broadcast_to(warm, (len(sup), n_i)), sup, w, prof),
         "stride-0 catalog": lambda: catalog_inputs(model.cfg, sf, warm, sup, w, prof),
     }
@@ -86,8 +90,15 @@ def main() -> None:
     ap.add_argument("--methods", default="popularity,itemknn,ease,metarec")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--cooc-budget", type=int, default=None,
+                    help="co-occurrences the item side stores at most (default: the library's COOC_BUDGET; "
+                         "0 = every one); another value writes its own files")
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
+    from metarec.models import features
+
+    if args.cooc_budget is not None:
+        features.COOC_BUDGET = args.cooc_budget or 2 ** 62
 
     from metarec.bench.runner import BenchmarkConfig, run_benchmark
     from metarec.data import load_dataset
@@ -105,30 +116,39 @@ def main() -> None:
         wall = time.perf_counter() - t0
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     split = res.splits[0]
-    ndcg = {r["method"]: r["value"] for r in res.records
-            if r["split"] == "test" and r["scenario"] == "all" and r["metric"] == "ndcg@10"}
+    ndcg = {(r["split"], r["method"]): r["value"] for r in res.records
+            if r["split"] in ("val", "test") and r["scenario"] == "all" and r["metric"] == "ndcg@10"}
     rows = [{"method": t["method"], "fit_s": round(t["fit_s"], 1), "score_s": round(t["score_s"], 1),
-             "ndcg@10": ndcg.get(t["method"])} for t in res.timings]
+             "val_ndcg@10": ndcg.get(("val", t["method"])), "ndcg@10": ndcg.get(("test", t["method"]))}
+            for t in res.timings]
     info = {"command": command, "python": platform.python_version(), "machine": platform.machine(),
             "torch_threads": torch.get_num_threads(), "interactions": n_rows, "split": split,
             "network": net, "runner": rows, "skipped": res.skipped, "runner_wall_s": round(wall, 1),
-            "peak_rss_gb": round(peak_gb, 2)}
+            "peak_rss_gb": round(peak_gb, 2), "cooc_budget": features.COOC_BUDGET}
     ms = net["ms_per_user"]
     t1 = ("| layout | ms per user |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in ms.items())
           + f"\n\nratio {ms['per-task rows'] / ms['stride-0 catalog']:.2f}x over {net['users']} users x "
           f"{net['items']} items, median of {args.rounds} alternated rounds; scores equal: {net['equal']}")
-    t2 = ("| method | fit (s) | score (s) | test NDCG@10, K=5 |\n|---|---|---|---|\n"
-          + "\n".join(f"| {r['method']} | {r['fit_s']} | {r['score_s']} | {_fmt(r['ndcg@10'])} |" for r in rows)
-          + "".join(f"\n| {m} | skipped: {why} | | |" for m, why in res.skipped.items()))
+    t2 = ("| method | fit (s) | score (s) | validation NDCG@10, K=5 | test NDCG@10, K=5 |\n|---|---|---|---|---|\n"
+          + "\n".join(f"| {r['method']} | {r['fit_s']} | {r['score_s']} | {_fmt(r['val_ndcg@10'])} | "
+                      f"{_fmt(r['ndcg@10'])} |" for r in rows)
+          + "".join(f"\n| {m} | skipped: {why} | | | |" for m, why in res.skipped.items()))
+    kept = ("every co-occurrence kept" if features.COOC_BUDGET >= 2 ** 62 else
+            f"item side's co-occurrence budget {features.COOC_BUDGET:,} entries (each item keeps its "
+            f"{features.COOC_BUDGET // args.items:,} strongest cosines when the whole matrix holds more)")
     md = (f"# metarec on a larger synthetic catalog\n\nProduced by:\n\n```\n{command}\n```\n\n"
           f"{args.items} items, {args.users} users, {n_rows} interactions; split: {json.dumps(split)}\n\n"
           f"## Full-catalog scoring through the network\n\n{t1}\n\n## Runner, one seed\n\n{t2}\n\n"
+          f"Validation users: the ones the runner scores at K = 5 (tuning and early stopping use at most 1,000 "
+          f"of them). {kept[0].upper() + kept[1:]}.\n\n"
           f"Runner wall time {wall:.0f} s; peak resident memory {peak_gb:.2f} GB; "
           f"{platform.machine()}, Python {platform.python_version()}, {torch.get_num_threads()} torch threads.\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     # the default size keeps its name; another size gets its own files beside it
     stem = "catalog_scale" if args.items == 30000 else f"catalog_scale_{args.items}"
+    if args.cooc_budget is not None:
+        stem += f"_cooc{args.cooc_budget or '-all'}"
     (out / f"{stem}.json").write_text(json.dumps(info, indent=1, default=str))
     (out / f"{stem}.md").write_text(md)
     print(md)

@@ -1,7 +1,8 @@
 """Collaborative and content side-information for scoring: what the head combines with text.
 
 `ItemSide` holds everything about the catalog that is fixed after fitting: frozen text embeddings,
-pre-T item-item co-occurrence counts, popularity. `ItemSide.support_features` turns a batch of
+pre-T item-item co-occurrence counts (each item's strongest COOC_BUDGET // I of them when the whole
+matrix would hold more than COOC_BUDGET entries; see `cooccurrence`), popularity. `ItemSide.support_features` turns a batch of
 support sets into per-(user, item) scalar features over the whole catalog:
 
   knn      sum over support items s of cosine(s, i) on the pre-T matrix, divided by sqrt(K):
@@ -82,8 +83,8 @@ class ItemSide:
         (X^T X + ease_lambda I)^-1 of this matrix when already computed (the EASE baseline's, with
         keep_inverse), so the dense inverse is not done twice."""
         x = _binary(matrix)
-        cooc = (x.T @ x).tocsr().astype(np.float32)
         counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
+        cooc = cooccurrence(x, counts, COOC_BUDGET)  # the module value at call time (tests lower it)
         rc = None if recent is None else np.asarray(_binary(recent).sum(axis=0)).ravel().astype(np.float64)
         t = np.asarray(text, np.float32)
         t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
@@ -252,6 +253,49 @@ class ItemSide:
             cols.append(np.divide(sf.ease_sum[at, items] - own, np.sqrt(np.maximum(n_others, 1))[..., None],
                                   out=np.zeros(items.shape), where=n_others[..., None] > 0))
         return np.stack(cols, axis=-1).astype(np.float32)
+
+
+COOC_BUDGET = 2 ** 26  # co-occurrences an ItemSide stores at most: 512 MB as float32 values + int32 indices
+COOC_BLOCK = 512  # items per block of X^T X rows: bounds the memory of the unpruned pieces
+
+
+def cooccurrence(x: sp.csr_matrix, counts: np.ndarray, budget: int = COOC_BUDGET,
+                 block: int = COOC_BLOCK) -> sp.csr_matrix:
+    """X^T X of a binary float32 [users, I] matrix as canonical float32 CSR, computed a block of rows
+    at a time. A large dense log would store up to I^2 entries (170M, 1.4 GB, for a synthetic
+    100,000-item log; more for ML-20M), so when the whole product holds more than `budget` entries
+    every item keeps only its budget // I strongest co-occurrences by cosine (itself always, ties to
+    the lower item index): item-kNN's usual sparsification. Within the budget the product is exact,
+    the same entries and values as one `x.T @ x` (integer counts, exact in float32)."""
+    n = x.shape[1]
+    xc = x.tocsc()
+    keep = max(budget // max(n, 1), 1)
+    blocks: list[sp.csr_matrix] = []
+    total, pruned = 0, False
+    for start in range(0, n, block):
+        b = (xc[:, start:start + block].T @ x).tocsr().astype(np.float32)
+        b.sort_indices()
+        total += b.nnz
+        if not pruned and total > budget:
+            pruned = True
+            blocks = [_strongest(bb, s * block, counts, keep) for s, bb in enumerate(blocks)]
+        blocks.append(_strongest(b, start, counts, keep) if pruned else b)
+    out = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, n), dtype=np.float32)
+    out.sort_indices()
+    return out
+
+
+def _strongest(b: sp.csr_matrix, start: int, counts: np.ndarray, keep: int) -> sp.csr_matrix:
+    """Rows start.. of X^T X (canonical CSR `b`) cut to each row's `keep` largest cosines, the
+    diagonal first and ties to the lower column; the kept entries stay in canonical order."""
+    r = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
+    col = b.indices
+    cos = b.data / np.sqrt(counts[start + r] * counts[col])
+    cos[col == start + r] = np.inf
+    order = np.lexsort((col, -cos, r))  # by row, then cosine descending, then column
+    kept = np.sort(order[np.arange(len(order)) - b.indptr[r[order]] < keep])
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r[kept], minlength=b.shape[0]))])
+    return sp.csr_matrix((b.data[kept], col[kept], indptr), shape=b.shape)
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -12,7 +12,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metarec.models.features import FEATURES, ItemSide, _at, _csr_keys
+from metarec.models import features as features_mod
+from metarec.models.features import FEATURES, ItemSide, _at, _binary, _csr_keys, _strongest, cooccurrence
 
 KNN, CONTENT, POP, NEW, TREND = (FEATURES.index(f) for f in ("knn", "content", "pop", "new", "trend"))
 R2, R3 = np.sqrt(2.0), np.sqrt(3.0)
@@ -37,6 +38,57 @@ def test_knn_is_the_cosine_sum_over_sqrt_k(side):
     # one support item: the plain cosine (sqrt(1) = 1); padding slots count for nothing
     one = side.support_features(np.array([[1, 3]]), np.array([[True, False]]))
     np.testing.assert_allclose(one.full[0, :, KNN], cos1, rtol=1e-6)
+
+
+def test_cooccurrence_over_budget_keeps_each_items_strongest_cosines(side, monkeypatch):
+    # 12 stored co-occurrences; a budget of 8 keeps 8 // 4 = 2 per item: itself, then its best cosine
+    # (row 0: item 1 at 2/sqrt6 over item 2 at 1/sqrt2; row 2: item 0 at 1/sqrt2 over item 1 at 1/sqrt3)
+    x = _binary(sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 1, 0, 1]], np.float32)))  # the fixture's log
+    counts = side.counts
+    full = cooccurrence(x, counts)
+    np.testing.assert_array_equal(full.toarray(), side.cooc.toarray())
+    assert full.nnz == 12
+    assert cooccurrence(x, counts, budget=12).nnz == 12  # at the budget: whole
+    assert cooccurrence(x, counts, budget=11).nnz == 8  # one over: 11 // 4 = 2 per item
+    kept = cooccurrence(x, counts, budget=8, block=3)  # two blocks: the first is cut after the fact
+    want = {0: [0, 1], 1: [0, 1], 2: [0, 2], 3: [1, 3]}
+    assert {i: list(kept.indices[kept.indptr[i]:kept.indptr[i + 1]]) for i in range(4)} == want
+    np.testing.assert_array_equal(kept.data, side.cooc.toarray()[[0, 0, 1, 1, 2, 2, 3, 3], [0, 1, 0, 1, 0, 2, 1, 3]])
+    # ties go to the lower item: row 1's items 2 and 3 both have cosine 1/sqrt3
+    three = _strongest(full, 0, counts, 3)
+    assert list(three.indices[three.indptr[1]:three.indptr[2]]) == [0, 1, 2]
+    # a side built over the budget scores knn from the kept entries only
+    monkeypatch.setattr(features_mod, "COOC_BUDGET", 8)
+    small = ItemSide.build(np.array([[1, 0], [0, 1], [1, 1], [1, -1]], np.float32), x)
+    sf = small.support_features(np.array([[1]]), np.ones((1, 1), bool))
+    np.testing.assert_allclose(sf.full[0, :, KNN], [2 / np.sqrt(6), 1.0, 0.0, 0.0], rtol=1e-6)
+
+
+@given(seed=st.integers(0, 10_000), density=st.floats(0.02, 0.5), budget_frac=st.floats(0.05, 1.5),
+       block=st.integers(1, 40))
+@settings(max_examples=40, deadline=None)
+def test_cooccurrence_is_x_t_x_within_budget_and_each_rows_top_cosines_beyond(seed, density, budget_frac, block):
+    rng = np.random.default_rng(seed)
+    x = _binary(sp.csr_matrix((rng.random((25, 30)) < density).astype(np.float32)))
+    counts = np.asarray(x.sum(axis=0)).ravel().astype(np.float64)
+    dense = (x.T @ x).toarray().astype(np.float64)
+    nnz = int((dense != 0).sum())
+    budget = max(int(nnz * budget_frac), 1)
+    got = cooccurrence(x, counts, budget=budget, block=block)
+    assert got.has_canonical_format and got.dtype == np.float32
+    if nnz <= budget:  # the exact product, bit for bit
+        np.testing.assert_array_equal(got.toarray(), dense)
+        assert got.nnz == nnz
+        return
+    keep = budget // 30
+    for i in range(30):
+        nz = np.flatnonzero(dense[i])
+        cos = dense[i, nz] / np.sqrt(counts[i] * counts[nz])
+        cos[nz == i] = np.inf
+        best = sorted(range(len(nz)), key=lambda j: (-cos[j], nz[j]))[:max(keep, 1)]
+        want = np.sort(nz[best])
+        np.testing.assert_array_equal(got.indices[got.indptr[i]:got.indptr[i + 1]], want)
+        np.testing.assert_array_equal(got.data[got.indptr[i]:got.indptr[i + 1]], dense[i, want])
 
 
 def test_leave_one_out_scores_each_slot_from_the_others(side):

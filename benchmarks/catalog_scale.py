@@ -75,7 +75,8 @@ def network_paths(data, users: int, rounds: int) -> dict:
                 outs[name] = model(text, make())
             times[name].append((time.perf_counter() - t0) * 1e3 / len(sup))
     a, b = outs.values()
-    return {"users": len(sup), "items": n_i, "equal": bool(torch.equal(a, b)),
+    return {"users": len(sup), "items": n_i, "equal": bool(torch.equal(a, b)), "cooc_nnz": int(side.cooc.nnz),
+            "cooc_mb": round((side.cooc.data.nbytes + side.cooc.indices.nbytes + side.cooc.indptr.nbytes) / 1e6, 1),
             "ms_per_user": {k: float(np.median(v)) for k, v in times.items()}}
 
 
@@ -136,6 +137,7 @@ def main() -> None:
     kept = ("every co-occurrence kept" if features.COOC_BUDGET >= 2 ** 62 else
             f"item side's co-occurrence budget {features.COOC_BUDGET:,} entries (each item keeps its "
             f"{features.COOC_BUDGET // args.items:,} strongest cosines when the whole matrix holds more)")
+    kept += f": the item side stores {net['cooc_nnz']:,} co-occurrences ({net['cooc_mb']} MB)"
     md = (f"# metarec on a larger synthetic catalog\n\nProduced by:\n\n```\n{command}\n```\n\n"
           f"{args.items} items, {args.users} users, {n_rows} interactions; split: {json.dumps(split)}\n\n"
           f"## Full-catalog scoring through the network\n\n{t1}\n\n## Runner, one seed\n\n{t2}\n\n"

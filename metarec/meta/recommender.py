@@ -286,7 +286,9 @@ class MetaRecommender:
         side = {
             "text": torch.from_numpy(self.side.text), "counts": torch.from_numpy(self.side.counts),
             "cooc.indptr": torch.from_numpy(cooc.indptr.astype(np.int64)),
-            "cooc.indices": torch.from_numpy(cooc.indices.astype(np.int64)),
+            # item indices fit in int32 (the catalog is far below 2^31 items): half the bytes of int64;
+            # checkpoints written with int64 indices load the same
+            "cooc.indices": torch.from_numpy(cooc.indices.astype(np.int32 if cooc.shape[1] < 2 ** 31 else np.int64)),
             "cooc.data": torch.from_numpy(cooc.data.astype(np.float32)),
         }
         if self.side.recent is not None:

@@ -14,6 +14,7 @@ from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.learners import MetaConfig
+from metarec.meta import checkpoint as ckpt
 from metarec.meta.recommender import MetaRecommender
 from metarec.meta.trainer import TrainConfig
 from metarec.methods.classical import EASE
@@ -106,6 +107,14 @@ def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
     # the trend window's counts travel with the checkpoint (the fixture has timestamps)
     assert m.rec.side.recent is not None and m.rec.side.recent.any()
     np.testing.assert_array_equal(rec.side.recent, m.rec.side.recent)
+    # the co-occurrences come back entry for entry; item indices are stored as int32, and a
+    # checkpoint written with int64 indices (before) loads to the same matrix
+    assert rec.side.cooc.nnz == m.rec.side.cooc.nnz and (rec.side.cooc != m.rec.side.cooc).nnz == 0
+    side_file = tmp_path / "m" / "side.safetensors"
+    tensors = ckpt.load_tensors(side_file)
+    assert tensors["cooc.indices"].dtype == torch.int32
+    ckpt.save_tensors(side_file, {**tensors, "cooc.indices": tensors["cooc.indices"].to(torch.int64)})
+    assert (MetaRecommender.load(tmp_path / "m").side.cooc != m.rec.side.cooc).nnz == 0
     support = [1, 2, 5]
     user = rec.adapt(support, ratings=[5, 4, 3])
     # the loaded model scores exactly like the in-memory one

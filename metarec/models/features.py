@@ -2,8 +2,9 @@
 
 `ItemSide` holds everything about the catalog that is fixed after fitting: frozen text embeddings,
 pre-T item-item co-occurrence counts (each item's strongest COOC_BUDGET // I of them when the whole
-matrix would hold more than COOC_BUDGET entries; see `cooccurrence`), popularity. `ItemSide.support_features` turns a batch of
-support sets into per-(user, item) scalar features over the whole catalog:
+matrix would hold more than COOC_BUDGET entries; see `cooccurrence`), popularity.
+`ItemSide.support_features` turns a batch of support sets into per-(user, item) scalar features over
+the whole catalog:
 
   knn      sum over support items s of cosine(s, i) on the pre-T matrix, divided by sqrt(K):
            item-kNN's ranking, on a scale that grows with the evidence (the mean's noise falls as

@@ -134,7 +134,7 @@ def main() -> None:
           + "\n".join(f"| {r['method']} | {r['fit_s']} | {r['score_s']} | {_fmt(r['val_ndcg@10'])} | "
                       f"{_fmt(r['ndcg@10'])} |" for r in rows)
           + "".join(f"\n| {m} | skipped: {why} | | | |" for m, why in res.skipped.items()))
-    kept = ("every co-occurrence kept" if features.COOC_BUDGET >= 2 ** 62 else
+    kept = ("every co-occurrence kept" if args.cooc_budget == 0 else
             f"item side's co-occurrence budget {features.COOC_BUDGET:,} entries (each item keeps its "
             f"{features.COOC_BUDGET // args.items:,} strongest cosines when the whole matrix holds more)")
     kept += f": the item side stores {net['cooc_nnz']:,} co-occurrences ({net['cooc_mb']} MB)"

@@ -274,7 +274,7 @@ def cooccurrence(x: sp.csr_matrix, counts: np.ndarray, budget: int = COOC_BUDGET
     blocks: list[sp.csr_matrix] = []
     total, pruned = 0, False
     for start in range(0, n, block):
-        b = (xc[:, start:start + block].T @ x).tocsr().astype(np.float32)
+        b = (xc[:, start:start + block].T @ x).tocsr()  # float32 already: x is
         b.sort_indices()
         total += b.nnz
         if not pruned and total > budget:

@@ -288,15 +288,27 @@ def cooccurrence(x: sp.csr_matrix, counts: np.ndarray, budget: int = COOC_BUDGET
 
 def _strongest(b: sp.csr_matrix, start: int, counts: np.ndarray, keep: int) -> sp.csr_matrix:
     """Rows start.. of X^T X (canonical CSR `b`) cut to each row's `keep` largest cosines, the
-    diagonal first and ties to the lower column; the kept entries stay in canonical order."""
-    r = np.repeat(np.arange(b.shape[0]), np.diff(b.indptr))
-    col = b.indices
-    cos = b.data / np.sqrt(counts[start + r] * counts[col])
-    cos[col == start + r] = np.inf
-    order = np.lexsort((col, -cos, r))  # by row, then cosine descending, then column
-    kept = np.sort(order[np.arange(len(order)) - b.indptr[r[order]] < keep])
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(r[kept], minlength=b.shape[0]))])
-    return sp.csr_matrix((b.data[kept], col[kept], indptr), shape=b.shape)
+    diagonal first and ties to the lower column; the kept entries stay in canonical order.
+
+    Only rows longer than `keep` are cut, each by a linear-time selection (np.partition finds the
+    keep-th largest cosine; everything above it stays, then the lowest columns that equal it): no
+    sort of every entry, which made the bounded build several times slower than the product."""
+    lens = np.diff(b.indptr)
+    long = np.flatnonzero(lens > keep)
+    if not len(long):
+        return b
+    kept = np.ones(b.nnz, bool)
+    for i in long:
+        a, e = b.indptr[i], b.indptr[i + 1]
+        col = b.indices[a:e]
+        cos = b.data[a:e] / np.sqrt(counts[start + i] * counts[col])
+        cos[col == start + i] = np.inf
+        cut = np.partition(cos, len(cos) - keep)[len(cos) - keep]  # the keep-th largest
+        row = cos > cut
+        row[np.flatnonzero(cos == cut)[:keep - np.count_nonzero(row)]] = True  # ties: lowest columns
+        kept[a:e] = row
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(lens, keep))])
+    return sp.csr_matrix((b.data[kept], b.indices[kept], indptr), shape=b.shape)
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import check_checkout, checkout_env, describe, metarec_root, publish
+from results_io import checkout_rounds, describe, metarec_root, publish
 
 
 def worker(root: str) -> None:
@@ -59,14 +58,6 @@ def worker(root: str) -> None:
                           "whole_nnz": whole_nnz}), flush=True)
 
 
-def _reply(proc: subprocess.Popen, root: str) -> dict:
-    """The worker's next JSON line; a worker that died has printed its traceback above."""
-    line = proc.stdout.readline()
-    if not line:
-        raise SystemExit(f"{root}: the worker exited (code {proc.wait()}); its error is printed above")
-    return json.loads(line)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkout", action="append", help="a checkout whose metarec to time (repeat; default: .)")
@@ -85,28 +76,10 @@ def main() -> None:
     roots = [str(Path(c).resolve()) for c in args.checkout or ["."]]
     with tempfile.TemporaryDirectory() as tmp:
         n_rows = synthetic_log(Path(tmp), args.items, args.users, 0)
-        procs = {root: subprocess.Popen([sys.executable, str(here / "cooc_build.py"), "--worker", tmp],
-                                        env=checkout_env(root), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                 for root in roots}
-        try:
-            info = {}
-            for root, p in procs.items():
-                info[root] = _reply(p, root)
-                check_checkout(root, info[root]["metarec"])
-            runs: dict[str, list[dict]] = {r: [] for r in roots}
-            for rnd in range(args.rounds):
-                for root, p in procs.items():
-                    p.stdin.write(f"round {rnd}\n")
-                    p.stdin.flush()
-                    runs[root].append(_reply(p, root))
-                    print(f"round {rnd} {describe(root)}: {runs[root][-1]['bounded_s']:.1f} s bounded, "
-                          f"{runs[root][-1]['product_s']:.1f} s product", flush=True)
-                if len({runs[r][-1]["digest"] for r in roots}) > 1:
-                    raise SystemExit(f"round {rnd}: the checkouts built different matrices")
-        finally:
-            for p in procs.values():
-                p.stdin.close()
-                p.wait()
+        info, runs = checkout_rounds(
+            here / "cooc_build.py", roots, [tmp], args.rounds, "built different matrices",
+            show=lambda root, g: print(f"{describe(root)}: {g['bounded_s']:.1f} s bounded, "
+                                       f"{g['product_s']:.1f} s product", flush=True))
     first = roots[0]
     cols = []
     lines = ["| checkout | bounded build s | plain x.T @ x s | bounded / plain | speed-up vs first, per round min-max |",

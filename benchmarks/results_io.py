@@ -44,6 +44,46 @@ def check_checkout(root: str, imported: str) -> None:
         raise SystemExit(f"{root}: the worker imported metarec from {imported}, not from there")
 
 
+def checkout_rounds(script: str | Path, roots: list[str], worker_args: list[str], rounds: int, what: str,
+                    show=None) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    """Time each checkout in its own long-lived worker, alternated: start `script --worker
+    *worker_args` once per checkout with that checkout's `metarec` first on the path, read each
+    worker's first JSON line (it must name the checkout it imported, `metarec_root`), then in every
+    round send each worker "round R" in turn and read its JSON reply. A round whose replies carry
+    different "digest"s stops the run (`what`: what the workers built, for the message). `show`
+    (root, reply) is called on each reply, for progress. Returns (first lines, replies per round)."""
+    procs = {root: subprocess.Popen([sys.executable, str(script), "--worker", *worker_args], env=checkout_env(root),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for root in roots}
+    try:
+        info = {}
+        for root, p in procs.items():
+            info[root] = _reply(p, root)
+            check_checkout(root, info[root]["metarec"])
+        runs: dict[str, list[dict]] = {r: [] for r in roots}
+        for rnd in range(rounds):
+            for root, p in procs.items():
+                p.stdin.write(f"round {rnd}\n")
+                p.stdin.flush()
+                runs[root].append(_reply(p, root))
+                if show is not None:
+                    show(root, runs[root][-1])
+            if len({runs[r][-1]["digest"] for r in roots}) > 1:
+                raise SystemExit(f"round {rnd}: the checkouts {what}")
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait()
+    return info, runs
+
+
+def _reply(proc: subprocess.Popen, root: str) -> dict:
+    """The worker's next JSON line; a worker that died has printed its traceback above."""
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"{root}: the worker exited (code {proc.wait()}); its error is printed above")
+    return json.loads(line)
+
+
 def run_meta(**extra) -> dict:
     """The command, Python, torch and its thread count (what a timing depends on), plus `extra`."""
     import torch

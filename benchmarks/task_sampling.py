@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from results_io import check_checkout, checkout_env, describe, metarec_root, publish
+from results_io import checkout_rounds, describe, metarec_root, publish
 
 
 def worker(root: str, calls: int) -> None:
@@ -70,14 +69,6 @@ def worker(root: str, calls: int) -> None:
         print(json.dumps({"ms": ms, "digest": digest.hexdigest()}), flush=True)
 
 
-def _reply(proc: subprocess.Popen, root: str) -> dict:
-    """The worker's next JSON line; a worker that died has printed its traceback above."""
-    line = proc.stdout.readline()
-    if not line:
-        raise SystemExit(f"{root}: the worker exited (code {proc.wait()}); its error is printed above")
-    return json.loads(line)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkout", action="append", help="a checkout whose metarec to time (repeat; default: .)")
@@ -97,28 +88,8 @@ def main() -> None:
     roots = [str(Path(c).resolve()) for c in args.checkout or ["."]]
     with tempfile.TemporaryDirectory() as tmp:
         n_rows = synthetic_log(Path(tmp), args.items, args.users, 0)
-        procs = {}
-        for root in roots:
-            procs[root] = subprocess.Popen([sys.executable, str(here / "task_sampling.py"), "--worker", tmp,
-                                            "--calls", str(args.calls)], env=checkout_env(root), stdin=subprocess.PIPE,
-                                           stdout=subprocess.PIPE, text=True)
-        try:
-            info = {}
-            for root, p in procs.items():
-                info[root] = _reply(p, root)
-                check_checkout(root, info[root]["metarec"])
-            runs: dict[str, list[dict]] = {r: [] for r in roots}
-            for rnd in range(args.rounds):
-                for root, p in procs.items():
-                    p.stdin.write(f"round {rnd}\n")
-                    p.stdin.flush()
-                    runs[root].append(_reply(p, root))
-                if len({runs[r][-1]["digest"] for r in roots}) > 1:
-                    raise SystemExit(f"round {rnd}: the checkouts sampled different batches")
-        finally:
-            for p in procs.values():
-                p.stdin.close()
-                p.wait()
+        info, runs = checkout_rounds(here / "task_sampling.py", roots, [tmp, "--calls", str(args.calls)],
+                                     args.rounds, "sampled different batches")
     per_round = {r: [float(np.median(g["ms"])) for g in runs[r]] for r in roots}
     cols = [{"checkout": r, "rev": describe(r), "ms": round(float(np.median(per_round[r])), 1),
              "ms_per_round": [round(v, 1) for v in per_round[r]]} for r in roots]

@@ -1,6 +1,6 @@
 """Fetch an official dataset release, verify its sha256, unpack it into the cache.
 
-Only `load_dataset(..., download=True)` calls this; tests never touch the network.
+Only `load_dataset(..., download=True)` calls this; its tests fetch from a loopback server, never the internet.
 """
 
 from __future__ import annotations
@@ -56,12 +56,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def download_release(name: str, root: Path | None = None) -> Path:
-    """Download `name`'s archive, check its sha256, extract to `root/name`; return that folder."""
+    """Download `name`'s archive, check its size and sha256, extract to `root/name`; return that folder.
+
+    The archive is written and unpacked in a hidden folder under `root` and moved into place only
+    once verified, so an interrupted or corrupt download leaves nothing that looks like a dataset."""
     if name not in RELEASES:
         raise DatasetNotFoundError(
             f"no verified download is known for {name!r}; download it yourself and pass --data-dir"
         )
     import requests
+
+    from metarec.core.progress import progress
 
     rel = RELEASES[name]
     root = Path(root) if root else default_data_root()
@@ -70,17 +75,24 @@ def download_release(name: str, root: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
         archive = Path(tmp) / f"{name}.zip"
         log.info("downloading %s (%d bytes) from %s", name, rel.size, rel.url)
-        with requests.get(rel.url, stream=True, timeout=60) as resp:
+        with requests.get(rel.url, stream=True, timeout=60) as resp, open(archive, "wb") as fh, \
+                progress(total=rel.size, desc=f"download {name}", unit="B", unit_scale=True) as bar:
             resp.raise_for_status()
-            with open(archive, "wb") as fh:
-                for block in resp.iter_content(1 << 20):
-                    fh.write(block)
+            for block in resp.iter_content(1 << 20):
+                fh.write(block)
+                bar.update(len(block))
+        size = archive.stat().st_size
+        if size != rel.size:
+            raise ChecksumError(f"{rel.url}: got {size} bytes, the published archive has {rel.size} "
+                                "(an interrupted or altered download); not using it")
         got = sha256_file(archive)
         if got != rel.sha256:
             raise ChecksumError(f"{rel.url}: sha256 {got} != published {rel.sha256}; not using it")
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(tmp)
         extracted = Path(tmp) / rel.folder
+        if not extracted.is_dir():
+            raise DatasetNotFoundError(f"{rel.url}: the archive has no {rel.folder}/ folder")
         if target.exists():
             shutil.rmtree(target)
         os.replace(extracted, target)  # atomic within one filesystem: no half-unpacked dataset

@@ -69,14 +69,14 @@ def evaluate_model(model: str | Path, data: InteractionData, shots=(1, 3, 5, 10)
     Returns one row per K: users, and the mean over users with its 95% t-interval of each metric.
     Refuses `data` that is not the log the model was trained on (another log's "test users" may be
     the model's training users), and a folder without `split.json`."""
-    from metarec.meta.checkpoint import load_json
+    from metarec.meta.checkpoint import load_json, require
     from metarec.meta.recommender import MetaRecommender
 
     path = Path(model)
     if not (path / "split.json").is_file():
         raise CheckpointError(f"{path}: no split.json; evaluate needs the split the model was trained with "
                               "(written by meta_train / metarec meta-train)")
-    rec_split = load_json(path / "split.json")
+    rec_split = require(load_json(path / "split.json"), path / "split.json", "data", "split")
     trained, given = rec_split["data"], data.fingerprint()
     if trained != given:
         raise ConfigError(f"{path} was trained on {trained['name']} ({trained['n_users']} users, "

@@ -34,9 +34,22 @@ def load_json(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     try:
-        return json.loads(path.read_text())
+        obj = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(obj).__name__}")
+    return obj
+
+
+def require(entries: dict, path: Path, *names: str) -> dict:
+    """`entries` (a checkpoint file's tensors or JSON object) if it holds every one of `names`; else
+    a CheckpointError naming the file and what is missing (an edited file, or another version's)."""
+    missing = [n for n in names if n not in entries]
+    if missing:
+        raise CheckpointError(f"{path}: no {', '.join(repr(n) for n in missing)} in it (edited, or written "
+                              "by another version)")
+    return entries
 
 
 def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

@@ -318,11 +318,17 @@ class MetaRecommender:
         cfg = ckpt.load_json(path / "config.json")
         if cfg.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{path}: format_version {cfg.get('format_version')} != {FORMAT_VERSION}")
+        ckpt.require(cfg, path / "config.json", "head", "meta", "info", "text_dim", "n_items")
         head = from_dict(HeadConfig, cfg["head"], where="config.head")
         meta = from_dict(MetaConfig, cfg["meta"], where="config.meta")
         info = from_dict(RecommenderInfo, cfg["info"], where="config.info")
-        t = ckpt.load_tensors(path / "side.safetensors")
+        t = ckpt.require(ckpt.load_tensors(path / "side.safetensors"), path / "side.safetensors",
+                         "text", "counts", "cooc.data", "cooc.indices", "cooc.indptr")
         n = int(cfg["n_items"])
+        if t["text"].shape[0] != n or t["counts"].shape[0] != n or t["cooc.indptr"].shape[0] != n + 1:
+            raise CheckpointError(f"{path}/side.safetensors does not fit config.json: its text, counts and "
+                                  f"co-occurrence rows are {t['text'].shape[0]}, {t['counts'].shape[0]} and "
+                                  f"{t['cooc.indptr'].shape[0] - 1} items, config.json says {n}")
         cooc = sp.csr_matrix((t["cooc.data"].numpy(), t["cooc.indices"].numpy(), t["cooc.indptr"].numpy()),
                              shape=(n, n))
         side = ItemSide(text=t["text"].numpy(), cooc=cooc, counts=t["counts"].numpy(),
@@ -336,10 +342,13 @@ class MetaRecommender:
             model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
         except RuntimeError as e:
             raise CheckpointError(f"{path}/model.safetensors does not fit config.json: {e}") from e
-        items = ckpt.load_json(path / "items.json")
+        items = ckpt.require(ckpt.load_json(path / "items.json"), path / "items.json", "item_ids")
+        if len(items["item_ids"]) != n:
+            raise CheckpointError(f"{path}/items.json lists {len(items['item_ids'])} item ids, config.json says {n}")
         rec = cls(model, meta, side, info, items["item_ids"], items.get("titles"), seed=int(cfg.get("seed", 0)),
                   device=device)
         if rec.learner.lrs is not None:
+            ckpt.require(state, path / "model.safetensors", *(f"lrs.{name}" for name in rec.learner.lrs.as_dict()))
             with torch.no_grad():
                 for name, p in rec.learner.lrs.as_dict().items():
                     p.copy_(state[f"lrs.{name}"])

@@ -112,8 +112,9 @@ class MetaTrainer:
         """Continue exactly where a previous run in `out` stopped; False if there is nothing there."""
         if not (out / "trainer.json").is_file():
             return False
-        meta = ckpt.load_json(out / "trainer.json")
-        live = ckpt.load_tensors(out / "trainer.safetensors")
+        meta = ckpt.require(ckpt.load_json(out / "trainer.json"), out / "trainer.json", "step", "best",
+                            "best_step", "bad_evals", "history", "optimizer", "rng_numpy")
+        live = ckpt.require(ckpt.load_tensors(out / "trainer.safetensors"), out / "trainer.safetensors", "rng.torch")
         self._load_state({k[5:]: v for k, v in live.items() if k.startswith("live.")})
         self.best_state = ckpt.load_tensors(out / "model.safetensors")
         ckpt.restore_optimizer(self.opt, live, meta["optimizer"])

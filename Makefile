@@ -29,7 +29,7 @@ $(STAMP)/learn2learn: $(STAMP)/torch .ci/build_learn2learn.sh
 	touch $@
 
 $(STAMP)/metarec: $(STAMP)/learn2learn setup.cfg pyproject.toml
-	$(PIP) install -q -e ".[dev,serve]" $(TORCH_PINS)
+	$(PIP) install -q -e ".[dev,serve,tensorboard]" $(TORCH_PINS)
 	touch $@
 
 test: install

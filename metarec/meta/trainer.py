@@ -8,6 +8,7 @@ improvement. With `out` set, it checkpoints the best model and a resumable train
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 from collections.abc import Callable
@@ -59,6 +60,9 @@ class TrainConfig:
             raise ConfigError("need steps >= 0, meta_batch >= 1, 0 <= k_min <= k_max")
         if self.eval_every < 1 or self.patience < 1:
             raise ConfigError("eval_every and patience must be >= 1")
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            # said here, before the catalog side is built, not when training starts
+            raise ConfigError("TensorBoard logging needs the tensorboard package: pip install 'metarec[tensorboard]'")
 
 
 class MetaTrainer:

@@ -395,3 +395,20 @@ def test_meta_data_takes_precomputed_profiles_and_checks_their_rows(tiny_ml, tin
     np.testing.assert_array_equal(given.profiles, encoded.profiles)
     with pytest.raises(ConfigError, match="rows"):
         meta_data(fd, side, None, profiles=every[1:])
+
+
+def test_metasgd_learns_keeps_and_checkpoints_its_inner_rates(tiny_ml, tiny_models, tmp_path):
+    m = MetaRecMethod(seed=0, meta=MetaConfig(algorithm="metasgd"), out=str(tmp_path / "m"),
+                      train=TrainConfig(steps=10, keep_best=False, **TRAIN), encoder=EncoderConfig(model=tiny_models["bert"]))
+    _fit(tiny_ml, m)
+    rates = {n: p.detach().clone() for n, p in m.trainer.learner.lrs.as_dict().items()}
+    flat = torch.cat([r.flatten() for r in rates.values()])
+    assert flat.min() < flat.max()  # every rate started at one value; training moved them apart
+    assert all(torch.equal(m.trainer.best_state[f"lrs.{n}"], r) for n, r in rates.items())  # kept with the weights
+    loaded = MetaRecommender.load(tmp_path / "m")
+    assert loaded.learner.lrs is not None
+    for n, p in loaded.learner.lrs.as_dict().items():
+        assert torch.equal(p, rates[n]), n
+    ep = make_split(tiny_ml).episodes("test", 3)
+    np.testing.assert_array_equal(loaded.score_batch(ep.support_items, ep.support_ratings),
+                                  m.rec.score_batch(ep.support_items, ep.support_ratings))

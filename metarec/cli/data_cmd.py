@@ -1,17 +1,19 @@
-"""`metarec data info|split`: inspect a dataset and the protocol split."""
+"""`metarec data info|split|download`: inspect a dataset and the protocol split, fetch a release."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from metarec.cli.common import (DataDirOpt, DatasetOpt, JsonOpt, SeedOpt, SplitModeOpt, emit_json,
+from metarec.cli.common import (DataDirOpt, DatasetOpt, JsonOpt, SeedOpt, SplitModeOpt, console, emit_json,
                                 emit_table, fail)
 from metarec.core.errors import MetarecError
 from metarec.data import SplitConfig, load_dataset, make_split
 
-app = typer.Typer(help="Inspect datasets and the cold-start split.", no_args_is_help=True)
+app = typer.Typer(help="Inspect datasets and the cold-start split; fetch a verified release.", no_args_is_help=True)
 
 
 def _fmt_time(t) -> str:
@@ -35,6 +37,25 @@ def info(dataset: DatasetOpt, data_dir: DataDirOpt = None, json_out: JsonOpt = F
     rows += [("t_min", _fmt_time(out["t_min"])), ("t_max", _fmt_time(out["t_max"]))]
     rows += [("note", n) for n in out["notes"]]
     emit_table(f"{dataset}", rows)
+
+
+@app.command("download")
+def download(dataset: DatasetOpt,
+             to: Optional[Path] = typer.Option(None, "--to", help="Folder to unpack it under (default: "
+                                               "$METAREC_DATA_DIR, else the user cache)."),
+             force: bool = typer.Option(False, "--force", help="Fetch it again even if a copy is there.")) -> None:
+    """Fetch a MovieLens release, check its size and sha256, unpack it, and say where it is."""
+    from metarec.data.download import default_data_root, download_release
+
+    target = (to or default_data_root()) / dataset
+    if target.is_dir() and not force:
+        console.print(f"{dataset}: already at {target} (--force fetches it again)", highlight=False)
+        return
+    try:
+        path = download_release(dataset, to)
+    except MetarecError as e:
+        fail(e)
+    console.print(f"{dataset}: verified and unpacked at {path}", highlight=False)
 
 
 @app.command("split")

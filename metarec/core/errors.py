@@ -45,6 +45,10 @@ class ChecksumError(MetarecError, ValueError):
     """A downloaded or local file does not match its published checksum."""
 
 
+class DownloadError(MetarecError, ConnectionError):
+    """A dataset release could not be fetched (no connection, an HTTP error)."""
+
+
 class SplitError(MetarecError, ValueError):
     """The requested split cannot be made on this data (e.g. time split without timestamps)."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from metarec.core.errors import ChecksumError, DatasetNotFoundError
+from metarec.core.errors import ChecksumError, DatasetNotFoundError, DownloadError
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,15 @@ def download_release(name: str, root: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
         archive = Path(tmp) / f"{name}.zip"
         log.info("downloading %s (%d bytes) from %s", name, rel.size, rel.url)
-        with requests.get(rel.url, stream=True, timeout=60) as resp, open(archive, "wb") as fh, \
-                progress(total=rel.size, desc=f"download {name}", unit="B", unit_scale=True) as bar:
-            resp.raise_for_status()
-            for block in resp.iter_content(1 << 20):
-                fh.write(block)
-                bar.update(len(block))
+        try:
+            with requests.get(rel.url, stream=True, timeout=60) as resp, open(archive, "wb") as fh, \
+                    progress(total=rel.size, desc=f"download {name}", unit="B", unit_scale=True) as bar:
+                resp.raise_for_status()
+                for block in resp.iter_content(1 << 20):
+                    fh.write(block)
+                    bar.update(len(block))
+        except requests.RequestException as e:
+            raise DownloadError(f"{rel.url}: download failed ({e}); fetch it yourself and pass --data-dir") from e
         size = archive.stat().st_size
         if size != rel.size:
             raise ChecksumError(f"{rel.url}: got {size} bytes, the published archive has {rel.size} "

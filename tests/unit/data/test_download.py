@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from metarec.core.errors import ChecksumError, DatasetNotFoundError
+from metarec.core.errors import ChecksumError, DatasetNotFoundError, DownloadError
 from metarec.data import download, load_dataset
 from metarec.data.download import Release, download_release
 from tests.fixtures import write_ml100k
@@ -95,6 +95,28 @@ def test_unknown_release_and_missing_file(tmp_path, server, monkeypatch):
         download_release("nope", tmp_path)
     rel = _release(tmp_path, served, url)
     monkeypatch.setitem(download.RELEASES, "ml-100k", Release(url + "gone.zip", rel.sha256, rel.size, rel.folder))
-    with pytest.raises(Exception, match="404"):
+    with pytest.raises(DownloadError, match="download failed .*404"):
         download_release("ml-100k", tmp_path / "data")
     assert _leftovers(tmp_path / "data") == []
+
+
+def test_data_download_command(tmp_path, server, monkeypatch):
+    from typer.testing import CliRunner
+
+    from metarec.cli.app import app
+
+    served, url, hits = server
+    monkeypatch.setitem(download.RELEASES, "ml-100k", _release(tmp_path, served, url))
+    run = lambda *args: CliRunner().invoke(app, ["--no-progress", "data", "download", *args])  # noqa: E731
+    to = tmp_path / "data"
+    r = run("--dataset", "ml-100k", "--to", str(to))
+    assert r.exit_code == 0 and "verified and unpacked at" in r.output and hits == ["/ml-100k.zip"]
+    assert load_dataset("ml-100k", to).n_items == 40
+    r = run("--dataset", "ml-100k", "--to", str(to))
+    assert r.exit_code == 0 and "already at" in r.output and len(hits) == 1
+    assert run("--dataset", "ml-100k", "--to", str(to), "--force").exit_code == 0 and len(hits) == 2
+    r = run("--dataset", "nope", "--to", str(to))
+    assert r.exit_code == 2 and "no verified download is known for 'nope'" in r.output
+    monkeypatch.setitem(download.RELEASES, "ml-1m", Release(url + "gone.zip", "0" * 64, 1, "ml-1m"))
+    r = run("--dataset", "ml-1m", "--to", str(to))
+    assert r.exit_code == 2 and "download failed" in r.output and _leftovers(to) == ["ml-100k"]

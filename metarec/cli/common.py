@@ -60,5 +60,5 @@ def emit_table(title: str, rows: list[tuple[str, Any]]) -> None:
 
 def fail(exc: MetarecError) -> None:
     """Turn a deliberate error into a one-line message and exit code 2 (no traceback)."""
-    err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+    err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # no newlines inside paths
     raise typer.Exit(code=2)

@@ -57,6 +57,17 @@ def test_no_model_is_a_config_error_and_the_cli_refuses_a_folder_without_one(tmp
     assert r.returncode == 2 and "no config.json here" in " ".join(r.stderr.split())
 
 
+def test_the_cli_refuses_a_damaged_model_before_serving(served, tmp_path):
+    import shutil
+
+    model = shutil.copytree(served[0], tmp_path / "m")
+    (model / "side.safetensors").write_bytes(b"cut short")
+    r = subprocess.run([sys.executable, "-m", "metarec.cli", "serve", "--model", str(model), "--port", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "side.safetensors: not a readable safetensors file" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr
+
+
 def test_batch_answers_each_user_as_recommend_does(served):
     model_dir, tiny_ml = served
     client = TestClient(create_app(model_dir))

@@ -31,11 +31,12 @@ def serve(
             import uvicorn
         except ModuleNotFoundError:
             raise ConfigError("serving needs fastapi and uvicorn: pip install 'metarec[serve]'") from None
-        # read once here, so a damaged or foreign model folder is one error line (exit 2) before the
-        # server starts, not a traceback from inside uvicorn's app factory
+        # read once here (on the CPU: the app loads it again onto `device`), so a damaged or foreign
+        # model folder is one error line (exit 2) before the server starts, not a traceback from
+        # inside uvicorn's app factory
         from metarec.meta.recommender import MetaRecommender
 
-        MetaRecommender.load(model, device=device)
+        MetaRecommender.load(model)
     except MetarecError as e:
         fail(e)
     os.environ["METAREC_MODEL"], os.environ["METAREC_DEVICE"] = str(model), device

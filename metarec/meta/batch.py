@@ -16,7 +16,7 @@ import pandas as pd
 from metarec.core.errors import ConfigError, DataFormatError, UnknownItemError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
-from metarec.meta.recommender import _plain, check_k, top_k
+from metarec.meta.user import check_k, plain_id, top_k
 
 
 def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Mapping | None = None,
@@ -73,7 +73,7 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
     return pd.DataFrame({
         "user_id": np.repeat(np.asarray(users, dtype=object), n_u),
         "rank": np.concatenate([np.arange(1, n + 1) for n in n_u]) if len(users) else np.zeros(0, np.int64),
-        "item_id": [_plain(i) for i in ids[flat]],
+        "item_id": [plain_id(i) for i in ids[flat]],
         "title": [rec.titles[i] for i in flat] if rec.titles else [None] * len(flat),
         "score": top_s[keep],
     })
@@ -92,7 +92,7 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
     idx = np.array([rec._index.get(i, rec._str_index.get(str(i), -1)) for i in items], np.int64)
     if (idx < 0).any():
         row = int(np.flatnonzero(idx < 0)[0])
-        _refuse(df, row, f"item id {_plain(items[row])!r} is not in this model's catalog", UnknownItemError)
+        _refuse(df, row, f"item id {plain_id(items[row])!r} is not in this model's catalog", UnknownItemError)
     rating = (df["rating"].to_numpy(np.float32) if "rating" in df.columns else np.full(n, np.nan, np.float32))
     bad = rec.off_scale(rating)
     if bad.any():
@@ -102,7 +102,7 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
     twice = pd.DataFrame({"u": df["user_id"].to_numpy(), "i": idx}).duplicated().to_numpy()
     if twice.any():
         row = int(np.flatnonzero(twice)[0])
-        _refuse(df, row, f"item {_plain(items[row])!r} given twice (it would count double)")
+        _refuse(df, row, f"item {plain_id(items[row])!r} given twice (it would count double)")
     user = df["user_id"].to_numpy()[pos]
     codes, uniq = pd.factorize(user)  # first-seen order of the time-sorted rows
     first = pd.factorize(df["user_id"].to_numpy())[1]  # first-seen order in the frame
@@ -116,10 +116,10 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
 def _refuse(df: pd.DataFrame, row: int, message: str, kind: type = ConfigError):
     """Raise for input row `row` (naming its user): with its file and line when the frame came from
     a file, else with its index label (the HTTP app labels rows by their place in the request)."""
-    message = f"user {_plain(df['user_id'].iloc[row])!r}: {message}"
+    message = f"user {plain_id(df['user_id'].iloc[row])!r}: {message}"
     path, first = df.attrs.get("path"), df.attrs.get("first_line")
     if path is not None:
         line = first + row if first is not None else None
         raise DataFormatError(message if line is not None else f"row {row + 1}: {message}", path=path, line=line)
-    label = _plain(df.index[row])  # a position (interactions row 2), or a name the caller gave the row
+    label = plain_id(df.index[row])  # a position (interactions row 2), or a name the caller gave the row
     raise kind(f"{f'interactions row {label}' if isinstance(label, int) else label}: {message}")

@@ -22,11 +22,11 @@ from metarec.core.config import from_dict, save_json, to_dict
 from metarec.core.device import resolve_device
 from metarec.core.digest import array_digest
 from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
-from metarec.core.metrics import top_k as ranked_top_k
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import catalog_inputs, inner_inputs, support_weights
+from metarec.meta.user import AdaptedUser, plain_id
 from metarec.models.features import ItemSide
 from metarec.models.heads import HeadConfig, ScoringModel
 
@@ -304,7 +304,7 @@ class MetaRecommender:
             if getattr(self.learner, "lrs", None) is not None:
                 state.update({f"lrs.{n}": p for n, p in self.learner.lrs.as_dict().items()})
         ckpt.save_tensors(out / "model.safetensors", state)
-        save_json(out / "items.json", {"item_ids": [_plain(i) for i in self.item_ids], "titles": self.titles})
+        save_json(out / "items.json", {"item_ids": [plain_id(i) for i in self.item_ids], "titles": self.titles})
         save_json(out / "config.json", {
             "format_version": FORMAT_VERSION, "head": to_dict(self.model.cfg), "meta": to_dict(self.meta),
             "info": to_dict(self.info), "seed": self.seed, "text_dim": int(self.side.text.shape[1]),
@@ -353,80 +353,3 @@ class MetaRecommender:
                 for name, p in rec.learner.lrs.as_dict().items():
                     p.copy_(state[f"lrs.{name}"])
         return rec
-
-
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v
-
-
-def check_k(k) -> int:
-    """k as an int, or a ConfigError: a list length must be a whole number >= 1 (0, -1 or 2.5 would
-    otherwise quietly give an empty or truncated list)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
-    return int(k)
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, scores) [U, min(k, I)] of each row's k best scores, best first, ties broken by
-    catalog index (the protocol's `metrics.top_k`). Left-out items carry -inf: a row with fewer than k
-    others ends in index -1 with score -inf, and callers drop the entries that are not finite."""
-    order = ranked_top_k(scores, k)
-    return order, np.where(order >= 0, np.take_along_axis(scores, np.maximum(order, 0), axis=1), -np.inf)
-
-
-class AdaptedUser:
-    """One user after adaptation: rank the catalog, score items, keep adapting."""
-
-    def __init__(self, rec: MetaRecommender, support: np.ndarray, ratings: np.ndarray, profile_vec: np.ndarray,
-                 profile: str | None) -> None:
-        self.rec, self.support, self.ratings = rec, support, ratings
-        self.profile_vec, self.profile = profile_vec, profile
-        self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
-
-    def recommend(self, k: int = 10, exclude_support: bool = True, *, exclude=None,
-                  candidates=None) -> tuple[list, np.ndarray]:
-        """(original item ids, scores) of the k best items, best first. `exclude`: item ids never to
-        recommend (e.g. seen but not worth adapting on); `candidates`: rank only these item ids
-        (e.g. what is in stock). Either naming an item outside the catalog is an UnknownItemError."""
-        top, scores = self._top(k, exclude_support, exclude, candidates)
-        return [self.rec.item_ids[i] for i in top], scores
-
-    def ranked(self, k: int = 10, *, exclude=None, candidates=None) -> list[dict]:
-        """The k best items (support excluded) as rows {rank, item_id, title, score}, best first;
-        title is None when the model has no titles. What `metarec recommend` and the HTTP app show."""
-        top, scores = self._top(k, True, exclude, candidates)
-        titles = self.rec.titles
-        return [{"rank": r + 1, "item_id": _plain(self.rec.item_ids[i]), "title": titles[i] if titles else None,
-                 "score": float(s)} for r, (i, s) in enumerate(zip(top, scores))]
-
-    def _top(self, k: int, exclude_support: bool, exclude=None, candidates=None) -> tuple[np.ndarray, np.ndarray]:
-        """Catalog indices and scores of the k best items, ties broken by index."""
-        k = check_k(k)
-        s = self.scores.astype(np.float64)  # a copy: the filters below write -inf into it
-        if candidates is not None:
-            keep = np.zeros(len(s), bool)
-            keep[self.rec.index_of(list(candidates))] = True
-            s[~keep] = -np.inf
-        if exclude_support:
-            s[self.support] = -np.inf
-        if exclude is not None and len(exclude):
-            s[self.rec.index_of(list(exclude))] = -np.inf
-        top, vals = top_k(s[None], k)
-        ok = np.isfinite(vals[0])
-        return top[0][ok], vals[0][ok]
-
-    def score(self, items) -> np.ndarray:
-        return self.scores[self.rec.index_of(list(items))]
-
-    def update(self, interactions) -> "AdaptedUser":
-        """A new AdaptedUser with (item_id or (item_id, rating)) appended to the support set."""
-        ids, rs = [], []
-        for x in interactions:
-            i, r = (x if isinstance(x, (tuple, list)) else (x, float("nan")))
-            ids.append(i)
-            rs.append(r)
-        idx = np.concatenate([self.support, self.rec.index_of(ids)])
-        r = np.concatenate([self.ratings, np.asarray(rs, np.float32)])
-        self.rec.check_support(idx, r)
-        return AdaptedUser(self.rec, idx, r, self.profile_vec, self.profile)

@@ -1,0 +1,92 @@
+"""One user adapted by a `MetaRecommender`: rank the catalog, score items, keep adapting; and the
+small pieces every ranked list shares (`check_k`, `top_k`, `plain_id`), for the batched path too."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from metarec.core.errors import ConfigError
+from metarec.core.metrics import top_k as ranked_top_k
+
+if TYPE_CHECKING:
+    from metarec.meta.recommender import MetaRecommender
+
+
+def plain_id(v):
+    """A numpy scalar id as the plain Python value (JSON and pandas take it as it is); others unchanged."""
+    return v.item() if hasattr(v, "item") else v
+
+
+def check_k(k) -> int:
+    """k as an int, or a ConfigError: a list length must be a whole number >= 1 (0, -1 or 2.5 would
+    otherwise quietly give an empty or truncated list)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k must be a whole number >= 1, got {k!r}")
+    return int(k)
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, scores) [U, min(k, I)] of each row's k best scores, best first, ties broken by
+    catalog index (the protocol's `metrics.top_k`). Left-out items carry -inf: a row with fewer than k
+    others ends in index -1 with score -inf, and callers drop the entries that are not finite."""
+    order = ranked_top_k(scores, k)
+    return order, np.where(order >= 0, np.take_along_axis(scores, np.maximum(order, 0), axis=1), -np.inf)
+
+
+class AdaptedUser:
+    """One user after adaptation: rank the catalog, score items, keep adapting."""
+
+    def __init__(self, rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarray, profile_vec: np.ndarray,
+                 profile: str | None) -> None:
+        self.rec, self.support, self.ratings = rec, support, ratings
+        self.profile_vec, self.profile = profile_vec, profile
+        self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
+
+    def recommend(self, k: int = 10, exclude_support: bool = True, *, exclude=None,
+                  candidates=None) -> tuple[list, np.ndarray]:
+        """(original item ids, scores) of the k best items, best first. `exclude`: item ids never to
+        recommend (e.g. seen but not worth adapting on); `candidates`: rank only these item ids
+        (e.g. what is in stock). Either naming an item outside the catalog is an UnknownItemError."""
+        top, scores = self._top(k, exclude_support, exclude, candidates)
+        return [self.rec.item_ids[i] for i in top], scores
+
+    def ranked(self, k: int = 10, *, exclude=None, candidates=None) -> list[dict]:
+        """The k best items (support excluded) as rows {rank, item_id, title, score}, best first;
+        title is None when the model has no titles. What `metarec recommend` and the HTTP app show."""
+        top, scores = self._top(k, True, exclude, candidates)
+        titles = self.rec.titles
+        return [{"rank": r + 1, "item_id": plain_id(self.rec.item_ids[i]), "title": titles[i] if titles else None,
+                 "score": float(s)} for r, (i, s) in enumerate(zip(top, scores))]
+
+    def _top(self, k: int, exclude_support: bool, exclude=None, candidates=None) -> tuple[np.ndarray, np.ndarray]:
+        """Catalog indices and scores of the k best items, ties broken by index."""
+        k = check_k(k)
+        s = self.scores.astype(np.float64)  # a copy: the filters below write -inf into it
+        if candidates is not None:
+            keep = np.zeros(len(s), bool)
+            keep[self.rec.index_of(list(candidates))] = True
+            s[~keep] = -np.inf
+        if exclude_support:
+            s[self.support] = -np.inf
+        if exclude is not None and len(exclude):
+            s[self.rec.index_of(list(exclude))] = -np.inf
+        top, vals = top_k(s[None], k)
+        ok = np.isfinite(vals[0])
+        return top[0][ok], vals[0][ok]
+
+    def score(self, items) -> np.ndarray:
+        return self.scores[self.rec.index_of(list(items))]
+
+    def update(self, interactions) -> "AdaptedUser":
+        """A new AdaptedUser with (item_id or (item_id, rating)) appended to the support set."""
+        ids, rs = [], []
+        for x in interactions:
+            i, r = (x if isinstance(x, (tuple, list)) else (x, float("nan")))
+            ids.append(i)
+            rs.append(r)
+        idx = np.concatenate([self.support, self.rec.index_of(ids)])
+        r = np.concatenate([self.ratings, np.asarray(rs, np.float32)])
+        self.rec.check_support(idx, r)
+        return AdaptedUser(self.rec, idx, r, self.profile_vec, self.profile)

@@ -130,7 +130,10 @@ class MetaTrainer:
         return True
 
     # -- loop -------------------------------------------------------------------------------
-    def meta_step(self) -> float:
+    def meta_step(self) -> torch.Tensor:
+        """One outer update; returns the meta-batch's loss as a detached 0-d tensor on the device (read
+        as a number only when needed: on a GPU a per-step read waits for the step to finish, and the
+        next meta-batch could not be sampled on the CPU while it runs)."""
         c = self.cfg
         k = int(self.rng.integers(c.k_min, c.k_max + 1))
         n_neg = c.n_neg
@@ -149,7 +152,7 @@ class MetaTrainer:
             torch.nn.utils.clip_grad_norm_(self.learner.outer_parameters(), c.clip)
         self.opt.step()
         self.step += 1
-        return float(loss.detach())
+        return loss.detach()
 
     def fit(self, out: Path | None = None, start_score: float | None = None) -> "MetaTrainer":
         """Meta-train to `cfg.steps` (or early stopping), checkpointing into `out` at each evaluation.
@@ -163,7 +166,7 @@ class MetaTrainer:
 
             writer = SummaryWriter(c.tensorboard)
         bar = progress(total=c.steps, initial=self.step, desc="meta-train", unit="step")
-        losses: list[float] = []
+        losses: list[torch.Tensor] = []
         if self.step == 0 and self.evaluate is not None and not self.history:
             # the initialisation is a candidate too: early stopping may keep it
             self.best = start_score if start_score is not None else self.evaluate(self.model, self.learner)
@@ -173,10 +176,11 @@ class MetaTrainer:
             losses.append(self.meta_step())
             bar.update(1)
             if writer:
-                writer.add_scalar("train/loss", losses[-1], self.step)
+                writer.add_scalar("train/loss", float(losses[-1]), self.step)
             if self.step % c.eval_every == 0 or self.step == c.steps:
-                score = self.evaluate(self.model, self.learner) if self.evaluate else -float(np.mean(losses))
-                self.history.append({"step": self.step, "loss": float(np.mean(losses)), "val": score})
+                mean = float(np.mean([float(v) for v in losses]))  # each step's loss as it always was read
+                score = self.evaluate(self.model, self.learner) if self.evaluate else -mean
+                self.history.append({"step": self.step, "loss": mean, "val": score})
                 if writer:
                     writer.add_scalar("val/ndcg@10", score, self.step)
                 if score > self.best or not c.keep_best:
@@ -184,8 +188,8 @@ class MetaTrainer:
                     self.best_state = self._state()
                 else:
                     self.bad_evals += 1
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}", val=f"{score:.4f}", best=f"{self.best:.4f}")
-                log.info("step %d loss %.4f val %.4f", self.step, np.mean(losses), score)
+                bar.set_postfix(loss=f"{mean:.4f}", val=f"{score:.4f}", best=f"{self.best:.4f}")
+                log.info("step %d loss %.4f val %.4f", self.step, mean, score)
                 losses = []
                 if out is not None:
                     self.save(out)

@@ -36,6 +36,7 @@ def encode(
     from metarec.data import load_dataset
     from metarec.encoders import EncoderConfig, TextEncoder, encode_catalog
     from metarec.encoders.templates import user_texts
+    from metarec.meta.user import plain_id
 
     try:
         data = load_dataset(dataset, data_dir)
@@ -52,7 +53,7 @@ def encode(
         buf = io.BytesIO()
         np.save(buf, item_vecs.astype(np.float32), allow_pickle=False)
         atomic_write_bytes(export / "items.npy", buf.getvalue())
-        lines = [json.dumps({"item_id": _plain(i), "text": t}, ensure_ascii=False)
+        lines = [json.dumps({"item_id": plain_id(i), "text": t}, ensure_ascii=False)
                  for i, t in zip(data.item_ids, item_txt)]
         atomic_write_text(export / "items.jsonl", "\n".join(lines) + "\n")
     out = {"dataset": data.name, "model": model or "all-MiniLM-L6-v2", "model_path": enc.path,
@@ -66,7 +67,3 @@ def encode(
         emit_json(out)
     else:
         emit_table(f"encode {dataset}", list(out.items()))
-
-
-def _plain(v):
-    return v.item() if hasattr(v, "item") else v

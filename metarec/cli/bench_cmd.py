@@ -32,8 +32,7 @@ def benchmark(
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot.
 
-    Each finished (seed, method) is kept in --out/progress until the report is written: run the
-    same command again after a crash and it goes on from there."""
+    Each finished (seed, method) is kept in --out/progress; after a crash, the same command goes on."""
     import shutil
 
     from metarec.bench.report import write_artifacts

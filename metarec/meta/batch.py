@@ -61,7 +61,7 @@ def recommend_many(rec, interactions: pd.DataFrame, k: int = 10, *, profiles: Ma
                 sup = np.stack([support[i] for i in r]).reshape(len(r), size)
                 rat = np.stack([ratings[i] for i in r]).reshape(len(r), size)
                 # a fresh float32 array: -inf goes in place, and top_k ranks it as it is
-                s = rec._score_chunk(sup, rat, prof[r], np.zeros(len(r), np.int64), weights)
+                s = rec._score_chunk(sup, rat, prof[r], weights)
                 np.put_along_axis(s, sup, -np.inf, axis=1)
                 top[r], top_s[r] = top_k(s, top.shape[1])
                 bar.update(len(r))

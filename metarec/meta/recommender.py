@@ -96,8 +96,7 @@ class MetaRecommender:
         with numpy_single_thread():
             for start in range(0, u_n, chunk):
                 sl = slice(start, start + chunk)
-                self._score_chunk(support[sl], ratings[sl], profiles[sl], np.arange(start, start + len(support[sl])),
-                                  weights, out=out[sl])
+                self._score_chunk(support[sl], ratings[sl], profiles[sl], weights, out=out[sl])
         return out
 
     def users_per_forward(self) -> int:
@@ -111,12 +110,11 @@ class MetaRecommender:
         with torch.no_grad():
             return params, self.learner.shared_projection(params)
 
-    def _score_chunk(self, support, ratings, profiles, neg_keys: np.ndarray, weights: tuple,
-                     out: np.ndarray | None = None) -> np.ndarray:
-        """float32 [U, I] for U users with the same K; `neg_keys` [U] seeds each user's inner-loop
-        negatives (a single `adapt` uses 0, so a batch that passes zeros scores like it); `weights`
-        from `scoring_weights`; `out`: a float32 [U, I] array to write the scores into."""
-        full, inner = self._inputs(support, ratings, profiles, neg_keys)
+    def _score_chunk(self, support, ratings, profiles, weights: tuple, out: np.ndarray | None = None) -> np.ndarray:
+        """float32 [U, I] for U users with the same K; `weights` from `scoring_weights`; `out`: a
+        float32 [U, I] array to write the scores into. Each row depends on that user's inputs only
+        (see `_negatives`), so a user scores the same alone, in any batch and at any position."""
+        full, inner = self._inputs(support, ratings, profiles)
         params, proj = weights
         fast = {}
         if inner is not None:
@@ -142,13 +140,13 @@ class MetaRecommender:
             return self.side.n_items
         return max(1, self.BLOCK_ROWS // max(n_users, 1))
 
-    def _inputs(self, support, ratings, profiles, neg_keys: np.ndarray):
+    def _inputs(self, support, ratings, profiles):
         """(the catalog's inputs, the inner loop's (inputs, labels, mask) or None) for these users, on
         the device: everything scoring needs that the weights do not change, from the cache when
         `input_cache` is on and holds them."""
         key = None
         if self._cache is not None:
-            key = array_digest(support, ratings, profiles, neg_keys,
+            key = array_digest(support, ratings, profiles,
                                salt=repr((self.meta.inner_steps > 0, self.meta.loss)))
             if key in self._cache:
                 self.cache_hits += 1
@@ -165,7 +163,7 @@ class MetaRecommender:
         inner = None
         if k and self.meta.inner_steps:
             m = self.info.n_inner_neg  # negatives per support item (as in training)
-            neg = self._negatives(support, neg_keys, k * m).reshape(u_n, k, m)
+            neg = self._negatives(support, k * m).reshape(u_n, k, m)
             x, labels, lmask = inner_inputs(self.side, cfg, neg, np.ones(neg.shape, bool), sf, keep, support, w,
                                             profiles, ratings=ratings if self.meta.loss == "mse" else None)
             as_t = lambda a: torch.tensor(a, dtype=dtype, device=dev)  # noqa: E731
@@ -191,13 +189,15 @@ class MetaRecommender:
         finally:
             self._cache = None
 
-    def _negatives(self, support: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+    def _negatives(self, support: np.ndarray, n: int) -> np.ndarray:
         """Per-user deterministic negatives for the inner loop (never a support item), drawn from
-        (seed, the user's key, K)."""
+        (seed, K, the user's support items in order): a function of the user's own inputs, not of
+        their row in a batch, so `adapt`, `recommend_many` and the benchmark give a user the same
+        scores, while users with different support sets get independent draws."""
         n_i = self.side.n_items
         out = np.empty((len(support), n), np.int64)
-        for r, (key, row) in enumerate(zip(keys, support)):
-            rng = np.random.default_rng([self.seed, int(key), len(row)])
+        for r, row in enumerate(support):
+            rng = np.random.default_rng([self.seed, len(row), *row.tolist()])
             cand = rng.integers(0, n_i, size=n * 2)
             cand = cand[~np.isin(cand, row)]
             if len(cand) < n:

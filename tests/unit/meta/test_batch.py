@@ -109,3 +109,16 @@ def test_recommend_many_cli_writes_the_lists_and_names_bad_lines(served, tmp_pat
     said = " ".join(bad.stderr.split())  # the console wraps long lines
     assert bad.returncode == 2 and "bad.csv, line 4: user 'c': item id '424242' is not in this model's catalog" in said
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_the_benchmark_path_scores_each_user_as_adapt_does(served):
+    """`score_batch` (what the benchmark and `evaluate` call) gives every row the scores `adapt` gives
+    that user alone: a user's inner-loop negatives follow from their own support set, not their row."""
+    model_dir, _ = served
+    rec = MetaRecommender.load(model_dir)
+    support = np.array([[1, 2, 5], [7, 1, 9], [11, 0, 8], [1, 2, 5]])
+    together = rec.score_batch(support)
+    for row in range(len(support)):
+        alone = rec.adapt([rec.item_ids[i] for i in support[row]]).scores
+        np.testing.assert_allclose(together[row], alone, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(together[0], together[3])  # the same support set, the same scores

@@ -10,7 +10,7 @@ from metarec.bench.evaluate import fit_data, metrics_for, score_episodes
 from metarec.data import SplitConfig, make_split
 from metarec.methods import create_method
 from metarec.methods.base import SupportBatch
-from metarec.methods.classical import EASE, als_fold_in
+from metarec.methods.classical import EASE, ALSFoldIn, als_fold_in
 
 
 def _ref_ndcg(scores: dict[int, float], relevant: set[int], k=10) -> float:
@@ -132,3 +132,29 @@ def test_als_fold_in_matches_implicit_recalculate_user():
     want = np.stack([model.recalculate_user(0, user_items[u]).ravel() for u in range(2)])
     got = als_fold_in(model.item_factors, support, 2.0 * np.ones((2, 3)), 0.1)
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+
+
+def test_mf_searches_each_unset_hyperparameter_in_turn_and_keeps_the_best(tiny_ml):
+    """Coordinate search: factors from the defaults, then regularisation, then alpha, each with the
+    others at their best so far; the kept factors are those of the best setting; given values stay."""
+    split = make_split(tiny_ml)
+    fd = fit_data(split)
+    want = {"factors": 32, "regularization": 0.05, "alpha": 10.0}
+    seen = []
+
+    def validator(score_fn):
+        m = score_fn.__self__
+        seen.append((m.factors, m.regularization, m.alpha))
+        return -sum(abs(getattr(m, n) - v) / v for n, v in want.items())  # best at `want` only
+
+    m = ALSFoldIn().fit(fd, validator)
+    assert seen == [(64, 1.0, 1.0), (8, 1.0, 1.0), (16, 1.0, 1.0), (32, 1.0, 1.0), (128, 1.0, 1.0),
+                    (32, 0.05, 1.0), (32, 0.05, 10.0), (32, 0.05, 40.0)]
+    assert (m.factors, m.regularization, m.alpha) == (32, 0.05, 10.0)
+    assert len(m.val_scores) == len(seen)
+    batch = SupportBatch(np.array([[0, 3, 5]]), np.full((1, 3), np.nan, np.float32), tiny_ml.users.iloc[:1])
+    direct = ALSFoldIn(**want).fit(fd)  # no validator: exactly the given setting, trained once
+    np.testing.assert_array_equal(m.score(batch), direct.score(batch))
+    seen.clear()
+    ALSFoldIn(factors=16, alpha=1.0).fit(fd, validator)  # only regularisation is left to choose
+    assert seen == [(16, 1.0, 1.0), (16, 0.05, 1.0)]

@@ -24,8 +24,6 @@ import argparse
 import json
 import platform
 import resource
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from results_io import command_line, describe, metarec_root
 from synthetic_data import synthetic_log
 
 
@@ -104,7 +103,7 @@ def main() -> None:
     from metarec.bench.runner import BenchmarkConfig, run_benchmark
     from metarec.data import load_dataset
 
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    command, git = command_line(), describe(metarec_root())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "synthetic"
         root.mkdir()
@@ -122,7 +121,7 @@ def main() -> None:
     rows = [{"method": t["method"], "fit_s": round(t["fit_s"], 1), "score_s": round(t["score_s"], 1),
              "val_ndcg@10": ndcg.get(("val", t["method"])), "ndcg@10": ndcg.get(("test", t["method"]))}
             for t in res.timings]
-    info = {"command": command, "python": platform.python_version(), "machine": platform.machine(),
+    info = {"command": command, "git": git, "python": platform.python_version(), "machine": platform.machine(),
             "torch_threads": torch.get_num_threads(), "interactions": n_rows, "split": split,
             "network": net, "runner": rows, "skipped": res.skipped, "runner_wall_s": round(wall, 1),
             "peak_rss_gb": round(peak_gb, 2), "cooc_budget": features.COOC_BUDGET}
@@ -143,7 +142,7 @@ def main() -> None:
           f"## Full-catalog scoring through the network\n\n{t1}\n\n## Runner, one seed\n\n{t2}\n\n"
           f"Validation users: the ones the runner scores at K = 5 (tuning and early stopping use at most 1,000 "
           f"of them). {kept[0].upper() + kept[1:]}.\n\n"
-          f"Runner wall time {wall:.0f} s; peak resident memory {peak_gb:.2f} GB; "
+          f"Runner wall time {wall:.0f} s; peak resident memory {peak_gb:.2f} GB; git {git}, "
           f"{platform.machine()}, Python {platform.python_version()}, {torch.get_num_threads()} torch threads.\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

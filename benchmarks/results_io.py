@@ -85,16 +85,17 @@ def _reply(proc: subprocess.Popen, root: str) -> dict:
 
 
 def run_meta(**extra) -> dict:
-    """The command, Python, torch and its thread count (what a timing depends on), plus `extra`."""
+    """The command, the commit measured, Python, torch and its thread count (what a timing depends
+    on), plus `extra`."""
     import torch
 
-    return {"command": command_line(), "python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), **extra}
+    return {"command": command_line(), "git": describe(metarec_root()), "python": platform.python_version(),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), **extra}
 
 
 def torch_line(meta: dict) -> str:
-    """The closing line of a timing table: "torch X, N threads." from `run_meta`'s fields."""
-    return f"torch {meta['torch']}, {meta['threads']} threads."
+    """The closing line of a timing table: "git G, torch X, N threads." from `run_meta`'s fields."""
+    return f"git {meta['git']}, torch {meta['torch']}, {meta['threads']} threads."
 
 
 def write_result(out: str | Path, stem: str, payload: dict, title: str, command: str, body: str) -> None:

@@ -206,7 +206,7 @@ class ALSFoldIn(Method):
     regularisation, then alpha, each tried with the others at their best so far. All three depend on
     the data's size and density (a small catalog cannot use 64 factors; a sparse log may want its
     few positives weighed up), so none is hard-coded. The search starts from DEFAULTS, which are
-also what a fit without a validator uses."""
+    also what a fit without a validator uses."""
 
     name = "mf"
     DEFAULTS = {"factors": 64, "reg": 1.0, "alpha": 1.0}

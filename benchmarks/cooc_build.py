@@ -15,7 +15,6 @@ of indptr, indices and data), so a faster checkout is only faster.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import checkout_rounds, describe, metarec_root, publish
+from results_io import checkout_parser, checkout_rounds, describe, metarec_root, publish
 
 
 def worker(root: str) -> None:
@@ -59,14 +58,7 @@ def worker(root: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkout", action="append", help="a checkout whose metarec to time (repeat; default: .)")
-    ap.add_argument("--items", type=int, default=100000)
-    ap.add_argument("--users", type=int, default=50000)
-    ap.add_argument("--rounds", type=int, default=3, help="rounds; each times every checkout once")
-    ap.add_argument("--out", default="benchmarks/results")
-    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = checkout_parser(__doc__, items=100000, users=50000, rounds=3).parse_args()
     if args.worker:
         worker(args.worker)
         return

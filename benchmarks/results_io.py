@@ -115,6 +115,20 @@ def publish(out: str | Path, stem: str, title: str, table: str, note: str, paylo
     return meta
 
 
+def checkout_parser(doc: str, *, items: int, users: int, rounds: int) -> argparse.ArgumentParser:
+    """The arguments every `checkout_rounds` script shares: the checkouts to compare, the synthetic
+    catalog's size, rounds, the output folder, and the hidden `--worker` that `checkout_rounds`
+    starts each worker with (its value: the folder holding the synthetic log). The script adds its own."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--checkout", action="append", help="a checkout whose metarec to time (repeat; default: .)")
+    ap.add_argument("--items", type=int, default=items)
+    ap.add_argument("--users", type=int, default=users)
+    ap.add_argument("--rounds", type=int, default=rounds, help="rounds; each times every checkout once")
+    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    return ap
+
+
 def probe_parser(doc: str, *, seeds: int, steps: int | None = None, eval_every: int | None = None
                  ) -> argparse.ArgumentParser:
     """The arguments every validation-user probe shares (the dataset, its folder, seeds, output

@@ -15,7 +15,6 @@ Item text: seeded random unit vectors (the cost does not depend on their values;
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import checkout_rounds, describe, metarec_root, publish
+from results_io import checkout_parser, checkout_rounds, describe, metarec_root, publish
 
 
 def worker(root: str, calls: int) -> None:
@@ -70,14 +69,8 @@ def worker(root: str, calls: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkout", action="append", help="a checkout whose metarec to time (repeat; default: .)")
-    ap.add_argument("--items", type=int, default=30000)
-    ap.add_argument("--users", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=7, help="rounds; each times every checkout once")
+    ap = checkout_parser(__doc__, items=30000, users=20000, rounds=7)
     ap.add_argument("--calls", type=int, default=20, help="sample_tasks calls per checkout in each round")
-    ap.add_argument("--out", default="benchmarks/results")
-    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.worker, args.calls)

@@ -45,9 +45,9 @@ def download(dataset: DatasetOpt,
                                                "$METAREC_DATA_DIR, else the user cache)."),
              force: bool = typer.Option(False, "--force", help="Fetch it again even if a copy is there.")) -> None:
     """Fetch a MovieLens release, check its size and sha256, unpack it, and say where it is."""
-    from metarec.data.download import default_data_root, download_release
+    from metarec.data.download import download_release, release_dir
 
-    target = (to or default_data_root()) / dataset
+    target = release_dir(dataset, to)
     if target.is_dir() and not force:
         console.print(f"{dataset}: already at {target} (--force fetches it again)", highlight=False)
         return

@@ -47,6 +47,12 @@ def default_data_root() -> Path:
     return Path(env) if env else Path(user_cache_dir("metarec")) / "data"
 
 
+def release_dir(name: str, root: Path | None = None) -> Path:
+    """Where `download_release(name, root)` unpacks `name`: `root/name`, `root` defaulting to
+    `default_data_root()`."""
+    return (Path(root) if root else default_data_root()) / name
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -69,8 +75,8 @@ def download_release(name: str, root: Path | None = None) -> Path:
     from metarec.core.progress import progress
 
     rel = RELEASES[name]
-    root = Path(root) if root else default_data_root()
-    target = root / name
+    target = release_dir(name, root)
+    root = target.parent
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{name}-") as tmp:
         archive = Path(tmp) / f"{name}.zip"

@@ -1,13 +1,15 @@
 """Paired tests of one method against every other, from a benchmark's per_user.csv.
 
 The benchmark report tests only the best method against the runner-up; this answers "does method M
-beat each baseline?" for every K, over matched (seed, test user) pairs, with the runner's own
-`paired_test`. A second table splits the difference against the strongest other method (highest
-mean) by seed: pairs within one seed share one fitted model, so a difference that lives in one seed
-is one model's luck, however many users it covers. The first table also gives, for each pair of
-methods, the smallest mean difference that the paired t-test would call significant (p < 0.05) with
-the same spread of per-user differences: how far a method is from a significant win, not only
-whether it has one. Writes `paired_<method>.md` beside the CSV.
+beat each baseline?" for every K, with the runner's own `paired_test` over test users: a new user
+is a test user in several seeds' splits, so each user's difference is averaged over their seeds
+first ((seed, user) pairs are not independent; counting each as one makes p-values too small). A
+second table splits the difference against the strongest other method (highest mean) by seed:
+pairs within one seed share one fitted model, so a difference that lives in one seed is one model's
+luck, however many users it covers. The first table also gives, for each pair of methods, the
+smallest mean difference that the t-test over users would call significant (p < 0.05) with the same
+spread of per-user differences: how far a method is from a significant win, not only whether it has
+one. Writes `paired_<method>.md` beside the CSV.
 
     python benchmarks/paired.py benchmarks/results/ml-100k-cold-start --method metarec
 """
@@ -27,9 +29,10 @@ from metarec.bench.stats import paired_test
 
 
 def needed(diff: pd.Series) -> float:
-    """The smallest |mean difference| a two-sided paired t-test calls significant at 0.05, given the
-    spread of these per-pair differences (their standard error times t's 97.5% quantile)."""
-    d = diff.dropna().to_numpy()
+    """The smallest |mean difference| a two-sided paired t-test over users calls significant at 0.05,
+    given the spread of the per-user differences (each user's mean over their seeds): their standard
+    error times t's 97.5% quantile."""
+    d = diff.dropna().groupby(level="user_id").mean().to_numpy()
     if len(d) < 2:
         return float("nan")
     return float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
@@ -44,15 +47,15 @@ def main() -> None:
     d = pd.read_csv(Path(args.results_dir) / "per_user.csv")
     d = d[d["split"] == "test"]
     wide = d.pivot_table(index=["shots", "seed", "user_id"], columns="method", values=args.metric)
-    lines = [f"| K | other | {args.method} mean | other mean | mean diff | diff needed for p < 0.05 | pairs | "
-             "t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| K | other | {args.method} mean | other mean | mean diff | diff needed for p < 0.05 | pairs | users | "
+             "t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|---|---|---|"]
     for k in sorted(wide.index.get_level_values("shots").unique()):
         x = wide.loc[k]
         for other in sorted(c for c in x.columns if c != args.method):
-            r = paired_test(x[args.method], x[other])
+            r = paired_test(x[args.method], x[other], groups=x.index.get_level_values("user_id"))
             lines.append(f"| {k} | {other} | {x[args.method].mean():.4f} | {x[other].mean():.4f} | "
                          f"{r['mean_diff']:+.4f} | {needed(x[args.method] - x[other]):.4f} | {r['n_pairs']} | "
-                         f"{r['t_p']:.2g} | {r['wilcoxon_p']:.2g} |")
+                         f"{r['n_units']} | {r['t_p']:.2g} | {r['wilcoxon_p']:.2g} |")
     seeds = sorted(wide.index.get_level_values("seed").unique())
     by_seed = ["| K | strongest other | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds ahead / level / behind |",
                "|---|---|" + "---|" * len(seeds) + "---|"]
@@ -68,9 +71,11 @@ def main() -> None:
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     out = Path(args.results_dir) / f"paired_{args.method}.md"
     out.write_text(f"# {args.method} vs every other method (test users, {args.metric})\n\nProduced by:\n\n"
-                   f"```\n{command}\n```\n\nPaired over (seed, test user); means are over all pairs. 'diff needed for "
-                   f"p < 0.05': the smallest mean difference the paired t-test would call significant, given the "
-                   f"spread of these per-user differences.\n\n{table}\n\n"
+                   f"```\n{command}\n```\n\nMeans are over all (seed, test user) pairs. The tests run over test "
+                   f"users: a new user is a test user in several seeds' splits, so each user's difference is "
+                   f"averaged over their seeds first ('users' is how many). 'diff needed for p < 0.05': the "
+                   f"smallest mean difference the t-test over users would call significant, given the spread of "
+                   f"these per-user differences.\n\n{table}\n\n"
                    f"## By seed, against the strongest other method\n\nMean {args.metric} difference ({args.method} "
                    f"minus the other) over each seed's test users; 'level' means exactly 0 (the same ranking for "
                    f"every user, e.g. the same model).\n\n{seed_table}\n")

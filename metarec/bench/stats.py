@@ -19,15 +19,30 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
     return float(v.mean()), float(half)
 
 
-def paired_test(a, b) -> dict:
-    """Paired t-test and Wilcoxon signed-rank of a vs b over matched (seed, user) pairs."""
+def paired_test(a, b, groups=None) -> dict:
+    """Paired t-test and Wilcoxon signed-rank of a vs b over matched pairs.
+
+    `groups` (optional, one label per pair: the user) makes the tests run over groups instead of
+    pairs: each group's differences are averaged first. A new user is a test user in several seeds'
+    splits, so their (seed, user) pairs are not independent observations, and counting each as one
+    overstates the evidence (p-values too small). `mean_diff` is always the mean over pairs (the
+    means the tables show); `n_units` is what the tests counted (groups, or pairs without groups).
+    """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ok = ~(np.isnan(a) | np.isnan(b))
     a, b = a[ok], b[ok]
-    out = {"n_pairs": int(a.size), "mean_diff": float((a - b).mean()) if a.size else float("nan")}
-    if a.size < 2 or np.allclose(a, b):
+    d = a - b
+    if groups is not None:
+        g = np.asarray(groups)[ok]
+        _, inverse = np.unique(g, return_inverse=True)
+        d_units = np.bincount(inverse, weights=d) / np.bincount(inverse)
+    else:
+        d_units = d
+    out = {"n_pairs": int(a.size), "n_units": int(d_units.size),
+           "mean_diff": float(d.mean()) if a.size else float("nan")}
+    if d_units.size < 2 or np.allclose(d_units, 0.0):
         out.update(t_p=float("nan"), wilcoxon_p=float("nan"))
         return out
-    out["t_p"] = float(stats.ttest_rel(a, b).pvalue)
-    out["wilcoxon_p"] = float(stats.wilcoxon(a, b).pvalue)
+    out["t_p"] = float(stats.ttest_1samp(d_units, 0.0).pvalue)
+    out["wilcoxon_p"] = float(stats.wilcoxon(d_units).pvalue)
     return out

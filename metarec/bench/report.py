@@ -16,6 +16,8 @@ from metarec.bench.runner import BenchmarkResult
 from metarec.bench.stats import mean_ci, paired_test
 from metarec.core.config import atomic_write_text, save_json
 from metarec.core.device import resolve_device
+from metarec.core.errors import ConfigError
+from metarec.methods.registry import method_class
 
 RATING_METRICS = ("query_mae", "query_rmse")
 TABLE_METRICS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
@@ -87,6 +89,14 @@ def _versions() -> dict:
     return out
 
 
+def _min_support(name: str) -> int:
+    """The method's `min_support` (0 for a name no longer registered, e.g. read back from a run folder)."""
+    try:
+        return method_class(name).min_support
+    except ConfigError:
+        return 0
+
+
 def render_report(res: BenchmarkResult, command: str) -> str:
     cfg = res.config
     lines = [f"# Cold-start benchmark: {cfg.dataset}", "", "Produced by:", "", "```", command, "```", ""]
@@ -136,6 +146,10 @@ def render_report(res: BenchmarkResult, command: str) -> str:
             cells = [_fmt(*mean_ci(sub[(sub["method"] == m) & (sub["metric"] == met)]["value"].astype(float)))
                      for met in TABLE_METRICS]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        left_out = [m for m in res.method_info if k < _min_support(m)]
+        if left_out:
+            lines += ["", f"Not run at K = {k}: {', '.join(sorted(left_out))} rank only from a user's interactions "
+                      "(with none, every item would score the same)."]
     lines += ["", "## Scenarios (NDCG@10): new/warm users x new/warm query items", "",
               "New users are the test users. Warm users are those who arrived before T and interact again "
               "at/after T: their support set is their first K interactions at/after T, their query set the "

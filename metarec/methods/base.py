@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from metarec.core.errors import MethodNotApplicableError
 from metarec.core.sparse import indicator
 
 
@@ -104,6 +105,11 @@ class Method(ABC):
     name: ClassVar[str]
     predicts_ratings: ClassVar[bool] = False
     runs_on_device: ClassVar[bool] = False  # its __init__ takes `device` (where its network runs)
+    # the fewest interactions a user needs before the method can rank for them: 1 for methods that
+    # score only from the support items (item-kNN, EASE, MF fold-in, content-kNN); with none, every
+    # item would score the same and the "ranking" would be the catalog's id order. The runner leaves
+    # such a method out of any K below it, and the report says so.
+    min_support: ClassVar[int] = 0
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -115,6 +121,13 @@ class Method(ABC):
     @abstractmethod
     def score(self, batch: SupportBatch) -> np.ndarray:
         """float [U, n_items] scores over the whole catalog (higher = better)."""
+
+    def check_support(self, batch: SupportBatch) -> None:
+        """Refuse a batch with fewer interactions per user than `min_support` (called by `score`)."""
+        if batch.k < self.min_support:
+            raise MethodNotApplicableError(
+                f"{self.name} ranks from a user's interactions and needs at least {self.min_support}; "
+                f"these users have {batch.k}")
 
     def predict_ratings(self, batch: SupportBatch, items: list[np.ndarray]) -> list[np.ndarray]:
         """Predicted ratings for given items per user (only where `predicts_ratings`)."""

@@ -63,6 +63,7 @@ class ItemKNN(Method):
     """Fold-in item-kNN: score(i) = sum over support items s of cosine(s, i) on the pre-T matrix."""
 
     name = "itemknn"
+    min_support = 1
 
     def fit(self, data: FitData, validator: Validator | None = None) -> "ItemKNN":
         self.sim = cosine_item_similarity(data.warm_matrix)
@@ -70,6 +71,7 @@ class ItemKNN(Method):
         return self
 
     def score(self, batch: SupportBatch) -> np.ndarray:
+        self.check_support(batch)
         return np.asarray((batch.indicator(self.n_items) @ self.sim).todense())
 
 
@@ -100,6 +102,7 @@ class EASE(Method):
     """
 
     name = "ease"
+    min_support = 1
     LAMBDAS = (10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5, 3e5)
     # a dense I x I inverse per lambda: 20,000 items is ~3 GB per copy and minutes per inverse on a
     # laptop; beyond that the benchmark skips EASE (and says so) rather than swap or run for hours
@@ -165,6 +168,7 @@ class EASE(Method):
         return done[key]
 
     def score(self, batch: SupportBatch) -> np.ndarray:
+        self.check_support(batch)
         return np.asarray(batch.indicator(self.b.shape[0]) @ self.b)
 
     def describe(self) -> dict:
@@ -209,6 +213,7 @@ class ALSFoldIn(Method):
     also what a fit without a validator uses."""
 
     name = "mf"
+    min_support = 1
     DEFAULTS = {"factors": 64, "reg": 1.0, "alpha": 1.0}
     GRIDS = {"factors": (8, 16, 32, 64, 128), "reg": (1.0, 0.05), "alpha": (1.0, 10.0, 40.0)}
 
@@ -262,8 +267,7 @@ class ALSFoldIn(Method):
         return ",".join(f"{n}={v:g}" for n, v in setting.items())
 
     def score(self, batch: SupportBatch) -> np.ndarray:
-        if batch.k == 0:
-            return np.zeros((len(batch), self.y.shape[0]))
+        self.check_support(batch)
         conf = self.alpha * np.ones_like(batch.support_items, dtype=np.float64)
         x = als_fold_in(self.y, batch.support_items, conf, self.regularization)
         return x @ self.y.T

@@ -14,6 +14,7 @@ class ContentKNN(Method):
     """Zero training: frozen text embeddings of the catalog; score = cos(mean support vector, item)."""
 
     name = "content-knn"
+    min_support = 1
 
     def __init__(self, seed: int = 0, encoder: EncoderConfig | None = None) -> None:
         super().__init__(seed)
@@ -25,8 +26,7 @@ class ContentKNN(Method):
         return self
 
     def score(self, batch: SupportBatch) -> np.ndarray:
-        if batch.k == 0:
-            return np.zeros((len(batch), self.vecs.shape[0]))
+        self.check_support(batch)
         q = self.vecs[batch.support_items].mean(axis=1)
         q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
         return q @ self.vecs.T

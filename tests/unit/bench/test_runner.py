@@ -273,3 +273,18 @@ def test_an_interrupted_run_goes_on_from_its_progress_and_gives_the_straight_res
     finally:
         Crashy.crash = False
         _REGISTRY.pop("_crashy")
+
+
+def test_methods_that_rank_from_interactions_are_not_run_at_k_0(tiny_ml, tmp_path):
+    """At K = 0 item-kNN has nothing to rank from (every score equal: the "ranking" would be the
+    catalog's id order); the run leaves it out of K = 0, keeps it at K = 2, and the report says so."""
+    cfg = BenchmarkConfig(dataset="fixture", methods=("popularity", "itemknn"), shots=(0, 2), seeds=1)
+    res = run_benchmark(cfg, data=tiny_ml)
+    ran = {(r["method"], r["shots"]) for r in res.records}
+    assert ran == {("popularity", 0), ("popularity", 2), ("itemknn", 2)}
+    assert set(res.per_user[res.per_user["method"] == "itemknn"]["shots"]) == {2}
+    write_artifacts(res, tmp_path, "metarec benchmark (test)")
+    report = (tmp_path / "report.md").read_text()
+    k0 = report[report.index("## K = 0"):report.index("## K = 2")]
+    assert "| popularity |" in k0 and "| itemknn |" not in k0
+    assert "Not run at K = 0: itemknn" in k0 and "Not run at K = 2" not in report

@@ -3,8 +3,10 @@
 import math
 
 import numpy as np
+import pytest
 
 from metarec.bench.evaluate import fit_data
+from metarec.core.errors import MethodNotApplicableError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig, item_embeddings
 from metarec.methods import create_method
@@ -29,5 +31,5 @@ def test_content_knn_scores_the_cosine_to_the_mean_unit_support_vector(tiny_ml, 
         want = [_cos(query, vecs[i]) for i in range(fd.n_items)]
         np.testing.assert_allclose(got[u], want, rtol=1e-9, atol=1e-12)
     assert abs(got[1, 5] - 1.0) < 1e-12  # one item twice: its own vector, cosine 1
-    none = m.score(SupportBatch(np.zeros((2, 0), np.int64), np.zeros((2, 0)), tiny_ml.users.iloc[:2]))
-    np.testing.assert_array_equal(none, np.zeros((2, fd.n_items)))  # K = 0: no preference
+    with pytest.raises(MethodNotApplicableError, match="content-knn ranks from a user's interactions"):
+        m.score(SupportBatch(np.zeros((2, 0), np.int64), np.zeros((2, 0)), tiny_ml.users.iloc[:2]))  # K = 0

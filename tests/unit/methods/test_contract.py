@@ -1,8 +1,9 @@
 """One contract for every registered method, on a dataset whose right answer is known.
 
 Every method (a new one too: the cases come from the registry) must score the whole catalog with
-finite numbers (also for a user with no interactions yet), give the same scores again from the same seed, and score a user the same whether
-they come alone or in a batch. On two disjoint communities (tests.fixtures.write_communities), the
+finite numbers (also for a user with no interactions yet, unless it declares `min_support`, and then
+refuse such a user by name), give the same scores again from the same seed, and score a user the
+same whether they come alone or in a batch. On two disjoint communities (tests.fixtures.write_communities), the
 methods that personalise must put only the user's own community's unseen items in the top 10, at
 the validation shot count (K = 3) and above. (At K = 1 metarec's inner loop, tuned at K = 3, can move
 a head too far on one interaction; tests/unit/meta/test_recommender.py covers adaptation itself.)
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from metarec.bench.evaluate import fit_data, make_validator, support_batch
+from metarec.core.errors import MethodNotApplicableError
 from metarec.data import load_dataset, make_split
 from metarec.methods import create_method
 from metarec.methods.registry import available_methods
@@ -72,13 +74,23 @@ def test_the_contract_covers_every_registered_method(fitted):
             "melu"} <= set(fitted)
 
 
-@pytest.mark.parametrize("k", [0, 1, 3])  # K = 0: a user with no interactions yet gets scores, not an error
+# the methods that rank only from a user's interactions: at K = 0 they refuse (every item would score
+# the same), and the runner leaves them out of K = 0
+NEEDS_SUPPORT = ("itemknn", "ease", "mf", "content-knn")
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])  # K = 0: a user with no interactions yet
 def test_scores_cover_the_catalog_are_finite_and_repeat_with_the_seed(communities, fitted, k):
     split = communities[0]
     ep = split.episodes("test", k)
     assert len(ep) >= 5
+    assert {n for n, (m, _) in fitted.items() if m.min_support > 0} == set(NEEDS_SUPPORT)
     for name, (a, b) in fitted.items():
         batch = support_batch(split, ep)
+        if k < a.min_support:
+            with pytest.raises(MethodNotApplicableError, match="needs at least 1"):
+                a.score(batch)
+            continue
         sa, sb = np.asarray(a.score(batch)), np.asarray(b.score(batch))
         assert sa.shape == (len(ep), split.data.n_items), name
         assert np.isfinite(sa).all(), name

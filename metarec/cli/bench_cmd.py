@@ -64,6 +64,6 @@ def benchmark(
     for k in cfg.shots:
         parts = []
         for m in (m for m in cfg.resolved_methods() if m not in res.skipped):
-            mean, half = mean_ci(df[(df["method"] == m) & (df["shots"] == k)]["value"].astype(float))
-            parts.append(f"{m} {mean:.4f}")
+            vals = df[(df["method"] == m) & (df["shots"] == k)]["value"].astype(float)
+            parts.append(f"{m} {mean_ci(vals)[0]:.4f}" if len(vals) else f"{m} not run")
         console.print(f"K={k} test NDCG@10: " + ", ".join(parts))

@@ -12,8 +12,9 @@ def test_benchmark_cli_progress_folder(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "metarec.cli", "--no-progress", "benchmark", "--dataset", "ml-100k", "--data-dir",
            str(data), "--methods", "popularity,itemknn", "--shots", "1", "--seeds", "1", "--out", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    first = subprocess.run(cmd, check=True, capture_output=True, text=True)
     assert (out / "report.md").is_file() and not (out / "progress").exists()  # removed once the report is out
+    assert "K=1 test NDCG@10: popularity 0." in first.stdout and ", itemknn 0." in first.stdout
     # progress left by a run with other settings: refused with the reason, exit code 2; --restart clears it
     (out / "progress").mkdir()
     (out / "progress" / "config.json").write_text(json.dumps({"config": {"shots": [5]}, "data": {}}))
@@ -32,3 +33,11 @@ def test_version():
 
     r = subprocess.run([sys.executable, "-m", "metarec.cli", "--version"], check=True, capture_output=True, text=True)
     assert r.stdout.strip() == f"metarec {__version__}"
+
+
+def test_benchmark_cli_says_which_methods_k_0_leaves_out(tmp_path):
+    data = write_ml100k(tmp_path / "ml-100k")
+    r = subprocess.run([sys.executable, "-m", "metarec.cli", "--no-progress", "benchmark", "--dataset", "ml-100k",
+                        "--data-dir", str(data), "--methods", "popularity,itemknn", "--shots", "0", "--seeds", "1",
+                        "--out", str(tmp_path / "out")], check=True, capture_output=True, text=True)
+    assert "K=0 test NDCG@10: popularity 0." in r.stdout and "itemknn not run" in r.stdout

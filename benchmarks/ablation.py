@@ -1,8 +1,8 @@
 """Ablation of metarec's default on ML-100K under the protocol: text only vs text + id, head vs all
-adaptation, MAML vs FOMAML vs MetaSGD vs no inner steps, and approx-NDCG@10 instead of the softmax as
+adaptation, MAML vs FOMAML vs MetaSGD vs no inner steps, and the softmax instead of approx-NDCG@10 as
 the outer loss. Each variant is the default with one change.
 
-    python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 3 --out benchmarks/results/ml-100k-ablation
+    python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 5 --shots 1,3,5,10 --out benchmarks/results/ml-100k-ablation
     python benchmarks/ablation.py --data-dir ../shared/data/ml-100k --seeds 3 --fixed-steps 300 \
         --out benchmarks/results/ml-100k-ablation-300-steps
 """
@@ -17,20 +17,20 @@ from pathlib import Path
 
 from metarec.bench.report import write_artifacts
 from metarec.bench.runner import BenchmarkConfig, run_benchmark
-from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod
 from metarec.methods.registry import register
 from metarec.models.heads import HeadConfig
 
+BASE = MetaRecMethod.default_meta  # the shipped inner loop and outer loss
 VARIANTS = {
-    "default (maml, head, text+id)": {},
+    "default (maml, head, text+id, approx-ndcg outer loss)": {},
     "text only (no item ids)": {"head": HeadConfig(use_ids=False)},
-    "adapt all": {"meta": replace(MetaConfig(), adapt="all")},
-    "fomaml": {"meta": replace(MetaConfig(), algorithm="fomaml")},
-    "metasgd": {"meta": replace(MetaConfig(), algorithm="metasgd")},
-    "no inner steps": {"meta": replace(MetaConfig(), inner_steps=0)},
-    "approx-ndcg outer loss": {"meta": replace(MetaConfig(), outer_loss="approx_ndcg")},
+    "adapt all": {"meta": replace(BASE, adapt="all")},
+    "fomaml": {"meta": replace(BASE, algorithm="fomaml")},
+    "metasgd": {"meta": replace(BASE, algorithm="metasgd")},
+    "no inner steps": {"meta": replace(BASE, inner_steps=0)},
+    "softmax outer loss": {"meta": replace(BASE, outer_loss=None)},
 }
 
 

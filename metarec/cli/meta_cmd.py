@@ -12,8 +12,9 @@ from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_js
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
+from metarec.methods.neural import MetaRecMethod
 
-_T, _M = TrainConfig(), MetaConfig()  # CLI defaults are the library's defaults
+_T, _M = TrainConfig(), MetaRecMethod.default_meta  # CLI defaults are the benchmark method's defaults
 
 
 def meta_train(
@@ -30,7 +31,8 @@ def meta_train(
     inner_lr: float = typer.Option(_M.inner_lr, help="Inner-loop learning rate."),
     loss: str = typer.Option(_M.loss, help="softmax, bce, bpr or mse."),
     outer_loss: Optional[str] = typer.Option(
-        _M.outer_loss, help="Query loss if not --loss: approx_ndcg (smooth NDCG@10), softmax, bce or bpr."),
+        _M.outer_loss, help="Query (meta-training) loss: approx_ndcg (smooth NDCG@10), softmax, bce, bpr, or mse "
+                            "with --loss mse."),
     backend: str = typer.Option("functional", help="functional (batched) or learn2learn (per task)."),
     model: Optional[str] = typer.Option(None, help="Text encoder: HF model id or folder (default: bundled MiniLM)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue a run found in --out."),

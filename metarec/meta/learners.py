@@ -36,6 +36,10 @@ class MetaConfig:
     loss: the inner loop's loss on the support set, and the query loss unless `outer_loss` is set.
     outer_loss: the query (meta-training) loss when it differs from the inner one: "approx_ndcg"
     optimises a smooth NDCG@10 of each query set against the catalog (see meta.losses).
+
+    These defaults are the bare algorithm's (outer loss = inner loss). The `metarec` method, the CLI
+    and `meta_train` start from `MetaRecMethod.default_meta`, which sets outer_loss="approx_ndcg":
+    vary that one with `dataclasses.replace` to change a single setting.
     """
 
     algorithm: Literal["maml", "fomaml", "metasgd", "anil"] = "maml"

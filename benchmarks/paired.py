@@ -21,21 +21,9 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
 
 from metarec.bench.stats import paired_test
-
-
-def needed(diff: pd.Series) -> float:
-    """The smallest |mean difference| a two-sided paired t-test over users calls significant at 0.05,
-    given the spread of the per-user differences (each user's mean over their seeds): their standard
-    error times t's 97.5% quantile."""
-    d = diff.dropna().groupby(level="user_id").mean().to_numpy()
-    if len(d) < 2:
-        return float("nan")
-    return float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def main() -> None:
@@ -54,7 +42,7 @@ def main() -> None:
         for other in sorted(c for c in x.columns if c != args.method):
             r = paired_test(x[args.method], x[other], groups=x.index.get_level_values("user_id"))
             lines.append(f"| {k} | {other} | {x[args.method].mean():.4f} | {x[other].mean():.4f} | "
-                         f"{r['mean_diff']:+.4f} | {needed(x[args.method] - x[other]):.4f} | {r['n_pairs']} | "
+                         f"{r['mean_diff']:+.4f} | {r['diff_needed']:.4f} | {r['n_pairs']} | "
                          f"{r['n_units']} | {r['t_p']:.2g} | {r['wilcoxon_p']:.2g} |")
     seeds = sorted(wide.index.get_level_values("seed").unique())
     by_seed = ["| K | strongest other | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds ahead / level / behind |",

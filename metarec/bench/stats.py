@@ -26,7 +26,9 @@ def paired_test(a, b, groups=None) -> dict:
     pairs: each group's differences are averaged first. A new user is a test user in several seeds'
     splits, so their (seed, user) pairs are not independent observations, and counting each as one
     overstates the evidence (p-values too small). `mean_diff` is always the mean over pairs (the
-    means the tables show); `n_units` is what the tests counted (groups, or pairs without groups).
+    means the tables show); `n_units` is what the tests counted (groups, or pairs without groups);
+    `diff_needed` is the smallest |mean difference| over those units that the two-sided t-test would
+    call significant at 0.05 with the same spread (their standard error times t's 97.5% quantile).
     """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ok = ~(np.isnan(a) | np.isnan(b))
@@ -39,7 +41,10 @@ def paired_test(a, b, groups=None) -> dict:
     else:
         d_units = d
     out = {"n_pairs": int(a.size), "n_units": int(d_units.size),
-           "mean_diff": float(d.mean()) if a.size else float("nan")}
+           "mean_diff": float(d.mean()) if a.size else float("nan"), "diff_needed": float("nan")}
+    if d_units.size >= 2:
+        n = d_units.size
+        out["diff_needed"] = float(stats.t.ppf(0.975, n - 1) * d_units.std(ddof=1) / np.sqrt(n))
     if d_units.size < 2 or np.allclose(d_units, 0.0):
         out.update(t_p=float("nan"), wilcoxon_p=float("nan"))
         return out

@@ -27,6 +27,8 @@ def test_pairs_without_groups_are_the_textbook_paired_test():
     # signed ranks all positive, n = 4: the exact two-sided p is 2 / 2^4
     assert r["wilcoxon_p"] == pytest.approx(0.125)
     assert (r["n_pairs"], r["n_units"]) == (4, 4)
+    # the smallest |mean| the t-test calls significant with this spread: t(0.975, 3) * sd / 2
+    assert r["diff_needed"] == pytest.approx(stats.t.ppf(0.975, 3) * math.sqrt(1 / 60) / 2)
 
 
 def test_a_user_scored_in_several_seeds_counts_once():
@@ -49,6 +51,7 @@ def test_each_users_differences_are_averaged_before_the_test():
     d = np.array([x for ds in diffs.values() for x in ds])
     r = paired_test(d + 1.0, np.ones_like(d), groups=groups)
     assert r["t_p"] == pytest.approx(t_p([0.2, -0.1, 0.2, 0.5]))
+    assert r["diff_needed"] == pytest.approx(stats.t.ppf(0.975, 3) * np.std([0.2, -0.1, 0.2, 0.5], ddof=1) / 2)
     assert r["mean_diff"] == pytest.approx(d.mean())  # the mean over pairs, as the tables show
     assert (r["n_pairs"], r["n_units"]) == (7, 4)
 

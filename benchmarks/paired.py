@@ -12,11 +12,13 @@ spread of per-user differences: how far a method is from a significant win, not 
 one. Writes `paired_<method>.md` beside the CSV.
 
     python benchmarks/paired.py benchmarks/results/ml-100k-cold-start --method metarec
+    python benchmarks/paired.py benchmarks/results/ml-100k-ablation --method metarec:default --split val
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -31,9 +33,12 @@ def main() -> None:
     ap.add_argument("results_dir")
     ap.add_argument("--method", default="metarec")
     ap.add_argument("--metric", default="ndcg@10")
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="test users (default), or validation users (what a choice of default may rest on)")
     args = ap.parse_args()
+    who = "test" if args.split == "test" else "validation"
     d = pd.read_csv(Path(args.results_dir) / "per_user.csv")
-    d = d[d["split"] == "test"]
+    d = d[d["split"] == args.split]
     wide = d.pivot_table(index=["shots", "seed", "user_id"], columns="method", values=args.metric)
     lines = [f"| K | other | {args.method} mean | other mean | mean diff | diff needed for p < 0.05 | pairs | users | "
              "t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -57,15 +62,16 @@ def main() -> None:
     table = "\n".join(lines)
     seed_table = "\n".join(by_seed)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    out = Path(args.results_dir) / f"paired_{args.method}.md"
-    out.write_text(f"# {args.method} vs every other method (test users, {args.metric})\n\nProduced by:\n\n"
-                   f"```\n{command}\n```\n\nMeans are over all (seed, test user) pairs. The tests run over test "
-                   f"users: a new user is a test user in several seeds' splits, so each user's difference is "
+    stem = "paired_" + re.sub(r"[^A-Za-z0-9_.-]", "_", args.method) + ("" if args.split == "test" else "_val")
+    out = Path(args.results_dir) / f"{stem}.md"
+    out.write_text(f"# {args.method} vs every other method ({who} users, {args.metric})\n\nProduced by:\n\n"
+                   f"```\n{command}\n```\n\nMeans are over all (seed, {who} user) pairs. The tests run over {who} "
+                   f"users: a new user is a {who} user in several seeds' splits, so each user's difference is "
                    f"averaged over their seeds first ('users' is how many). 'diff needed for p < 0.05': the "
                    f"smallest mean difference the t-test over users would call significant, given the spread of "
                    f"these per-user differences.\n\n{table}\n\n"
                    f"## By seed, against the strongest other method\n\nMean {args.metric} difference ({args.method} "
-                   f"minus the other) over each seed's test users; 'level' means exactly 0 (the same ranking for "
+                   f"minus the other) over each seed's {who} users; 'level' means exactly 0 (the same ranking for "
                    f"every user, e.g. the same model).\n\n{seed_table}\n")
     print(table)
     print(seed_table)

@@ -3,7 +3,10 @@ the protocol on (and the larger catalog of `catalog_scale.py`).
 
 Power-law item popularity, users drawn to 2 of 50 latent item clusters, heavy-tailed history lengths,
 arrivals spread over time, and short item titles that name the cluster only weakly. With
-`--implicit` the rating column is left out, so every method sees implicit feedback. A weak cluster
+`--implicit` the rating column is left out, so every method sees implicit feedback. With
+`--topic-titles P` each title names its cluster's topic in plain English instead ("classic jazz 17")
+with probability P, another cluster's otherwise: a text-rich catalog, where the encoder's embeddings
+carry the clusters and content is a strong signal. A weak cluster
 pull with short histories (`--affinity 3 --history-scale 5 --history-shape 1.5 --history-cap 100`)
 gives a sparse log where popularity is hard to beat: the third shape metarec is reported on.
 
@@ -12,6 +15,7 @@ gives a sparse log where popularity is hard to beat: the third shape metarec is 
         --out benchmarks/results/synthetic-implicit-cold-start
     python benchmarks/synthetic_data.py --items 4000 --users 3000 --implicit --affinity 3 --history-scale 5 \
         --history-shape 1.5 --history-cap 100 --out /tmp/synthetic-sparse
+    python benchmarks/synthetic_data.py --items 2000 --users 1500 --implicit --topic-titles 0.9 --out /tmp/synthetic-text
 """
 
 from __future__ import annotations
@@ -23,14 +27,27 @@ import numpy as np
 import pandas as pd
 
 
+# one plain-English topic per latent cluster, and generic words around it, for --topic-titles
+TOPICS = ("jazz", "soccer", "baking", "astronomy", "gardening", "poetry", "chess", "surfing", "photography",
+          "knitting", "robotics", "opera", "hiking", "sushi", "painting", "cycling", "guitar", "yoga", "fishing",
+          "pottery", "skiing", "tennis", "ballet", "camping", "origami", "volcanoes", "dinosaurs", "sailing",
+          "wine", "coffee", "horror", "romance", "westerns", "cartoons", "pirates", "vampires", "detectives",
+          "spaceships", "cowboys", "samurai", "wizards", "zombies", "submarines", "trains", "castles", "jungles",
+          "deserts", "islands", "mushrooms", "dragons")
+STYLES = ("classic", "modern", "the complete guide to", "a history of", "adventures in", "essential",
+          "the little book of", "beginner's", "advanced", "stories of")
+
+
 def synthetic_log(root: Path, n_items: int, n_users: int, seed: int, implicit: bool = False, *,
                   affinity: float = 20.0, history_scale: float = 20.0, history_shape: float = 1.2,
-                  history_cap: int = 800) -> int:
+                  history_cap: int = 800, topic_titles: float | None = None) -> int:
     """Write interactions.csv and items.csv under root; return the number of interactions.
 
     implicit: leave the rating column out (the csv loader then treats the log as implicit feedback).
     affinity: how much more likely a user picks an item of their 2 clusters (low = popularity rules).
     history_*: a user's history length is min(3 + pareto(shape) * scale, cap).
+    topic_titles: None for the weak titles; else the probability that an item's title names its own
+    cluster's topic (TOPICS), not a random one. Drawn after everything else, so the log is the same.
     """
     rng = np.random.default_rng(seed)
     n_clusters = 50
@@ -52,6 +69,10 @@ def synthetic_log(root: Path, n_items: int, n_users: int, seed: int, implicit: b
     log.to_csv(root / "interactions.csv", index=False)
     words = [f"w{i}" for i in range(3000)]
     titles = [f"{words[c * 50 + rng.integers(0, 50)]} {words[rng.integers(0, 3000)]} {i}" for i, c in enumerate(item_c)]
+    if topic_titles is not None:
+        own = rng.random(n_items) < topic_titles
+        topic = np.where(own, item_c, rng.integers(0, n_clusters, n_items))
+        titles = [f"{STYLES[rng.integers(0, len(STYLES))]} {TOPICS[t]} {i}" for i, t in enumerate(topic)]
     pd.DataFrame({"item_id": np.arange(n_items), "title": titles}).to_csv(root / "items.csv", index=False)
     return len(log)
 
@@ -83,12 +104,15 @@ def main() -> None:
     ap.add_argument("--history-scale", type=float, default=20.0)
     ap.add_argument("--history-shape", type=float, default=1.2)
     ap.add_argument("--history-cap", type=int, default=800)
+    ap.add_argument("--topic-titles", type=float, default=None,
+                    help="probability that a title names its cluster's topic in plain English (a text-rich catalog)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     root = Path(a.out)
     root.mkdir(parents=True, exist_ok=True)
     n = synthetic_log(root, a.items, a.users, a.seed, implicit=a.implicit, affinity=a.affinity,
-                      history_scale=a.history_scale, history_shape=a.history_shape, history_cap=a.history_cap)
+                      history_scale=a.history_scale, history_shape=a.history_shape, history_cap=a.history_cap,
+                      topic_titles=a.topic_titles)
     print(f"wrote {root / 'interactions.csv'} ({n} interactions) and {root / 'items.csv'}")
 
 

@@ -1,0 +1,61 @@
+"""metarec's start search goes past a grid edge while that edge wins, and only then.
+
+The validator here is a known function of the candidate (its content weight and inner rate), so
+the search's path and answer can be worked out by hand; the search itself is the real one.
+"""
+
+import math
+
+import pytest
+
+from metarec.bench.evaluate import fit_data
+from metarec.data import SplitConfig, make_split
+from metarec.encoders import EncoderConfig
+from metarec.meta.trainer import TrainConfig
+from metarec.methods.neural import MetaRecMethod
+
+
+def _search(tiny_ml, tiny_models, objective):
+    """Fit metarec (no meta-steps) with a validator that scores each start by objective(content, lr)."""
+    split = make_split(tiny_ml, SplitConfig(seed=0))
+
+    def validator(score_fn) -> float:
+        method = getattr(score_fn, "__self__", None)
+        if not isinstance(method, MetaRecMethod):  # the ease feature's own ridge search
+            return 0.0
+        at = method.rec.model.cfg.features.index("content")
+        return objective(float(method.rec.model.head.w_feat[at].detach()), method.rec.meta.inner_lr)
+
+    m = MetaRecMethod(seed=0, train=TrainConfig(steps=0), encoder=EncoderConfig(model=tiny_models["bert"]))
+    m.fit(fit_data(split), validator)
+    tried = m.prior["val_ndcg@10"]  # "lr=R knn=..,content=C,.." -> score, every candidate scored
+    contents = sorted({float(k.split("content=")[1].split(",")[0]) for k in tried})
+    rates = sorted({float(k.split(" ")[0][3:]) for k in tried})
+    return m.prior["chosen"]["content"], m.prior["inner_lr"], contents, rates
+
+
+def _peak(content_best: float, lr_best: float):
+    return lambda c, lr: -abs(math.log(c + 1e-3) - math.log(content_best)) - abs(math.log(lr) - math.log(lr_best))
+
+
+def test_the_search_follows_a_winning_edge_to_the_peak(tiny_ml, tiny_models):
+    # content 2 (the grid's top) wins -> 8 -> 32 wins -> 128 loses; rate 0.1 (the bottom) wins ->
+    # 0.0333 -> 0.0111 wins -> 0.0037 is below LR_RANGE, so the search stops there
+    content, lr, contents, rates = _search(tiny_ml, tiny_models, _peak(32.0, 0.011))
+    assert content == 32.0 and lr == 0.0111
+    assert contents == [0.0, 0.5, 2.0, 8.0, 32.0, 128.0]
+    assert rates == [0.0111, 0.0333, 0.1, 0.5]
+
+
+def test_an_interior_winner_adds_no_candidate(tiny_ml, tiny_models):
+    content, lr, contents, rates = _search(tiny_ml, tiny_models, _peak(0.6, 0.3))
+    assert content == 0.5 and contents == [0.0, 0.5, 2.0]  # 0.5 is inside the grid: nothing past 2
+    # 0.5 beats 0.1 for a peak at 0.3 and is the top rate, so 1.5 is tried, loses, and ends it
+    assert lr == 0.5 and rates == [0.1, 0.5, 1.5]
+
+
+def test_the_extension_is_bounded(tiny_ml, tiny_models):
+    content, lr, contents, rates = _search(tiny_ml, tiny_models, lambda c, lr: c + lr)  # more is always better
+    assert content == MetaRecMethod.CONTENT_MAX == contents[-1] == 128.0
+    assert lr == 4.5 and rates == [0.1, 0.5, 1.5, 4.5]  # 13.5 would leave LR_RANGE
+    assert MetaRecMethod.LR_RANGE[1] == pytest.approx(5.0)

@@ -10,17 +10,14 @@ the outer loss. Each variant is the default with one change.
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from dataclasses import replace
-from pathlib import Path
 
-from metarec.bench.report import write_artifacts
-from metarec.bench.runner import BenchmarkConfig, run_benchmark
+from metarec.bench.runner import BenchmarkConfig
 from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod
 from metarec.methods.registry import register
 from metarec.models.heads import HeadConfig
+from results_io import run_report
 
 BASE = MetaRecMethod.default_meta  # the shipped inner loop and outer loss
 VARIANTS = {
@@ -62,9 +59,7 @@ def main() -> None:
     names = tuple(variant_class(label, opts, args.fixed_steps).name for label, opts in VARIANTS.items())
     cfg = BenchmarkConfig(dataset="ml-100k", data_dir=args.data_dir, methods=names,
                           shots=tuple(int(s) for s in args.shots.split(",")), seeds=args.seeds)
-    res = run_benchmark(cfg)
-    write_artifacts(res, Path(args.out), "python " + " ".join(shlex.quote(a) for a in sys.argv))
-    print((Path(args.out) / "report.md").read_text())
+    run_report(cfg, args.out)
 
 
 if __name__ == "__main__":

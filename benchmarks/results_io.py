@@ -142,3 +142,13 @@ def probe_parser(doc: str, *, seeds: int, steps: int | None = None, eval_every: 
         ap.add_argument("--eval-every", type=int, default=eval_every)
     ap.add_argument("--out", default="benchmarks/results")
     return ap
+
+
+def run_report(cfg, out: str | Path) -> None:
+    """Run a benchmark (`metarec.bench.runner.BenchmarkConfig`) under the protocol, write its report,
+    per-user CSV and plot under `out` with this command, and print the report."""
+    from metarec.bench.report import write_artifacts
+    from metarec.bench.runner import run_benchmark
+
+    write_artifacts(run_benchmark(cfg), Path(out), command_line())
+    print((Path(out) / "report.md").read_text())

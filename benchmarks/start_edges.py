@@ -14,14 +14,11 @@ same interactions with weak titles, both from a seed the committed benchmarks do
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
-from pathlib import Path
 
-from metarec.bench.report import write_artifacts
-from metarec.bench.runner import BenchmarkConfig, run_benchmark
+from metarec.bench.runner import BenchmarkConfig
 from metarec.methods.neural import MetaRecMethod
 from metarec.methods.registry import register
+from results_io import run_report
 
 
 @register
@@ -43,9 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = BenchmarkConfig(dataset=args.dataset, data_dir=args.data_dir, methods=("metarec", FixedGrid.name),
                           shots=tuple(int(s) for s in args.shots.split(",")), seeds=args.seeds)
-    res = run_benchmark(cfg)
-    write_artifacts(res, Path(args.out), "python " + " ".join(shlex.quote(a) for a in sys.argv))
-    print((Path(args.out) / "report.md").read_text())
+    run_report(cfg, args.out)
 
 
 if __name__ == "__main__":

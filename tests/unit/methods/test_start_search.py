@@ -15,8 +15,10 @@ from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod
 
 
-def _search(tiny_ml, tiny_models, objective):
-    """Fit metarec (no meta-steps) with a validator that scores each start by objective(content, lr)."""
+def _search(tiny_ml, tiny_models, objective, sampled: bool = False):
+    """Fit metarec (no meta-steps) with a validator that scores each start by objective(content, lr);
+    `sampled`: the validator claims 1,000 users, so the search scores a sample first (here the same
+    function) and only its best few on every user."""
     split = make_split(tiny_ml, SplitConfig(seed=0))
 
     def validator(score_fn) -> float:
@@ -26,11 +28,15 @@ def _search(tiny_ml, tiny_models, objective):
         at = method.rec.model.cfg.features.index("content")
         return objective(float(method.rec.model.head.w_feat[at].detach()), method.rec.meta.inner_lr)
 
+    if sampled:
+        validator.n_users, validator.sample = 1000, lambda n: validator
+
     m = MetaRecMethod(seed=0, train=TrainConfig(steps=0), encoder=EncoderConfig(model=tiny_models["bert"]))
     m.fit(fit_data(split), validator)
     tried = m.prior["val_ndcg@10"]  # "lr=R knn=..,content=C,.." -> score, every candidate scored
     contents = sorted({float(k.split("content=")[1].split(",")[0]) for k in tried})
     rates = sorted({float(k.split(" ")[0][3:]) for k in tried})
+    assert ("sample_users" in m.prior) == sampled
     return m.prior["chosen"]["content"], m.prior["inner_lr"], contents, rates
 
 
@@ -38,10 +44,11 @@ def _peak(content_best: float, lr_best: float):
     return lambda c, lr: -abs(math.log(c + 1e-3) - math.log(content_best)) - abs(math.log(lr) - math.log(lr_best))
 
 
-def test_the_search_follows_a_winning_edge_to_the_peak(tiny_ml, tiny_models):
+@pytest.mark.parametrize("sampled", [False, True])
+def test_the_search_follows_a_winning_edge_to_the_peak(tiny_ml, tiny_models, sampled):
     # content 2 (the grid's top) wins -> 8 -> 32 wins -> 128 loses; rate 0.1 (the bottom) wins ->
     # 0.0333 -> 0.0111 wins -> 0.0037 is below LR_RANGE, so the search stops there
-    content, lr, contents, rates = _search(tiny_ml, tiny_models, _peak(32.0, 0.011))
+    content, lr, contents, rates = _search(tiny_ml, tiny_models, _peak(32.0, 0.011), sampled)
     assert content == 32.0 and lr == 0.0111
     assert contents == [0.0, 0.5, 2.0, 8.0, 32.0, 128.0]
     assert rates == [0.0111, 0.0333, 0.1, 0.5]

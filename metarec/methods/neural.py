@@ -154,10 +154,10 @@ class MetaRecMethod(Method):
     # A grid's edge is no answer: while the largest content weight tried wins, the search goes on to
     # CONTENT_STEP times it (with every popularity weight), up to CONTENT_MAX; while the smallest or
     # largest inner rate wins, to that rate divided or multiplied by LR_STEP, within LR_RANGE. A
-    # text-rich catalog wants text to outweigh co-occurrence (content 2 was chosen in every seed of a
-    # topic-titled synthetic log, and 8 when offered); a dataset with slow-moving tastes wants
-    # gentler steps (0.1, the lowest rate, was chosen in nearly every run). Extra validations are
-    # spent only where an edge wins.
+    # text-rich catalog wants text to outweigh co-occurrence: held to the grid, the search chose
+    # content 2 in every seed of a topic-titled development log, and 8 when offered
+    # (benchmarks/results/start-edges-dev-text); the rate 0.1, the grid's lowest, was chosen in every
+    # seed of every cold-start report before. Extra validations are spent only where an edge wins.
     CONTENT_STEP, CONTENT_MAX = 4.0, 128.0
     LR_STEP, LR_RANGE = 3.0, (0.01, 5.0)
     # With at least twice QUICK_USERS validation users, the search scores every candidate on a fixed

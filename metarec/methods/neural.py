@@ -173,10 +173,12 @@ class MetaRecMethod(Method):
         def use(prior: dict, lr: float) -> None:
             with torch.no_grad():
                 w.copy_(torch.tensor([prior.get(n, 0.0) for n in features], dtype=w.dtype))
-            self.rec.meta, self.rec.learner = metas[lr], learners[lr]
+            if lr not in learners:  # one inner loop per rate, made when the search first tries it
+                meta = replace(self.meta, inner_lr=lr)
+                learners[lr] = meta, self.rec.learner_for(meta)
+            self.rec.meta, self.rec.learner = learners[lr]
 
-        metas = {lr: replace(self.meta, inner_lr=lr) for lr in self.INNER_LR_GRID}
-        learners = {lr: self.rec.learner_for(m) for lr, m in metas.items()}
+        learners: dict[float, tuple] = {}
         # coordinate search: every (content, pop) prior at the first learning rate (and larger content
         # weights while the largest wins); then ease x pop and trend x pop with the winning content
         # (when configured, and when there is a trend window); then the other rates with the winning
@@ -229,16 +231,13 @@ class MetaRecMethod(Method):
         prior = tried[best()][0]
         for lr in self.INNER_LR_GRID[1:]:
             attempt(prior, lr)
-        rates = sorted(self.INNER_LR_GRID)
-        while True:  # past an edge of the rates while that edge wins
-            lr = tried[best()][1]
-            nxt = (lr / self.LR_STEP if lr == rates[0] else lr * self.LR_STEP if lr == rates[-1] else None)
-            nxt = None if nxt is None else float(f"{nxt:.3g}")  # 0.0333, not 0.03333333333333333
-            if nxt is None or not self.LR_RANGE[0] <= nxt <= self.LR_RANGE[1]:
+        while True:  # past an edge of the rates tried while that edge wins
+            lr, rates = tried[best()][1], sorted(learners)
+            if lr not in (rates[0], rates[-1]):
                 break
-            rates = sorted([*rates, nxt])
-            metas[nxt] = replace(self.meta, inner_lr=nxt)
-            learners[nxt] = self.rec.learner_for(metas[nxt])
+            nxt = float(f"{lr / self.LR_STEP if lr == rates[0] else lr * self.LR_STEP:.3g}")  # 0.0333, not 0.0333333...
+            if not self.LR_RANGE[0] <= nxt <= self.LR_RANGE[1]:
+                break
             grow(1)
             attempt(prior, nxt)
 

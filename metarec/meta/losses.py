@@ -29,21 +29,23 @@ APPROX_CUT_TAU = 2.0  # temperature of the top-10 cut, in ranks
 APPROX_CUT = 10
 
 
-def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None) -> Tensor:
+def task_losses(kind: str, scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None,
+                max_pos: int | None = None) -> Tensor:
     """scores, labels, mask: float [T, N] -> float [T]. `n_items`: the catalog size, which
     approx_ndcg needs to scale sampled negatives up to the whole catalog (None: the candidates are
-    the whole catalog)."""
-    return loss_fn(kind, labels, mask, n_items)(scores)
+    the whole catalog). `max_pos`: see `approx_ndcg`."""
+    return loss_fn(kind, labels, mask, n_items, max_pos)(scores)
 
 
-def loss_fn(kind: str, labels: Tensor, mask: Tensor, n_items: int | None = None) -> Callable[[Tensor], Tensor]:
+def loss_fn(kind: str, labels: Tensor, mask: Tensor, n_items: int | None = None,
+            max_pos: int | None = None) -> Callable[[Tensor], Tensor]:
     """`task_losses` with the labels and mask bound: what depends on them alone (which candidates
     count, the denominators) is computed once, so an inner loop that scores the same support set at
     every step does not redo it (each op is a kernel launch on a GPU). Same arithmetic, same values."""
     if kind not in OUTER_LOSSES:
         raise ValueError(f"unknown loss {kind!r}; choose from {OUTER_LOSSES}")
     if kind == "approx_ndcg":
-        return lambda scores: -approx_ndcg(scores, labels, mask, n_items)
+        return lambda scores: -approx_ndcg(scores, labels, mask, n_items, max_pos=max_pos)
     consts: dict[torch.dtype, tuple] = {}  # per score dtype (a float64 parity run scores in float64)
 
     def bound(scores: Tensor) -> Tensor:
@@ -102,8 +104,12 @@ _LOSS = {"softmax": _softmax, "bce": _bce, "bpr": _bpr, "mse": _mse}
 
 
 def approx_ndcg(scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | None = None, *, cut: int = APPROX_CUT,
-                tau: float = APPROX_TAU, cut_tau: float = APPROX_CUT_TAU) -> Tensor:
+                tau: float = APPROX_TAU, cut_tau: float = APPROX_CUT_TAU, max_pos: int | None = None) -> Tensor:
     """Smooth NDCG@cut per task, float [T], binary relevance (labels > 0).
+
+    max_pos: at least the most positives any task has, when the caller knows it on the host (the
+    positives are gathered into that many columns; a larger bound adds columns that count zero);
+    None = read it from `labels` and `mask`.
 
     A positive's rank over the catalog is approximated by 1 + sum_j w_j sigmoid((s_j - s_i) / t)
     over the other valid candidates j, where w_j is 1 for a positive and (catalog negatives /
@@ -135,7 +141,9 @@ def approx_ndcg(scores: Tensor, labels: Tensor, mask: Tensor, n_items: int | Non
         ranks = (weight.gather(1, where) * (torch.arange(top, device=scores.device) <= last)).sum(1, keepdim=True) - 1
         spread = (best[:, :1] - best.gather(1, last)).nan_to_num(0.0) / ranks.clamp(min=1.0)
         temp = tau * spread.clamp(min=1e-6)  # [T, 1]
-    p = max(int(n_pos.max().item()) if scores.shape[0] else 0, 1)
+    if max_pos is None:  # read from the device: a wait for the GPU, and no CUDA graph can capture it
+        max_pos = int(n_pos.max().item()) if scores.shape[0] else 0
+    p = max(max_pos, 1)
     idx = torch.argsort(pos, dim=1, descending=True, stable=True)[:, :p]  # each task's positives first
     s_pos, is_pos = scores.gather(1, idx), pos.gather(1, idx)  # [T, P]
     above = torch.sigmoid((scores.unsqueeze(1) - s_pos.unsqueeze(2)) / temp.unsqueeze(2))  # [T, P, N]

@@ -52,6 +52,10 @@ class TaskBatch:
     outer: ScoreInputs
     outer_labels: torch.Tensor
     outer_mask: torch.Tensor
+    # the most positives (label > 0, mask > 0) any task has among its outer candidates, counted on the
+    # host when the batch is made (the approx_ndcg loss needs it; reading it from a GPU waits for the
+    # GPU, and a CUDA graph cannot capture that); None = not known here
+    max_pos: int | None = None
 
     def task(self, t: int) -> "TaskBatch":
         sl = slice(t, t + 1)
@@ -60,7 +64,7 @@ class TaskBatch:
 
     def to(self, **kw) -> "TaskBatch":
         return TaskBatch(self.inner.to(**kw), self.inner_labels.to(**kw), self.inner_mask.to(**kw),
-                         self.outer.to(**kw), self.outer_labels.to(**kw), self.outer_mask.to(**kw))
+                         self.outer.to(**kw), self.outer_labels.to(**kw), self.outer_mask.to(**kw), self.max_pos)
 
     @property
     def n_tasks(self) -> int:
@@ -234,4 +238,5 @@ def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_t
         inner=inner, inner_labels=f32(in_lab), inner_mask=f32(in_mask),
         outer=outer_inputs(cfg, out_items, sf, keep, sup, w, prof),
         outer_labels=f32(out_lab), outer_mask=f32(out_mask),
+        max_pos=int(((out_lab > 0) & out_mask).sum(1).max()) if n_tasks else 0,
     )

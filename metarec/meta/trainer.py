@@ -23,7 +23,8 @@ from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
-from metarec.meta.learners import MetaConfig, make_learner
+from metarec.meta.graphs import GraphedMetaLoss
+from metarec.meta.learners import FunctionalMeta, MetaConfig, make_learner
 from metarec.meta.tasks import MetaData, sample_tasks
 from metarec.models.heads import ScoringModel
 
@@ -54,12 +55,17 @@ class TrainConfig:
     keep_best: bool = True  # False: no early stopping; the last step's weights are the model
     seed: int = 0
     tensorboard: str | None = None
+    # replay each meta-step's forward + backward as a CUDA graph (meta/graphs.py): "auto" = when the
+    # network is on a CUDA device and the backend is functional; "on" = that, or a ConfigError; "off"
+    cuda_graphs: str = "auto"
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.meta_batch < 1 or self.k_min < 0 or self.k_max < self.k_min:
             raise ConfigError("need steps >= 0, meta_batch >= 1, 0 <= k_min <= k_max")
         if self.eval_every < 1 or self.patience < 1:
             raise ConfigError("eval_every and patience must be >= 1")
+        if self.cuda_graphs not in ("auto", "on", "off"):
+            raise ConfigError(f"cuda_graphs must be 'auto', 'on' or 'off', got {self.cuda_graphs!r}")
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             # said here, before the catalog side is built, not when training starts
             raise ConfigError("TensorBoard logging needs the tensorboard package: pip install 'metarec[tensorboard]'")
@@ -72,6 +78,7 @@ class MetaTrainer:
         inner = meta if train.meta else MetaConfig(**{**to_dict(meta), "inner_steps": 0})
         self.learner = make_learner(model, inner, item_text)
         self.opt = torch.optim.Adam(self.learner.outer_parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        self.graphed = self._graphed(train.cuda_graphs)
         self.evaluate = evaluate
         self.step = 0
         self.best = -math.inf
@@ -80,6 +87,14 @@ class MetaTrainer:
         self.history: list[dict] = []
         self.rng = np.random.default_rng([train.seed, 7])
         self.best_state = self._state()
+
+    def _graphed(self, mode: str) -> GraphedMetaLoss | None:
+        possible = self.item_text.is_cuda and isinstance(self.learner, FunctionalMeta)
+        if mode == "on" and not possible:
+            raise ConfigError("cuda_graphs='on' needs the network on a CUDA device and the functional backend "
+                              f"(device {self.item_text.device}, backend {self.meta_cfg.backend!r})")
+        return GraphedMetaLoss(self.learner.meta_loss, self.learner.outer_parameters()) \
+            if possible and mode != "off" else None
 
     # -- state ------------------------------------------------------------------------------
     def _state(self) -> dict[str, torch.Tensor]:
@@ -146,8 +161,11 @@ class MetaTrainer:
         dev = self.item_text.device
         batch = batch.to(device=dev, dtype=self.item_text.dtype)
         self.opt.zero_grad(set_to_none=True)
-        loss = self.learner.meta_loss(batch)
-        loss.backward()
+        if self.graphed is not None:
+            loss = self.graphed(batch)
+        else:
+            loss = self.learner.meta_loss(batch)
+            loss.backward()
         if c.clip:
             torch.nn.utils.clip_grad_norm_(self.learner.outer_parameters(), c.clip)
         self.opt.step()

@@ -39,13 +39,14 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
     split); every choice (the start, early stopping) reads validation users' NDCG@10 at
     K = `val_shots`, and test users are never touched. `train.seed` follows `seed`.
     """
+    # first: a device or option that cannot work is refused before anything is written to `out`
+    method = MetaRecMethod(seed=seed, meta=meta, train=train, encoder=encoder,
+                           out=str(out) if out is not None else None, resume=resume, device=device)
     cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
     split = make_split(data, cfg)
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         save_json(Path(out) / "split.json", {"split": to_dict(cfg), "data": data.fingerprint(), "val_shots": val_shots})
-    method = MetaRecMethod(seed=seed, meta=meta, train=train, encoder=encoder,
-                           out=str(out) if out is not None else None, resume=resume, device=device)
     method.fit(fit_data(split), make_validator(split, k=val_shots, max_users=max_val_users),
                item_ids=data.item_ids.tolist(), titles=data.titles(range(data.n_items)))
     if out is not None and method.trainer.history:

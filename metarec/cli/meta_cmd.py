@@ -38,6 +38,8 @@ def meta_train(
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue a run found in --out."),
     tensorboard: Optional[str] = typer.Option(None, help="Write TensorBoard logs to this folder."),
     device: str = typer.Option("cpu", help="Where the network trains: cpu, cuda, cuda:N or auto."),
+    cuda_graphs: str = typer.Option(_T.cuda_graphs, help="Replay each meta-step as a CUDA graph: auto (on CUDA "
+                                    "with the functional backend), on (that, or an error) or off."),
 ) -> None:
     """Meta-train the scoring head on warm users (pre-T); early-stop on validation users."""
     from metarec.bench.train import meta_train as train_model
@@ -49,7 +51,8 @@ def meta_train(
             load_dataset(dataset, data_dir), out, seed=seed, resume=resume, device=device,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
                             loss=loss, outer_loss=outer_loss, backend=backend),
-            train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed),
+            train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed,
+                              cuda_graphs=cuda_graphs),
             encoder=EncoderConfig(model=model) if model else None,
         )
     except MetarecError as e:

@@ -84,7 +84,10 @@ class MetaRecMethod(Method):
         self.train = replace(train or self.default_train, seed=seed)
         self.encoder = encoder
         self.out, self.resume, self.device = out, resume, device
-        resolve_device(device)  # an unusable device fails here, not after the side features are built
+        dev = resolve_device(device)  # an unusable device fails here, not after the side features are built
+        if self.train.cuda_graphs == "on" and (dev.type != "cuda" or self.meta.backend != "functional"):
+            raise ConfigError(f"cuda_graphs='on' needs a CUDA device and the functional backend (device {device!r}, "
+                              f"backend {self.meta.backend!r})")
 
     def fit(self, data: FitData, validator: Validator | None = None, *, item_ids=None,
             titles=None) -> "MetaRecMethod":

@@ -27,6 +27,23 @@ def test_cuda_graphs_config_is_checked_and_auto_stays_eager_on_the_cpu():
         MetaTrainer(model, text, md, MetaConfig(), TrainConfig(cuda_graphs="on"))
 
 
+def test_asking_for_graphs_without_a_gpu_is_refused_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from metarec.cli.app import app
+    from metarec.methods.neural import MetaRecMethod
+    from tests.fixtures import write_ml100k
+
+    with pytest.raises(ConfigError, match="needs a CUDA device and the functional backend"):
+        MetaRecMethod(train=TrainConfig(cuda_graphs="on"), device="cpu")
+    with pytest.raises(ConfigError, match="needs a CUDA device and the functional backend"):
+        MetaRecMethod(train=TrainConfig(cuda_graphs="on"), meta=MetaConfig(backend="learn2learn"), device="cpu")
+    r = CliRunner().invoke(app, ["--no-progress", "meta-train", "--dataset", "ml-100k", "--data-dir",
+                                 str(write_ml100k(tmp_path / "ml-100k")), "--out",
+                                 str(tmp_path / "m"), "--cuda-graphs", "on"])
+    assert r.exit_code == 2 and "needs a CUDA device" in r.output and not (tmp_path / "m").exists()
+
+
 def test_a_host_bound_on_the_positives_changes_no_approx_ndcg():
     """The batch's host-side `max_pos` is its labels' count, and a larger bound (what a graph uses)
     only adds columns that count zero."""
@@ -46,7 +63,7 @@ def _eager(learner, batch):
         p.grad = None
     loss = learner.meta_loss(batch)
     loss.backward()
-    return float(loss), [None if p.grad is None else p.grad.clone() for p in learner.outer_parameters()]
+    return float(loss.detach()), [None if p.grad is None else p.grad.clone() for p in learner.outer_parameters()]
 
 
 @pytest.mark.gpu

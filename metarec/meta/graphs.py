@@ -106,6 +106,11 @@ class GraphedMetaLoss:
     def n_graphs(self) -> int:
         return len(self._graphs)
 
+    def reset(self) -> None:
+        """Drop every graph and the pool they share (their GPU memory); the next call captures anew."""
+        self._graphs.clear()
+        self._pool = None
+
     def __call__(self, batch: TaskBatch) -> Tensor:
         key = _key(batch)
         cap = self._graphs.get(key)

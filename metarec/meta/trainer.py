@@ -214,5 +214,7 @@ class MetaTrainer:
         bar.close()
         if writer:
             writer.close()
+        if self.graphed is not None:  # hand back the graphs' GPU memory; another fit() captures anew
+            self.graphed.reset()
         self._load_state(self.best_state)
         return self

@@ -97,6 +97,12 @@ def test_replayed_step_gives_the_eager_loss_and_gradients_for_every_batch_and_sh
             for p in model.parameters():
                 p.mul_(0.97)
     assert graphed.n_graphs == 2
+    graphed.reset()  # the memory handed back; the next call captures again and gives the same step
+    want_loss, want = _eager(lrn, batch)
+    assert float(graphed(batch)) == pytest.approx(want_loss, abs=1e-10) and graphed.n_graphs == 1
+    for w, p in zip(want, lrn.outer_parameters()):
+        if w is not None:
+            torch.testing.assert_close(p.grad, w, rtol=0, atol=1e-10)
 
 
 @pytest.mark.gpu
@@ -114,6 +120,8 @@ def test_trainer_with_graphs_follows_the_eager_trainer():
         losses = [float(t.meta_step()) for _ in range(12)]
         runs[mode] = (losses, {k: v.clone() for k, v in m.state_dict().items()}, t)
     assert runs["on"][2].graphed.n_graphs >= 2  # several support sizes were drawn
+    runs["on"][2].fit()  # at its step budget already: fit() only ends, and hands the graphs back
+    assert runs["on"][2].graphed.n_graphs == 0
     np.testing.assert_allclose(runs["on"][0], runs["off"][0], rtol=1e-5, atol=1e-6)
     for k, v in runs["off"][1].items():
         torch.testing.assert_close(runs["on"][1][k], v, rtol=1e-4, atol=1e-5)

@@ -2,7 +2,8 @@
 # On the GPU machine, from the repo root, with .devcarry/ from benchmarks/gpu_prepare.sh:
 # meta-training and scoring on CUDA against the CPU (device_check; with the trainer's CUDA graphs, then
 # without them into $OUT/eager), the CUDA tests (pytest -m gpu), GPU meta_speed at 32/256 users per
-# meta-batch, the profiler probe (PROBE=0 skips it), then (B1024=1) 1024 users. Writes to $OUT.
+# meta-batch (SPEED=0 skips it), the profiler probe (PROBE=0 skips it), then (B1024=1) 1024 users.
+# Writes to $OUT.
 export PYTHONUNBUFFERED=1
 set -o pipefail
 OUT="${OUT:-gpu_out}"; mkdir -p "$OUT"
@@ -24,7 +25,9 @@ timeout 150 python3 benchmarks/device_check.py --device cuda --data-dir .devcarr
 timeout 150 python3 benchmarks/device_check.py --device cuda --cuda-graphs off --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT/eager 2>&1 | grep -v -i -E "gym|gymnasium|migration"
 PYTHONPATH=$PYTHONPATH:$PWD/.devcarry/stub timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu \
   tests/unit/meta/test_recommender.py tests/unit/meta/test_graphs.py tests/unit/core/test_device.py 2>&1 | grep -v -i -E "gym|gymnasium|migration" | tee $OUT/pytest_gpu.log
-python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+if [ "${SPEED:-1}" = 1 ]; then
+  python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+fi
 if [ "${PROBE:-1}" = 1 ]; then
   timeout 90 python3 benchmarks/gpu_probe.py cuda 2>&1 | grep -v -E "USDT|gym|Gym|migration" | tee $OUT/prof.log
 fi

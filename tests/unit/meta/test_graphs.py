@@ -107,7 +107,8 @@ def test_replayed_step_gives_the_eager_loss_and_gradients_for_every_batch_and_sh
 
 @pytest.mark.gpu
 @cuda
-def test_trainer_with_graphs_follows_the_eager_trainer():
+@pytest.mark.parametrize("meta", [True, False])  # False: pooled-finetune's training, no inner loop
+def test_trainer_with_graphs_follows_the_eager_trainer(meta):
     model, _, text, md = tiny_problem(dtype=torch.float32)
     model, text = model.cuda(), text.cuda()
     runs = {}
@@ -115,7 +116,7 @@ def test_trainer_with_graphs_follows_the_eager_trainer():
         m = copy.deepcopy(model)
         t = MetaTrainer(m, text, md, MetaConfig(inner_steps=2, inner_lr=0.3, outer_loss="approx_ndcg"),
                         TrainConfig(steps=12, meta_batch=4, n_query=5, n_neg=6, n_inner_neg=4, k_max=4,
-                                    cuda_graphs=mode))
+                                    cuda_graphs=mode, meta=meta))
         assert (t.graphed is not None) == (mode == "on")
         losses = [float(t.meta_step()) for _ in range(12)]
         runs[mode] = (losses, {k: v.clone() for k, v in m.state_dict().items()}, t)

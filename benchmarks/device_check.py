@@ -71,7 +71,7 @@ def run(device: str, args, work: Path) -> dict:
     lists = rec.recommend_many(log, 10)
     finite = np.isfinite(scores)
     return {"lists": lists["item_id"].tolist(), "device": str(dev), "fit_s": round(fit_s, 2), "steps": trainer.step,
-            "best_step": trainer.best_step, "cuda_graphs": trainer.graphed.n_graphs if trainer.graphed else 0,
+            "best_step": trainer.best_step, "cuda_graphs": trainer.graphed.captures if trainer.graphed else 0,
             "val_history": [round(h["val"], 6) for h in trainer.history], "test_ndcg@10_k5": ndcg,
             "weights": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "scores": scores,
             "checkpoint_on_cpu_max_abs_diff": float(np.abs(reread[finite] - scores[finite]).max())}

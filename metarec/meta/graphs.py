@@ -101,6 +101,7 @@ class GraphedMetaLoss:
         self.loss_fn, self.params, self.warmup = loss_fn, list(params), warmup
         self._graphs: dict[tuple, _Captured] = {}
         self._pool = None  # the first capture's pool, shared by the later ones
+        self.captures = 0  # graphs captured so far, `reset` or not
 
     @property
     def n_graphs(self) -> int:
@@ -116,6 +117,7 @@ class GraphedMetaLoss:
         cap = self._graphs.get(key)
         if cap is None:
             cap = self._graphs[key] = self._capture(batch)
+            self.captures += 1
         cap.load(batch)
         cap.graph.replay()
         for p, g in zip(self.params, cap.grads):

@@ -150,19 +150,14 @@ def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = 
 def _validator(split: ColdStartSplit, ep: Episodes, threshold: float | None) -> Validator:
     """The validator over exactly the episodes `ep`, with `n_users` and `sample(n)` (see methods.base)."""
 
-    def per_user(score_fn: Callable[[SupportBatch], np.ndarray]) -> np.ndarray:
-        """Each validation user's NDCG@10 (NaN: a user without relevant query items); `validate`
-        is their mean."""
-        return np.asarray(metrics_for(score_episodes(score_fn, split, ep), ep, threshold=threshold, ks=(10,))[HEADLINE],
-                          float)
-
     def validate(score_fn: Callable[[SupportBatch], np.ndarray]) -> float:
-        return float(np.nanmean(per_user(score_fn))) if len(ep) else float("nan")
+        m = metrics_for(score_episodes(score_fn, split, ep), ep, threshold=threshold, ks=(10,))
+        return float(np.nanmean(m[HEADLINE])) if len(ep) else float("nan")
 
     def sample(n: int) -> Validator:
         """The same over a fixed seeded sample of n of these users (itself when it has no more)."""
         return validate if n >= len(ep) else _validator(split, sample_episodes(ep, n, [split.config.seed, 12]),
                                                         threshold)
 
-    validate.n_users, validate.sample, validate.per_user = len(ep), sample, per_user
+    validate.n_users, validate.sample = len(ep), sample
     return validate

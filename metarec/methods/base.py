@@ -95,9 +95,7 @@ class SupportBatch:
 # Validator(score_fn) -> mean NDCG@10 of validation users at the validator's shot count. The runner's
 # validators (bench.evaluate.make_validator) also carry `n_users` (how many users they score) and
 # `sample(n)`, the same validator over a fixed seeded n of those users: a cheaper, noisier estimate
-# for searches that try many candidates; and `per_user(score_fn)`, each user's NDCG@10 (NaN for a
-# user without relevant items), whose mean is the score. Methods must work without them (any callable
-# is a validator).
+# for searches that try many candidates. Methods must work without them (any callable is a validator).
 Validator = Callable[[Callable[[SupportBatch], np.ndarray]], float]
 
 

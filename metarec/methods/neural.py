@@ -161,10 +161,6 @@ class MetaRecMethod(Method):
     # content 2 in every seed of a topic-titled development log, and 8 when offered
     # (benchmarks/results/start-edges-dev-text); the rate 0.1, the grid's lowest, was chosen in every
     # seed of every cold-start report before. Extra validations are spent only where an edge wins.
-    # A step past an edge is kept only when its gain over the best before it clears one standard
-    # error of the per-user differences (with a validator that gives per-user scores): on a few
-    # dozen noisy validation users a far edge can otherwise win by chance, as content 128 did in one
-    # seed of the sparse log (benchmarks/results/synthetic-sparse-cold-start, 73f9aa6).
     CONTENT_STEP, CONTENT_MAX = 4.0, 128.0
     LR_STEP, LR_RANGE = 3.0, (0.01, 5.0)
     # With at least twice QUICK_USERS validation users, the search scores every candidate on a fixed
@@ -195,13 +191,9 @@ class MetaRecMethod(Method):
         pops = sorted({g["pop"] for g in self.PRIOR_GRID})
         tried: list[tuple[dict, float]] = []
         scores: list[float] = []
-        users: list[np.ndarray | None] = []  # per-user scores, where the validator gives them
-        unclear: set[int] = set()  # steps past an edge whose gain did not clear its standard error
         ease = "ease" in features
         sample, n_val = getattr(validator, "sample", None), getattr(validator, "n_users", 0)
         quick = sample(self.QUICK_USERS) if sample is not None and n_val >= 2 * self.QUICK_USERS else None
-        search = validator if quick is None else quick
-        per_user = getattr(search, "per_user", None)
         total = (len(self.PRIOR_GRID) + len(self.INNER_LR_GRID) - 1 + (len(self.TREND_GRID) * len(pops) if trend else 0)
                  + (len(self.EASE_GRID) * len(pops) if ease else 0) + (self.QUICK_KEEP if quick else 0))
         bar = progress(total=total, desc="feature prior, inner lr", unit="try", leave=False)
@@ -209,52 +201,26 @@ class MetaRecMethod(Method):
         def attempt(prior: dict, lr: float) -> None:
             use(prior, lr)
             tried.append((prior, lr))
-            if per_user is None:
-                users.append(None)
-                scores.append(search(self.score))
-            else:  # the same mean as search(self.score), with the users kept for the guard
-                users.append(per_user(self.score))
-                scores.append(float(np.nanmean(users[-1])) if len(users[-1]) else float("nan"))
+            scores.append((validator if quick is None else quick)(self.score))
             bar.update()
-
-        def keep_step(new: list[int], before: int) -> bool:
-            """Whether a step past an edge (candidates `new`) stands: none of them beats `before`, or
-            the best does by more than one standard error of the per-user differences. If not, they
-            are set aside (they cannot be chosen) and the search goes no further that way."""
-            i = best()
-            if i not in new or users[i] is None:
-                return True
-            d = users[i] - users[before]
-            d = d[np.isfinite(d)]
-            if len(d) > 1 and d.mean() > d.std(ddof=1) / np.sqrt(len(d)):
-                return True
-            unclear.update(new)
-            return False
 
         def grow(n: int) -> None:
             """n more tries than the bar planned (a grid extended past a winning edge)."""
             bar.total += n
             bar.refresh()
 
-        def ranked() -> np.ndarray:
-            """The scores, with the steps set aside by `keep_step` below every other."""
-            return np.array([-np.inf if i in unclear else x for i, x in enumerate(scores)])
-
         def best() -> int:
             """The index in `tried` of the best score so far (the first, on a tie)."""
-            return int(np.argmax(ranked()))
+            return int(np.argmax(scores))
 
         for prior in self.PRIOR_GRID:
             attempt(prior, self.INNER_LR_GRID[0])
         top = max(g["content"] for g in self.PRIOR_GRID)
         while tried[best()][0]["content"] == top and top * self.CONTENT_STEP <= self.CONTENT_MAX:
-            before = best()
-            top, base = top * self.CONTENT_STEP, tried[before][0]
+            top, base = top * self.CONTENT_STEP, tried[best()][0]
             grow(len(pops))
             for p in pops:
                 attempt({**base, "content": top, "pop": p}, self.INNER_LR_GRID[0])
-            if not keep_step(list(range(len(tried) - len(pops), len(tried))), before):
-                break
         if ease:  # the ease feature (when configured) with the winning content, beside or instead of knn
             content = tried[best()][0]["content"]
             for kn, e in self.EASE_GRID:
@@ -276,17 +242,14 @@ class MetaRecMethod(Method):
             if not self.LR_RANGE[0] <= nxt <= self.LR_RANGE[1]:
                 break
             grow(1)
-            before = best()
             attempt(prior, nxt)
-            if not keep_step([len(tried) - 1], before):
-                break
 
         def name(g: tuple[dict, float]) -> str:
             return f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items())
 
         extra = {}
         if quick is not None:  # the sample's best few, scored on every validation user; the best of those
-            finalists = [int(i) for i in np.argsort(-ranked(), kind="stable")[:self.QUICK_KEEP]]
+            finalists = [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")[:self.QUICK_KEEP]]
             full = {}
             for i in finalists:
                 use(*tried[i])
@@ -302,8 +265,6 @@ class MetaRecMethod(Method):
         bar.close()
         use(prior, lr)
         self.meta = self.rec.meta
-        if unclear:
-            extra["past_edge_set_aside"] = [name(tried[i]) for i in sorted(unclear)]
         self.prior = {"chosen": prior, "inner_lr": lr,
                       "val_ndcg@10": {name(g): round(x, 4) for g, x in zip(tried, scores)}, **extra}
         self.start_val = start_val  # the start's score on every validation user: meta-training's step 0

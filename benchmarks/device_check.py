@@ -2,8 +2,9 @@
 
 The CUDA path of `metarec meta-train --device` / `MetaRecommender(device=)` end to end on ML-100K,
 without the text encoder (vectors from `meta_speed.py --save-vectors`, as on the GPU machines here):
-the default network, second-order MAML and the approx_ndcg outer loss, `--steps` meta-steps with validation every 10, then test
-users' NDCG@10 at K = 5, and the checkpoint written on the device read back on the CPU. The CPU run
+the default network, second-order MAML and the approx_ndcg outer loss, `--steps` meta-steps with
+validation every 10, then test users' NDCG@10 at K = 5, and the checkpoint written on the device
+read back on the CPU. The weights compared are the last step's. The CPU run
 is the reference: the device run should follow it to float rounding (CUDA sums in other orders), pick
 the same validation step, and its checkpoint should score on the CPU as it did on the device. The
 test users' top-10 lists from `recommend_many` (the batched path) are compared too.
@@ -43,8 +44,8 @@ def run(device: str, args, work: Path) -> dict:
     rec = MetaRecommender(model, meta, side, RecommenderInfo(n_inner_neg=20), item_ids=data.item_ids.tolist(),
                           seed=0, device=device)  # moves the model to the device
     trainer = MetaTrainer(model, rec.item_text, md, meta,
-                          TrainConfig(steps=args.steps, eval_every=10, patience=100, seed=0, cuda_graphs=args.cuda_graphs,
-                                      keep_best=False))  # the weights compared are the last step's
+                          TrainConfig(steps=args.steps, eval_every=10, patience=100, seed=0,
+                                      cuda_graphs=args.cuda_graphs, keep_best=False))
     rec.learner = trainer.learner
 
     def score(batch):

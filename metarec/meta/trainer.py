@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -57,7 +58,7 @@ class TrainConfig:
     tensorboard: str | None = None
     # replay each meta-step's forward + backward as a CUDA graph (meta/graphs.py): "auto" = when the
     # network is on a CUDA device and the backend is functional; "on" = that, or a ConfigError; "off"
-    cuda_graphs: str = "auto"
+    cuda_graphs: Literal["auto", "on", "off"] = "auto"
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.meta_batch < 1 or self.k_min < 0 or self.k_max < self.k_min:

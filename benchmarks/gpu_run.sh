@@ -7,6 +7,7 @@
 export PYTHONUNBUFFERED=1
 set -o pipefail
 OUT="${OUT:-gpu_out}"; mkdir -p "$OUT"
+quiet() { grep -v -i -E "gym|gymnasium|migration"; }  # gym's deprecation banner, printed on every import
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 python3 --version; which gcc cc || true
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .devcarry/whl/*.whl || exit 3
@@ -20,19 +21,19 @@ if ! (cd .devcarry/learn2learn-0.2.0 && python3 setup.py build_ext --inplace -j 
 fi
 echo "learn2learn build: $(( $(date +%s) - t0 )) s"
 export PYTHONPATH=$PWD:$PWD/.devcarry/learn2learn-0.2.0:/tmp/site
-python3 -c "import torch, learn2learn, metarec, numpy, scipy, pandas; print('torch', torch.__version__, 'l2l', learn2learn.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | grep -v -i -E "gym|gymnasium|migration"
-timeout 150 python3 benchmarks/device_check.py --device cuda --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
-timeout 150 python3 benchmarks/device_check.py --device cuda --cuda-graphs off --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT/eager 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+python3 -c "import torch, learn2learn, metarec, numpy, scipy, pandas; print('torch', torch.__version__, 'l2l', learn2learn.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | quiet
+timeout 150 python3 benchmarks/device_check.py --device cuda --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT 2>&1 | quiet
+timeout 150 python3 benchmarks/device_check.py --device cuda --cuda-graphs off --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT/eager 2>&1 | quiet
 PYTHONPATH=$PYTHONPATH:$PWD/.devcarry/stub timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu \
-  tests/unit/meta/test_recommender.py tests/unit/meta/test_graphs.py tests/unit/core/test_device.py 2>&1 | grep -v -i -E "gym|gymnasium|migration" | tee $OUT/pytest_gpu.log
+  tests/unit/meta/test_recommender.py tests/unit/meta/test_graphs.py tests/unit/core/test_device.py 2>&1 | quiet | tee $OUT/pytest_gpu.log
 if [ "${SPEED:-1}" = 1 ]; then
-  python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+  python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | quiet
 fi
 if [ "${PROBE:-1}" = 1 ]; then
   timeout 90 python3 benchmarks/gpu_probe.py cuda 2>&1 | grep -v -E "USDT|gym|Gym|migration" | tee $OUT/prof.log
 fi
 if [ "${B1024:-0}" = 1 ]; then
   mkdir -p $OUT/b1024
-  python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 1024 --rounds 2 --latency-users 20 --out $OUT/b1024 2>&1 | grep -v -i -E "gym|gymnasium|migration"
+  python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 1024 --rounds 2 --latency-users 20 --out $OUT/b1024 2>&1 | quiet
 fi
 echo done

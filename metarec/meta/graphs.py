@@ -35,6 +35,9 @@ def _broadcast(t: Tensor) -> bool:
     return t.dim() > 0 and t.shape[0] > 1 and t.stride(0) == 0
 
 
+_TENSOR_FIELDS = tuple(f.name for f in fields(TaskBatch) if f.name != "max_pos")
+
+
 def _flat(batch: TaskBatch) -> list[Tensor]:
     """The batch's tensors in a fixed order."""
     out: list[Tensor] = []
@@ -42,9 +45,6 @@ def _flat(batch: TaskBatch) -> list[Tensor]:
         v = getattr(batch, f)
         out.extend(getattr(v, n) for n in ScoreInputs._TENSORS) if isinstance(v, ScoreInputs) else out.append(v)
     return out
-
-
-_TENSOR_FIELDS = tuple(f.name for f in fields(TaskBatch) if f.name != "max_pos")
 
 
 def _pos_bound(batch: TaskBatch) -> int | None:

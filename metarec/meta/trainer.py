@@ -25,7 +25,7 @@ from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.graphs import GraphedMetaLoss
-from metarec.meta.learners import FunctionalMeta, MetaConfig, make_learner
+from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import MetaData, sample_tasks
 from metarec.models.heads import ScoringModel
 
@@ -72,6 +72,17 @@ class TrainConfig:
             raise ConfigError("TensorBoard logging needs the tensorboard package: pip install 'metarec[tensorboard]'")
 
 
+def use_cuda_graphs(mode: str, device: torch.device, backend: str) -> bool:
+    """Whether meta-steps are replayed as CUDA graphs (`TrainConfig.cuda_graphs` on `device` with
+    `backend`); a ConfigError for "on" where they cannot be. Callers that know the device before the
+    trainer exists (MetaRecMethod) ask too, to refuse before any work."""
+    possible = device.type == "cuda" and backend == "functional"
+    if mode == "on" and not possible:
+        raise ConfigError(f"cuda_graphs='on' needs a CUDA device and the functional backend (device {str(device)!r}, "
+                          f"backend {backend!r})")
+    return possible and mode != "off"
+
+
 class MetaTrainer:
     def __init__(self, model: ScoringModel, item_text: torch.Tensor, md: MetaData, meta: MetaConfig,
                  train: TrainConfig, evaluate: Callable[[ScoringModel, object], float] | None = None) -> None:
@@ -79,7 +90,8 @@ class MetaTrainer:
         inner = meta if train.meta else MetaConfig(**{**to_dict(meta), "inner_steps": 0})
         self.learner = make_learner(model, inner, item_text)
         self.opt = torch.optim.Adam(self.learner.outer_parameters(), lr=train.lr, weight_decay=train.weight_decay)
-        self.graphed = self._graphed(train.cuda_graphs)
+        self.graphed = GraphedMetaLoss(self.learner.meta_loss, self.learner.outer_parameters()) \
+            if use_cuda_graphs(train.cuda_graphs, item_text.device, inner.backend) else None
         self.evaluate = evaluate
         self.step = 0
         self.best = -math.inf
@@ -88,14 +100,6 @@ class MetaTrainer:
         self.history: list[dict] = []
         self.rng = np.random.default_rng([train.seed, 7])
         self.best_state = self._state()
-
-    def _graphed(self, mode: str) -> GraphedMetaLoss | None:
-        possible = self.item_text.is_cuda and isinstance(self.learner, FunctionalMeta)
-        if mode == "on" and not possible:
-            raise ConfigError("cuda_graphs='on' needs the network on a CUDA device and the functional backend "
-                              f"(device {self.item_text.device}, backend {self.meta_cfg.backend!r})")
-        return GraphedMetaLoss(self.learner.meta_loss, self.learner.outer_parameters()) \
-            if possible and mode != "off" else None
 
     # -- state ------------------------------------------------------------------------------
     def _state(self) -> dict[str, torch.Tensor]:

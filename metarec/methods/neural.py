@@ -22,7 +22,7 @@ from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender, RecommenderInfo
 from metarec.meta.tasks import MetaData
-from metarec.meta.trainer import MetaTrainer, TrainConfig
+from metarec.meta.trainer import MetaTrainer, TrainConfig, use_cuda_graphs
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
 from metarec.methods.classical import EASE
 from metarec.methods.registry import register
@@ -84,10 +84,8 @@ class MetaRecMethod(Method):
         self.train = replace(train or self.default_train, seed=seed)
         self.encoder = encoder
         self.out, self.resume, self.device = out, resume, device
-        dev = resolve_device(device)  # an unusable device fails here, not after the side features are built
-        if self.train.cuda_graphs == "on" and (dev.type != "cuda" or self.meta.backend != "functional"):
-            raise ConfigError(f"cuda_graphs='on' needs a CUDA device and the functional backend (device {device!r}, "
-                              f"backend {self.meta.backend!r})")
+        # an unusable device or graph setting fails here, not after the side features are built
+        use_cuda_graphs(self.train.cuda_graphs, resolve_device(device), self.meta.backend)
 
     def fit(self, data: FitData, validator: Validator | None = None, *, item_ids=None,
             titles=None) -> "MetaRecMethod":

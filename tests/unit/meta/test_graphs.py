@@ -23,7 +23,7 @@ def test_cuda_graphs_config_is_checked_and_auto_stays_eager_on_the_cpu():
     model, _, text, md = tiny_problem(dtype=torch.float32)
     assert MetaTrainer(model, text, md, MetaConfig(), TrainConfig()).graphed is None
     assert MetaTrainer(model, text, md, MetaConfig(), TrainConfig(cuda_graphs="off")).graphed is None
-    with pytest.raises(ConfigError, match="needs the network on a CUDA device"):
+    with pytest.raises(ConfigError, match="needs a CUDA device and the functional backend"):
         MetaTrainer(model, text, md, MetaConfig(), TrainConfig(cuda_graphs="on"))
 
 

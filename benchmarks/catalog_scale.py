@@ -121,10 +121,11 @@ def main() -> None:
     rows = [{"method": t["method"], "fit_s": round(t["fit_s"], 1), "score_s": round(t["score_s"], 1),
              "val_ndcg@10": ndcg.get(("val", t["method"])), "ndcg@10": ndcg.get(("test", t["method"]))}
             for t in res.timings]
+    starts = {m: _start(d[0]) for m, d in res.method_info.items() if d and d[0].get("feature_prior")}
     info = {"command": command, "git": git, "python": platform.python_version(), "machine": platform.machine(),
             "torch_threads": torch.get_num_threads(), "interactions": n_rows, "split": split,
             "network": net, "runner": rows, "skipped": res.skipped, "runner_wall_s": round(wall, 1),
-            "peak_rss_gb": round(peak_gb, 2), "cooc_budget": features.COOC_BUDGET}
+            "peak_rss_gb": round(peak_gb, 2), "cooc_budget": features.COOC_BUDGET, "starts": starts}
     ms = net["ms_per_user"]
     t1 = ("| layout | ms per user |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in ms.items())
           + f"\n\nratio {ms['per-task rows'] / ms['stride-0 catalog']:.2f}x over {net['users']} users x "
@@ -142,7 +143,8 @@ def main() -> None:
           f"## Full-catalog scoring through the network\n\n{t1}\n\n## Runner, one seed\n\n{t2}\n\n"
           f"Validation users: the ones the runner scores at K = 5 (tuning and early stopping use at most 1,000 "
           f"of them). {kept[0].upper() + kept[1:]}.\n\n"
-          f"Runner wall time {wall:.0f} s; peak resident memory {peak_gb:.2f} GB; git {git}, "
+          + "".join(_start_line(m, st) + "\n\n" for m, st in starts.items())
+          + f"Runner wall time {wall:.0f} s; peak resident memory {peak_gb:.2f} GB; git {git}, "
           f"{platform.machine()}, Python {platform.python_version()}, {torch.get_num_threads()} torch threads.\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -153,6 +155,20 @@ def main() -> None:
     (out / f"{stem}.json").write_text(json.dumps(info, indent=1, default=str))
     (out / f"{stem}.md").write_text(md)
     print(md)
+
+
+def _start(d: dict) -> dict:
+    """What a metarec fit chose before meta-training (its describe()): the start and how long it trained."""
+    fp = d["feature_prior"]
+    return {"chosen": fp["chosen"], "inner_lr": fp["inner_lr"], "candidates": len(fp["val_ndcg@10"]),
+            "best_step": d.get("best_step"), "steps_run": d.get("steps_run")}
+
+
+def _start_line(method: str, st: dict) -> str:
+    weights = ", ".join(f"{k} {v:g}" for k, v in st["chosen"].items())
+    return (f"{method}'s start, chosen on validation users from {st['candidates']} candidates: feature weights "
+            f"{weights}, inner lr {st['inner_lr']}; meta-training ran {st['steps_run']} steps and kept step "
+            f"{st['best_step']}.")
 
 
 if __name__ == "__main__":

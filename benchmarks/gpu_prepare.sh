@@ -33,3 +33,13 @@ printf 'from pathlib import Path\n\n\ndef get_model_path():\n    return Path(__f
 "$PY" benchmarks/meta_speed.py --data-dir "$data" --save-vectors "$d/ml100k_vectors.npz" --batches 4 --rounds 1 \
   --latency-users 3 --out "$d/cpu_check"
 du -sh "$d"
+# a device call carries the working tree (tracked and untracked, unignored files) plus .devcarry, at
+# most 64 MiB in all; the committed reports alone come near it, so say which folders to move aside
+tree=$( (git ls-files -co --exclude-standard -z | du -cb --files0-from=- 2>/dev/null || true) | tail -n 1 | cut -f1)
+carry=$(du -sb "$d" | cut -f1)
+total=$(( (tree + carry) / 1048576 ))
+echo "working tree + $d: $total MiB (a device call carries at most 64)"
+if [ "$total" -ge 64 ]; then
+  echo "move some report folders aside for the call and back afterwards, largest first:"
+  du -sm benchmarks/results/*/ | sort -rn | head -n 4
+fi

@@ -3,6 +3,7 @@
 # meta-training and scoring on CUDA against the CPU (device_check; with the trainer's CUDA graphs, then
 # without them into $OUT/eager), the CUDA tests (pytest -m gpu), GPU meta_speed at 32/256 users per
 # meta-batch (SPEED=0 skips it), the profiler probe (PROBE=0 skips it), then (B1024=1) 1024 users.
+# CHECK=0 skips device_check and the CUDA tests.
 # Writes to $OUT.
 export PYTHONUNBUFFERED=1
 set -o pipefail
@@ -22,10 +23,12 @@ fi
 echo "learn2learn build: $(( $(date +%s) - t0 )) s"
 export PYTHONPATH=$PWD:$PWD/.devcarry/learn2learn-0.2.0:/tmp/site
 python3 -c "import torch, learn2learn, metarec, numpy, scipy, pandas; print('torch', torch.__version__, 'l2l', learn2learn.__version__, 'numpy', numpy.__version__, 'cuda', torch.cuda.is_available())" 2>&1 | quiet
-timeout 150 python3 benchmarks/device_check.py --device cuda --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT 2>&1 | quiet
-timeout 150 python3 benchmarks/device_check.py --device cuda --cuda-graphs off --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT/eager 2>&1 | quiet
-PYTHONPATH=$PYTHONPATH:$PWD/.devcarry/stub timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu \
-  tests/unit/meta/test_recommender.py tests/unit/meta/test_graphs.py tests/unit/core/test_device.py 2>&1 | quiet | tee $OUT/pytest_gpu.log
+if [ "${CHECK:-1}" = 1 ]; then
+  timeout 150 python3 benchmarks/device_check.py --device cuda --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT 2>&1 | quiet
+  timeout 150 python3 benchmarks/device_check.py --device cuda --cuda-graphs off --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --out $OUT/eager 2>&1 | quiet
+  PYTHONPATH=$PYTHONPATH:$PWD/.devcarry/stub timeout 120 python3 -m pytest -q -p no:cacheprovider -m gpu \
+    tests/unit/meta/test_recommender.py tests/unit/meta/test_graphs.py tests/unit/core/test_device.py 2>&1 | quiet | tee $OUT/pytest_gpu.log
+fi
 if [ "${SPEED:-1}" = 1 ]; then
   python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | quiet
 fi

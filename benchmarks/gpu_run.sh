@@ -33,7 +33,7 @@ if [ "${SPEED:-1}" = 1 ]; then
   python3 benchmarks/meta_speed.py --data-dir .devcarry/ml-100k --vectors .devcarry/ml100k_vectors.npz --device cuda --batches 32,256 --latency-device cuda --out $OUT 2>&1 | quiet
 fi
 if [ "${PROBE:-1}" = 1 ]; then
-  timeout 90 python3 benchmarks/gpu_probe.py cuda 2>&1 | grep -v -E "USDT|gym|Gym|migration" | tee $OUT/prof.log
+  timeout 90 python3 benchmarks/gpu_probe.py cuda 2>&1 | quiet | grep -v USDT | tee $OUT/prof.log
 fi
 if [ "${B1024:-0}" = 1 ]; then
   mkdir -p $OUT/b1024

@@ -315,6 +315,9 @@ class MetaRecommender:
     def load(cls, path: str | Path, device: str = "cpu") -> "MetaRecommender":
         """A recommender from a folder written by `save` (or `metarec meta-train`), on `device`."""
         path = Path(path)
+        if not path.is_dir():
+            raise CheckpointError(f"{path}: no such model folder (one written by `metarec meta-train --out` "
+                                  "or `MetaRecommender.save`)")
         cfg = ckpt.load_json(path / "config.json")
         if cfg.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{path}: format_version {cfg.get('format_version')} != {FORMAT_VERSION}")

@@ -53,6 +53,8 @@ def test_damaged_json_files_name_the_file_and_the_fault(model):
     (model / "items.json").unlink()
     with pytest.raises(CheckpointError, match=r"items.json: missing"):
         MetaRecommender.load(model)
+    with pytest.raises(CheckpointError, match=r"absent: no such model folder"):
+        MetaRecommender.load(model / "absent")
 
 
 def test_damaged_tensor_files_name_the_file_and_the_fault(model):

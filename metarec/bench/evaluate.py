@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from metarec.core.errors import ConfigError
 from metarec.core.metrics import mae, ranking_metrics, rmse
 from metarec.data.splits import ColdStartSplit, Episodes
 from metarec.methods.base import FitData, Method, SupportBatch, Validator
@@ -144,7 +145,13 @@ def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = 
     them: methods call the validator dozens of times (grid searches, early stopping), and on a
     large dataset scoring thousands of users over the whole catalog each time would dominate the
     run, while the mean over 1,000 users is already precise to about +-0.01."""
-    return _validator(split, sample_episodes(split.episodes("val", k), max_users, [split.config.seed, 11]), threshold)
+    if k < 1:
+        raise ConfigError(f"validation shots must be >= 1 (methods that rank from a user's items refuse K = 0), got {k}")
+    ep = split.episodes("val", k)
+    if len(split.users_of("val")) and not len(ep):
+        raise ConfigError(f"no validation user has more than {k} interactions, so none can be scored at K = {k} "
+                          "(choose a smaller validation K)")
+    return _validator(split, sample_episodes(ep, max_users, [split.config.seed, 11]), threshold)
 
 
 def _validator(split: ColdStartSplit, ep: Episodes, threshold: float | None) -> Validator:

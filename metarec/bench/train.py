@@ -23,6 +23,7 @@ from metarec.core.errors import CheckpointError, ConfigError
 from metarec.data import SplitConfig, make_split
 from metarec.data.interactions import InteractionData
 from metarec.encoders import EncoderConfig
+from metarec.meta.checkpoint import load_json, require
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod, score_users
@@ -44,10 +45,13 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                            out=str(out) if out is not None else None, resume=resume, device=device)
     cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
     split = make_split(data, cfg)
+    validator = make_validator(split, k=val_shots, max_users=max_val_users)
     if out is not None:
+        record = {"split": to_dict(cfg), "data": data.fingerprint(), "val_shots": val_shots}
+        _check_resumable(Path(out), record, resume)
         Path(out).mkdir(parents=True, exist_ok=True)
-        save_json(Path(out) / "split.json", {"split": to_dict(cfg), "data": data.fingerprint(), "val_shots": val_shots})
-    method.fit(fit_data(split), make_validator(split, k=val_shots, max_users=max_val_users),
+        save_json(Path(out) / "split.json", record)
+    method.fit(fit_data(split), validator,
                item_ids=data.item_ids.tolist(), titles=data.titles(range(data.n_items)))
     if out is not None and method.trainer.history:
         from metarec.bench.plots import plot_training
@@ -57,6 +61,19 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                       title=f"{data.name}: meta-training (kept step {t.best_step}, validation {t.best:.4f})",
                       val_label=f"validation NDCG@10 (K = {val_shots})")
     return method
+
+
+def _check_resumable(out: Path, record: dict, resume: bool) -> None:
+    """Refuse to go on with a run in `out` made on another log, split or validation K: its best score
+    and kept model were chosen under those, and would be mixed with this run's."""
+    if not resume or not (out / "trainer.json").is_file() or not (out / "split.json").is_file():
+        return
+    old = load_json(out / "split.json")
+    differ = [k for k in record if old.get(k, 5 if k == "val_shots" else None) != record[k]]
+    if differ:
+        raise ConfigError(f"{out}: an unfinished run there was made with other {', '.join(differ)} "
+                          f"({', '.join(f'{k}={old.get(k)!r}' for k in differ)}); "
+                          "run with the same settings to go on, or with --restart to start afresh")
 
 
 SUMMARY = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
@@ -70,7 +87,6 @@ def evaluate_model(model: str | Path, data: InteractionData, shots=(1, 3, 5, 10)
     Returns one row per K: users, and the mean over users with its 95% t-interval of each metric.
     Refuses `data` that is not the log the model was trained on (another log's "test users" may be
     the model's training users), and a folder without `split.json`."""
-    from metarec.meta.checkpoint import load_json, require
     from metarec.meta.recommender import MetaRecommender
 
     path = Path(model)

@@ -23,6 +23,8 @@ def benchmark(
     out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
     split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
+    val_shots: int = typer.Option(5, help="K at which validation users are scored for tuning and early stopping "
+                                  "(the support size you serve most)."),
     max_val_users: int = typer.Option(VAL_SAMPLE, help="Validation users that tuning and early stopping score "
                                       "(a fixed seeded sample when there are more; 0 = all)."),
     max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "
@@ -43,7 +45,7 @@ def benchmark(
         cfg = BenchmarkConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                               methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                               shots=parse_ints(shots, "--shots"), seeds=seeds, split=split,
-                              relevance_threshold=threshold, max_val_users=max_val_users or None,
+                              relevance_threshold=threshold, val_shots=val_shots, max_val_users=max_val_users or None,
                               max_warm_users=max_warm_users or None, device=device)
         progress_dir = out / "progress"
         if restart:

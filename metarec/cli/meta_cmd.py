@@ -22,6 +22,8 @@ def meta_train(
     out: Path = typer.Option(..., "--out", help="Model folder (safetensors + JSON); an unfinished run there resumes."),
     data_dir: DataDirOpt = None,
     seed: int = typer.Option(0, help="Seed of the split (validation users) and of training."),
+    val_shots: int = typer.Option(5, help="K at which validation users are scored for the start search and early "
+                                  "stopping (the support size you serve most)."),
     steps: int = typer.Option(_T.steps, help="Outer (meta) steps at most; early stopping may end sooner."),
     meta_batch: int = typer.Option(_T.meta_batch, help="Users (tasks) per meta-batch."),
     lr: float = typer.Option(_T.lr, help="Outer Adam learning rate."),
@@ -48,7 +50,7 @@ def meta_train(
 
     try:
         method = train_model(
-            load_dataset(dataset, data_dir), out, seed=seed, resume=resume, device=device,
+            load_dataset(dataset, data_dir), out, seed=seed, resume=resume, device=device, val_shots=val_shots,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
                             loss=loss, outer_loss=outer_loss, backend=backend),
             train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed,

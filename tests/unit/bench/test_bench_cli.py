@@ -41,3 +41,13 @@ def test_benchmark_cli_says_which_methods_k_0_leaves_out(tmp_path):
                         "--data-dir", str(data), "--methods", "popularity,itemknn", "--shots", "0", "--seeds", "1",
                         "--out", str(tmp_path / "out")], check=True, capture_output=True, text=True)
     assert "K=0 test NDCG@10: popularity 0." in r.stdout and "itemknn not run" in r.stdout
+
+
+def test_benchmark_cli_tunes_at_the_validation_k_it_is_given(tmp_path):
+    data = write_ml100k(tmp_path / "ml-100k")
+    cmd = [sys.executable, "-m", "metarec.cli", "--no-progress", "benchmark", "--dataset", "ml-100k", "--data-dir",
+           str(data), "--methods", "popularity", "--shots", "1", "--seeds", "1", "--out", str(tmp_path / "out")]
+    subprocess.run(cmd + ["--val-shots", "2"], check=True, capture_output=True, text=True)
+    assert "early-stop on validation users' NDCG@10 at K = 2." in (tmp_path / "out" / "report.md").read_text()
+    bad = subprocess.run(cmd + ["--val-shots", "10000"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no validation user has more than 10000 interactions" in bad.stderr

@@ -1,9 +1,11 @@
 """Evaluation helpers: the validator's fixed user sample, and block-wise scoring that equals one-shot scoring."""
 
 import numpy as np
+import pytest
 
 from metarec.bench import evaluate
 from metarec.bench.evaluate import evaluate_episodes, make_validator, metrics_for, score_episodes
+from metarec.core.errors import ConfigError
 from metarec.data import SplitConfig, make_split
 
 
@@ -92,3 +94,13 @@ def test_float32_scores_stay_float32_and_rank_as_their_float64_images(tiny_ml, m
     got = score_episodes(mixed, split, ep)
     assert got.dtype == np.float64 and len(ep) > 2
     np.testing.assert_array_equal(got[2:][np.isfinite(got[2:])], (wide[2:] + 1e-9)[np.isfinite(wide[2:])])
+
+
+def test_validator_refuses_a_k_no_validation_user_can_be_scored_at(tiny_ml):
+    split = make_split(tiny_ml, SplitConfig(seed=0))
+    longest = max(len(split.user_history(int(u))[0]) for u in split.users_of("val"))
+    assert make_validator(split, k=longest - 1).n_users >= 1  # the longest history still has one query item
+    with pytest.raises(ConfigError, match=f"no validation user has more than {longest} interactions"):
+        make_validator(split, k=longest)
+    with pytest.raises(ConfigError, match="validation shots must be >= 1"):
+        make_validator(split, k=0)

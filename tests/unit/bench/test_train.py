@@ -51,3 +51,24 @@ def test_meta_train_is_the_protocol_fit_and_its_folder_loads(tiny_ml, tiny_model
     (tmp_path / "m" / "split.json").unlink()
     with pytest.raises(CheckpointError, match="no split.json"):
         evaluate_model(tmp_path / "m", tiny_ml)
+
+
+def test_meta_train_goes_on_only_under_the_same_split_and_validation_k(tiny_ml, tiny_models, tmp_path, caplog):
+    enc = EncoderConfig(model=tiny_models["bert"])
+    short = dataclasses.replace(TRAIN, steps=5)
+    meta_train(tiny_ml, tmp_path / "m", seed=1, train=short, encoder=enc, val_shots=2)
+    before = (tmp_path / "m" / "trainer.json").read_bytes()
+    with pytest.raises(ConfigError, match=r"other val_shots \(val_shots=2\).*--restart"):
+        meta_train(tiny_ml, tmp_path / "m", seed=1, train=TRAIN, encoder=enc, val_shots=3)
+    with pytest.raises(ConfigError, match=r"other split \(split="):
+        meta_train(tiny_ml, tmp_path / "m", seed=2, train=TRAIN, encoder=enc, val_shots=2)
+    assert (tmp_path / "m" / "trainer.json").read_bytes() == before  # nothing of the run was touched
+    with caplog.at_level("INFO", logger="metarec.meta.trainer"):
+        got = meta_train(tiny_ml, tmp_path / "m", seed=1, train=TRAIN, encoder=enc, val_shots=2)  # the same: goes on
+    assert "resumed at step 5" in caplog.text and got.trainer.step == TRAIN.steps
+    fresh = meta_train(tiny_ml, tmp_path / "m", seed=1, train=TRAIN, encoder=enc, val_shots=3, resume=False)
+    assert fresh.trainer.step == TRAIN.steps
+    # a K no validation user reaches is refused before the folder is made
+    with pytest.raises(ConfigError, match="no validation user has more than 10000 interactions"):
+        meta_train(tiny_ml, tmp_path / "n", seed=1, train=TRAIN, encoder=enc, val_shots=10000)
+    assert not (tmp_path / "n").exists()

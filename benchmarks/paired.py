@@ -42,8 +42,10 @@ def main() -> None:
     wide = d.pivot_table(index=["shots", "seed", "user_id"], columns="method", values=args.metric)
     lines = [f"| K | other | {args.method} mean | other mean | mean diff | diff needed for p < 0.05 | pairs | users | "
              "t-test p | Wilcoxon p |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for k in sorted(wide.index.get_level_values("shots").unique()):
-        x = wide.loc[k]
+    shots = [k for k in sorted(wide.index.get_level_values("shots").unique())
+             if wide.loc[k][args.method].notna().any()]
+    for k in shots:
+        x = wide.loc[k].dropna(axis=1, how="all")  # a method not run at this K (merged runs, K = 0) is left out
         for other in sorted(c for c in x.columns if c != args.method):
             r = paired_test(x[args.method], x[other], groups=x.index.get_level_values("user_id"))
             lines.append(f"| {k} | {other} | {x[args.method].mean():.4f} | {x[other].mean():.4f} | "
@@ -52,8 +54,10 @@ def main() -> None:
     seeds = sorted(wide.index.get_level_values("seed").unique())
     by_seed = ["| K | strongest other | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds ahead / level / behind |",
                "|---|---|" + "---|" * len(seeds) + "---|"]
-    for k in sorted(wide.index.get_level_values("shots").unique()):
-        x = wide.loc[k]
+    for k in shots:
+        x = wide.loc[k].dropna(axis=1, how="all")
+        if len(x.columns) < 2:
+            continue
         other = max((c for c in x.columns if c != args.method), key=lambda c: x[c].mean())
         diff = (x[args.method] - x[other]).groupby(level="seed").mean()
         counts = (int((diff > 0).sum()), int((diff == 0).sum()), int((diff < 0).sum()))

@@ -105,8 +105,10 @@ def render_report(res: BenchmarkResult, command: str) -> str:
               + ("all query items" if cfg.relevance_threshold is None
                  else f"query items rated >= {cfg.relevance_threshold:g}")
               + ". Full-catalog ranking, support items excluded. Values are the mean over seeds of the "
-              "mean over test users, ± the 95% t-interval over seeds. Methods tune and early-stop on "
-              f"validation users' NDCG@10 at K = {cfg.val_shots}."
+              "mean over test users, ± the 95% t-interval over seeds. "
+              + ("Every method was fitted once per K, tuned and early-stopped on validation users' NDCG@10 at "
+                 "that K (K = 0 at K = 1)." if cfg.tune_each_k else
+                 f"Methods tune and early-stop on validation users' NDCG@10 at K = {cfg.val_shots}.")
               + (f" Networks ran on `{resolve_device(cfg.device)}` (`--device {cfg.device}`)."
                  if cfg.device != "cpu" else ""), ""]
     n_val = max((s.get("n_val_users", 0) for s in res.splits), default=0)

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
 from metarec.data.interactions import InteractionData
+from metarec.methods.base import Validator
 from metarec.methods.registry import available_methods, create_method, method_class
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ class BenchmarkConfig:
     seeds: int = 5
     split: str = "time"
     relevance_threshold: float | None = None
-    val_shots: int = 5
+    val_shots: int = 5  # the K at which validation users are scored for every choice (tuning, early stopping)
+    tune_each_k: bool = False  # fit every method once per K instead, each tuned at its own K (K = 0 at K = 1)
     max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
     max_warm_users: int | None = WARM_SAMPLE  # sample of returning warm users for their scenarios
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -54,6 +56,9 @@ class BenchmarkConfig:
             raise ConfigError(f"shots must be non-negative integers, got {self.shots}")
         if not self.methods:
             raise ConfigError("no methods given")
+        if self.val_shots < 1:
+            raise ConfigError(f"val_shots must be >= 1 (methods that rank from a user's items refuse K = 0), "
+                              f"got {self.val_shots}")
         resolve_device(self.device)  # fail before any work, not at the first neural method
 
     def resolved_methods(self) -> tuple[str, ...]:
@@ -94,31 +99,42 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
     skipped: dict[str, str] = {}
     info: dict[str, list[dict]] = {m: [] for m in methods}
     bar = progress(total=len(methods) * len(cfg.shots) * cfg.seeds, desc="benchmark", unit="run")
+    # one fit per (seed, method) scored at every K; or, with tune_each_k, one per (seed, method, K)
+    groups = [(k,) for k in cfg.shots] if cfg.tune_each_k else [cfg.shots]
     for seed in range(cfg.seeds):
         split = make_split(data, SplitConfig(mode=cfg.split, seed=seed))
         splits.append(split.summary(cfg.shots))
-        fd = validator = None  # built when the first method of this seed needs fitting
-        for name in methods:
-            bar.set_postfix_str(f"seed {seed} {name}")
-            done = store.load(seed, name) if store is not None else None
-            if done is None:
-                if fd is None:
-                    fd = fit_data(split)
-                    validator = make_validator(split, k=cfg.val_shots, threshold=cfg.relevance_threshold,
-                                               max_users=cfg.max_val_users)
-                done = _run_method(cfg, data, split, fd, validator, name, seed, bar)
-                if store is not None:
-                    store.save(seed, name, done)
-            else:
-                bar.update(len(cfg.shots))
-            if done.skipped is not None:
-                skipped[name] = done.skipped
-                continue
-            records.extend(done.records)
-            if len(done.per_user):
-                rows.append(done.per_user)
-            info[name].append(done.info)
-            timings.append(done.timing)
+        fd = None  # built when the first method of this seed needs fitting
+        validators: dict[int, Validator] = {}
+        for shots in groups:
+            val_k = max(shots[0], 1) if cfg.tune_each_k else cfg.val_shots
+            gcfg = replace(cfg, shots=shots) if cfg.tune_each_k else cfg
+            for name in methods:
+                if name in skipped or (cfg.tune_each_k and shots[0] < method_class(name).min_support):
+                    bar.update(len(shots))  # skipped, or not run at this K: no fit for it
+                    continue
+                key = f"{name}@K{shots[0]}" if cfg.tune_each_k else name
+                bar.set_postfix_str(f"seed {seed} {key}")
+                done = store.load(seed, key) if store is not None else None
+                if done is None:
+                    if fd is None:
+                        fd = fit_data(split)
+                    if val_k not in validators:
+                        validators[val_k] = make_validator(split, k=val_k, threshold=cfg.relevance_threshold,
+                                                           max_users=cfg.max_val_users)
+                    done = _run_method(gcfg, data, split, fd, validators[val_k], name, seed, bar)
+                    if store is not None:
+                        store.save(seed, key, done)
+                else:
+                    bar.update(len(shots))
+                if done.skipped is not None:
+                    skipped[name] = done.skipped
+                    continue
+                records.extend(done.records)
+                if len(done.per_user):
+                    rows.append(done.per_user)
+                info[name].append({**done.info, "tuned_at_k": val_k} if cfg.tune_each_k else done.info)
+                timings.append({**done.timing, "shots": list(shots)} if cfg.tune_each_k else done.timing)
         log.info("seed %d done", seed)
     bar.close()
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -23,8 +23,9 @@ def benchmark(
     out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
     split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
-    val_shots: int = typer.Option(5, help="K at which validation users are scored for tuning and early stopping "
-                                  "(the support size you serve most)."),
+    val_shots: str = typer.Option("5", help="K at which validation users are scored for tuning and early stopping "
+                                  "(the support size you serve most), or 'each': every method fitted once per K, "
+                                  "tuned at that K (K = 0 at 1; as many fits as shots)."),
     max_val_users: int = typer.Option(VAL_SAMPLE, help="Validation users that tuning and early stopping score "
                                       "(a fixed seeded sample when there are more; 0 = all)."),
     max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "
@@ -41,11 +42,17 @@ def benchmark(
     from metarec.bench.runner import BenchmarkConfig, run_benchmark
 
     command = "metarec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    each = val_shots.strip() == "each"
+    try:
+        val_k = 5 if each else int(val_shots)
+    except ValueError:
+        raise typer.BadParameter(f"--val-shots takes one K (an integer) or 'each', got {val_shots!r}") from None
     try:
         cfg = BenchmarkConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                               methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
                               shots=parse_ints(shots, "--shots"), seeds=seeds, split=split,
-                              relevance_threshold=threshold, val_shots=val_shots, max_val_users=max_val_users or None,
+                              relevance_threshold=threshold, val_shots=val_k, tune_each_k=each,
+                              max_val_users=max_val_users or None,
                               max_warm_users=max_warm_users or None, device=device)
         progress_dir = out / "progress"
         if restart:

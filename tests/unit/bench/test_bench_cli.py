@@ -51,3 +51,8 @@ def test_benchmark_cli_tunes_at_the_validation_k_it_is_given(tmp_path):
     assert "early-stop on validation users' NDCG@10 at K = 2." in (tmp_path / "out" / "report.md").read_text()
     bad = subprocess.run(cmd + ["--val-shots", "10000"], capture_output=True, text=True)
     assert bad.returncode == 2 and "no validation user has more than 10000 interactions" in bad.stderr
+    subprocess.run(cmd + ["--val-shots", "each", "--shots", "1,2"], check=True, capture_output=True, text=True)
+    assert "fitted once per K, tuned and early-stopped on validation users' NDCG@10 at that K" in (
+        tmp_path / "out" / "report.md").read_text()
+    bad = subprocess.run(cmd + ["--val-shots", "five"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--val-shots takes one K (an integer) or 'each', got 'five'" in bad.stderr

@@ -288,3 +288,41 @@ def test_methods_that_rank_from_interactions_are_not_run_at_k_0(tiny_ml, tmp_pat
     k0 = report[report.index("## K = 0"):report.index("## K = 2")]
     assert "| popularity |" in k0 and "| itemknn |" not in k0
     assert "Not run at K = 0: itemknn" in k0 and "Not run at K = 2" not in report
+
+
+def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
+    """tune_each_k gives exactly what separate runs give, one per K with val_shots = K (K = 0 tuned at
+    K = 1), and its progress folder holds one piece per (seed, method, K)."""
+    methods = ("popularity", "itemknn", "ease", "mf")
+    cfg = BenchmarkConfig(dataset="fixture", methods=methods, shots=(0, 1, 2), seeds=1, tune_each_k=True)
+    res = run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")
+    assert sorted(f.name for f in (tmp_path / "p").glob("*.json") if f.name != "config.json") == sorted(
+        f"0-{m}_K{k}.json" for m in methods for k in (0, 1, 2) if k > 0 or m == "popularity")
+    key = ["method", "shots", "seed", "split", "scenario", "metric"]
+    for k in (0, 1, 2):
+        alone = run_benchmark(BenchmarkConfig(dataset="fixture", methods=methods, shots=(k,), seeds=1,
+                                              val_shots=max(k, 1)), data=tiny_ml)
+        got = sorted((r for r in res.records if r["shots"] == k), key=lambda r: [r[c] for c in key])
+        assert got == sorted(alone.records, key=lambda r: [r[c] for c in key])
+        pu = res.per_user[res.per_user["shots"] == k].sort_values(["method", "split", "user_id"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(pu, alone.per_user.sort_values(["method", "split", "user_id"])
+                                      .reset_index(drop=True))
+        for m in methods:
+            if k or m == "popularity":
+                assert any(i == {**alone.method_info[m][0], "tuned_at_k": max(k, 1)} for i in res.method_info[m])
+    again = run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")  # every piece taken from the folder
+    assert again.records == res.records
+    register(Spy)  # what each fit's validator scores: K = 0 and 1 are tuned at K = 1, K = 2 at K = 2
+    try:
+        seen = []
+        for k in (0, 1, 2):
+            Spy.batches = []
+            run_benchmark(BenchmarkConfig(dataset="fixture", methods=("_spy",), shots=(k,), seeds=1,
+                                          tune_each_k=True), data=tiny_ml)
+            seen.append({b.k for _, fitting, b in Spy.batches if fitting})
+    finally:
+        _REGISTRY.pop("_spy")
+    assert seen == [{1}, {1}, {2}]
+    write_artifacts(res, tmp_path / "out", "metarec benchmark (test)")
+    assert "fitted once per K, tuned and early-stopped on validation users' NDCG@10 at that K" in (
+        tmp_path / "out" / "report.md").read_text()

@@ -101,13 +101,13 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
     bar = progress(total=len(methods) * len(cfg.shots) * cfg.seeds, desc="benchmark", unit="run")
     # one fit per (seed, method) scored at every K; or, with tune_each_k, one per (seed, method, K)
     groups = [(k,) for k in cfg.shots] if cfg.tune_each_k else [cfg.shots]
+    val_ks = [max(g[0], 1) if cfg.tune_each_k else cfg.val_shots for g in groups]
     for seed in range(cfg.seeds):
         split = make_split(data, SplitConfig(mode=cfg.split, seed=seed))
         splits.append(split.summary(cfg.shots))
         fd = None  # built when the first method of this seed needs fitting
         validators: dict[int, Validator] = {}
-        for shots in groups:
-            val_k = max(shots[0], 1) if cfg.tune_each_k else cfg.val_shots
+        for g, (shots, val_k) in enumerate(zip(groups, val_ks)):
             gcfg = replace(cfg, shots=shots) if cfg.tune_each_k else cfg
             for name in methods:
                 if name in skipped or (cfg.tune_each_k and shots[0] < method_class(name).min_support):
@@ -135,6 +135,8 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                     rows.append(done.per_user)
                 info[name].append({**done.info, "tuned_at_k": val_k} if cfg.tune_each_k else done.info)
                 timings.append({**done.timing, "shots": list(shots)} if cfg.tune_each_k else done.timing)
+            if val_k not in val_ks[g + 1:]:  # what a validator caches (EASE's sweep: a dense inverse) goes with it
+                validators.pop(val_k, None)
         log.info("seed %d done", seed)
     bar.close()
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -106,7 +106,10 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
         split = make_split(data, SplitConfig(mode=cfg.split, seed=seed))
         splits.append(split.summary(cfg.shots))
         fd = None  # built when the first method of this seed needs fitting
-        validators: dict[int, Validator] = {}
+        # every validation K first: one that no validation user reaches is refused before any fit
+        validators: dict[int, Validator] = {
+            k: make_validator(split, k=k, threshold=cfg.relevance_threshold, max_users=cfg.max_val_users)
+            for k in dict.fromkeys(val_ks)}
         for g, (shots, val_k) in enumerate(zip(groups, val_ks)):
             gcfg = replace(cfg, shots=shots) if cfg.tune_each_k else cfg
             for name in methods:
@@ -119,9 +122,6 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                 if done is None:
                     if fd is None:
                         fd = fit_data(split)
-                    if val_k not in validators:
-                        validators[val_k] = make_validator(split, k=val_k, threshold=cfg.relevance_threshold,
-                                                           max_users=cfg.max_val_users)
                     done = _run_method(gcfg, data, split, fd, validators[val_k], name, seed, bar)
                     if store is not None:
                         store.save(seed, key, done)
@@ -136,7 +136,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                 info[name].append({**done.info, "tuned_at_k": val_k} if cfg.tune_each_k else done.info)
                 timings.append({**done.timing, "shots": list(shots)} if cfg.tune_each_k else done.timing)
             if val_k not in val_ks[g + 1:]:  # what a validator caches (EASE's sweep: a dense inverse) goes with it
-                validators.pop(val_k, None)
+                del validators[val_k]
         log.info("seed %d done", seed)
     bar.close()
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -5,9 +5,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from metarec.bench.report import write_artifacts
 from metarec.bench.runner import BenchmarkConfig, run_benchmark
+from metarec.core.errors import ConfigError
 from metarec.data import make_split
 from metarec.methods.base import Method
 from metarec.methods.registry import _REGISTRY, register
@@ -320,6 +322,11 @@ def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
             run_benchmark(BenchmarkConfig(dataset="fixture", methods=("_spy",), shots=(k,), seeds=1,
                                           tune_each_k=True), data=tiny_ml)
             seen.append({b.k for _, fitting, b in Spy.batches if fitting})
+        Spy.fits = []  # a K that no validation user reaches is refused before the first K's fit
+        with pytest.raises(ConfigError, match="no validation user has more than 10000 interactions"):
+            run_benchmark(BenchmarkConfig(dataset="fixture", methods=("_spy",), shots=(1, 10000), seeds=1,
+                                          tune_each_k=True), data=tiny_ml)
+        assert Spy.fits == []
     finally:
         _REGISTRY.pop("_spy")
     assert seen == [{1}, {1}, {2}]

@@ -213,8 +213,16 @@ def render_report(res: BenchmarkResult, command: str) -> str:
     tdf = pd.DataFrame(res.timings)
     for m, infos in res.method_info.items():
         t = tdf[tdf["method"] == m]
-        lines.append(f"| {m} | {t['fit_s'].mean():.2f} | {t['score_s'].mean():.2f} | "
-                     f"{json.dumps(infos[0] if infos else {}, sort_keys=True)} |")
+        if not cfg.tune_each_k:
+            lines.append(f"| {m} | {t['fit_s'].mean():.2f} | {t['score_s'].mean():.2f} | "
+                         f"{json.dumps(infos[0] if infos else {}, sort_keys=True)} |")
+            continue
+        for k in cfg.shots:  # one fit per K: a row each
+            tk = t[t["shots"].map(lambda s, k=k: list(s) == [k])]
+            first = next((i for i in infos if i.get("fitted_for_k") == k), None)
+            if first is not None:
+                lines.append(f"| {m} (K = {k}) | {tk['fit_s'].mean():.2f} | {tk['score_s'].mean():.2f} | "
+                             f"{json.dumps(first, sort_keys=True)} |")
     total = tdf["fit_s"].sum() + tdf["score_s"].sum()
     lines += ["", f"Total fit + score time: {total:.1f} s.", "", "![NDCG@10 vs K](ndcg_vs_shots.png)", ""]
     return "\n".join(lines)

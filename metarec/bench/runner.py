@@ -133,7 +133,8 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                 records.extend(done.records)
                 if len(done.per_user):
                     rows.append(done.per_user)
-                info[name].append({**done.info, "tuned_at_k": val_k} if cfg.tune_each_k else done.info)
+                info[name].append({**done.info, "fitted_for_k": shots[0], "tuned_at_k": val_k} if cfg.tune_each_k
+                                  else done.info)
                 timings.append({**done.timing, "shots": list(shots)} if cfg.tune_each_k else done.timing)
             if val_k not in val_ks[g + 1:]:  # what a validator caches (EASE's sweep: a dense inverse) goes with it
                 del validators[val_k]

@@ -311,7 +311,7 @@ def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
                                       .reset_index(drop=True))
         for m in methods:
             if k or m == "popularity":
-                assert any(i == {**alone.method_info[m][0], "tuned_at_k": max(k, 1)} for i in res.method_info[m])
+                assert {**alone.method_info[m][0], "fitted_for_k": k, "tuned_at_k": max(k, 1)} in res.method_info[m]
     again = run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")  # every piece taken from the folder
     assert again.records == res.records
     register(Spy)  # what each fit's validator scores: K = 0 and 1 are tuned at K = 1, K = 2 at K = 2
@@ -331,5 +331,9 @@ def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
         _REGISTRY.pop("_spy")
     assert seen == [{1}, {1}, {2}]
     write_artifacts(res, tmp_path / "out", "metarec benchmark (test)")
-    assert "fitted once per K, tuned and early-stopped on validation users' NDCG@10 at that K" in (
-        tmp_path / "out" / "report.md").read_text()
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "fitted once per K, tuned and early-stopped on validation users' NDCG@10 at that K" in report
+    settings = report[report.index("## Chosen settings"):]
+    assert "| popularity (K = 0) |" in settings and "| itemknn (K = 0) |" not in settings
+    assert all(f"| {m} (K = {k}) |" in settings for m in methods for k in (1, 2))
+    assert f'"fitted_for_k": 2, "lambda": {res.method_info["ease"][-1]["lambda"]}' in settings

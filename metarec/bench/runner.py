@@ -43,7 +43,7 @@ class BenchmarkConfig:
     split: str = "time"
     relevance_threshold: float | None = None
     val_shots: int = 5  # the K at which validation users are scored for every choice (tuning, early stopping)
-    tune_each_k: bool = False  # fit every method once per K instead, each tuned at its own K (K = 0 at K = 1)
+    tune_each_k: bool = False  # fit every method once per K instead, each tuned at its K (K = 0 shares K = 1's)
     max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
     max_warm_users: int | None = WARM_SAMPLE  # sample of returning warm users for their scenarios
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -99,9 +99,15 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
     skipped: dict[str, str] = {}
     info: dict[str, list[dict]] = {m: [] for m in methods}
     bar = progress(total=len(methods) * len(cfg.shots) * cfg.seeds, desc="benchmark", unit="run")
-    # one fit per (seed, method) scored at every K; or, with tune_each_k, one per (seed, method, K)
-    groups = [(k,) for k in cfg.shots] if cfg.tune_each_k else [cfg.shots]
-    val_ks = [max(g[0], 1) if cfg.tune_each_k else cfg.val_shots for g in groups]
+    # one fit per (seed, method) scored at every K; or, with tune_each_k, one per (seed, method,
+    # validation K), scored at the shots tuned at that K (K = 0 and 1 share theirs)
+    if cfg.tune_each_k:
+        by_val: dict[int, list[int]] = {}
+        for k in cfg.shots:
+            by_val.setdefault(max(k, 1), []).append(k)
+        val_ks, groups = list(by_val), [tuple(g) for g in by_val.values()]
+    else:
+        val_ks, groups = [cfg.val_shots], [cfg.shots]
     for seed in range(cfg.seeds):
         split = make_split(data, SplitConfig(mode=cfg.split, seed=seed))
         splits.append(split.summary(cfg.shots))
@@ -109,14 +115,14 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
         # every validation K first: one that no validation user reaches is refused before any fit
         validators: dict[int, Validator] = {
             k: make_validator(split, k=k, threshold=cfg.relevance_threshold, max_users=cfg.max_val_users)
-            for k in dict.fromkeys(val_ks)}
-        for g, (shots, val_k) in enumerate(zip(groups, val_ks)):
+            for k in val_ks}
+        for shots, val_k in zip(groups, val_ks):
             gcfg = replace(cfg, shots=shots) if cfg.tune_each_k else cfg
             for name in methods:
-                if name in skipped or (cfg.tune_each_k and shots[0] < method_class(name).min_support):
-                    bar.update(len(shots))  # skipped, or not run at this K: no fit for it
+                if name in skipped or (cfg.tune_each_k and max(shots) < method_class(name).min_support):
+                    bar.update(len(shots))  # skipped, or not run at these K: no fit for it
                     continue
-                key = f"{name}@K{shots[0]}" if cfg.tune_each_k else name
+                key = f"{name}@K{val_k}" if cfg.tune_each_k else name
                 bar.set_postfix_str(f"seed {seed} {key}")
                 done = store.load(seed, key) if store is not None else None
                 if done is None:
@@ -133,11 +139,10 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                 records.extend(done.records)
                 if len(done.per_user):
                     rows.append(done.per_user)
-                info[name].append({**done.info, "fitted_for_k": shots[0], "tuned_at_k": val_k} if cfg.tune_each_k
-                                  else done.info)
-                timings.append({**done.timing, "shots": list(shots)} if cfg.tune_each_k else done.timing)
-            if val_k not in val_ks[g + 1:]:  # what a validator caches (EASE's sweep: a dense inverse) goes with it
-                del validators[val_k]
+                info[name].append({**done.info, "tuned_at_k": val_k} if cfg.tune_each_k else done.info)
+                timings.append({**done.timing, "tuned_at_k": val_k, "shots": list(shots)} if cfg.tune_each_k
+                               else done.timing)
+            del validators[val_k]  # and with it what it caches (EASE's sweep holds a dense inverse)
         log.info("seed %d done", seed)
     bar.close()
     per_user = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -25,7 +25,7 @@ def benchmark(
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
     val_shots: str = typer.Option("5", help="K at which validation users are scored for tuning and early stopping "
                                   "(the support size you serve most), or 'each': every method fitted once per K, "
-                                  "tuned at that K (K = 0 at 1; as many fits as shots)."),
+                                  "tuned at that K (K = 0 shares K = 1's fit)."),
     max_val_users: int = typer.Option(VAL_SAMPLE, help="Validation users that tuning and early stopping score "
                                       "(a fixed seeded sample when there are more; 0 = all)."),
     max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "

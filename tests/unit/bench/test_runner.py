@@ -294,12 +294,13 @@ def test_methods_that_rank_from_interactions_are_not_run_at_k_0(tiny_ml, tmp_pat
 
 def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
     """tune_each_k gives exactly what separate runs give, one per K with val_shots = K (K = 0 tuned at
-    K = 1), and its progress folder holds one piece per (seed, method, K)."""
+    K = 1), and its progress folder holds one piece per (seed, method, validation K): K = 0 and 1 share
+    one fit."""
     methods = ("popularity", "itemknn", "ease", "mf")
     cfg = BenchmarkConfig(dataset="fixture", methods=methods, shots=(0, 1, 2), seeds=1, tune_each_k=True)
     res = run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")
     assert sorted(f.name for f in (tmp_path / "p").glob("*.json") if f.name != "config.json") == sorted(
-        f"0-{m}_K{k}.json" for m in methods for k in (0, 1, 2) if k > 0 or m == "popularity")
+        f"0-{m}_K{k}.json" for m in methods for k in (1, 2))
     key = ["method", "shots", "seed", "split", "scenario", "metric"]
     for k in (0, 1, 2):
         alone = run_benchmark(BenchmarkConfig(dataset="fixture", methods=methods, shots=(k,), seeds=1,
@@ -311,7 +312,7 @@ def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
                                       .reset_index(drop=True))
         for m in methods:
             if k or m == "popularity":
-                assert {**alone.method_info[m][0], "fitted_for_k": k, "tuned_at_k": max(k, 1)} in res.method_info[m]
+                assert {**alone.method_info[m][0], "tuned_at_k": max(k, 1)} in res.method_info[m]
     again = run_benchmark(cfg, data=tiny_ml, progress_dir=tmp_path / "p")  # every piece taken from the folder
     assert again.records == res.records
     register(Spy)  # what each fit's validator scores: K = 0 and 1 are tuned at K = 1, K = 2 at K = 2
@@ -334,6 +335,6 @@ def test_tuning_at_each_k_is_one_run_per_k_tuned_at_that_k(tiny_ml, tmp_path):
     report = (tmp_path / "out" / "report.md").read_text()
     assert "fitted once per K, tuned and early-stopped on validation users' NDCG@10 at that K" in report
     settings = report[report.index("## Chosen settings"):]
-    assert "| popularity (K = 0) |" in settings and "| itemknn (K = 0) |" not in settings
-    assert all(f"| {m} (K = {k}) |" in settings for m in methods for k in (1, 2))
-    assert f'"fitted_for_k": 2, "lambda": {res.method_info["ease"][-1]["lambda"]}' in settings
+    assert all(f"| {m} (tuned at K = {k}) |" in settings for m in methods for k in (1, 2))
+    assert f'"lambda": {res.method_info["ease"][-1]["lambda"]}, "sweep_reused": false, "tuned_at_k": 2' in settings
+    assert "Not run at K = 0: ease, itemknn, mf rank only" in report  # fitted with K = 1, not scored at 0

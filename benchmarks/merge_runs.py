@@ -1,12 +1,12 @@
-"""Put one method's per-user rows from several benchmark runs side by side, under new names, so that
-`paired.py` can test them against each other (the same seeds give the same splits, hence the same
-users, in every run of one log).
+"""Put methods' per-user rows from several benchmark runs side by side, each renamed METHOD:TAG, so
+that `paired.py` can test them against each other (the same seeds give the same splits, hence the
+same users, in every run of one log).
 
-    python benchmarks/merge_runs.py /tmp/valk-5=metarec:val-k5 /tmp/valk-20=metarec:val-k20 \\
-        --method metarec --out /tmp/valk-merged
-    python benchmarks/paired.py /tmp/valk-merged --method metarec:val-k5
+    python benchmarks/merge_runs.py /tmp/valk-5=val-k5 /tmp/valk-20=val-k20 --methods metarec --out /tmp/merged
+    python benchmarks/paired.py /tmp/merged --method metarec:val-k5
 
-Writes `per_user.csv` and `runs.json` (each run's command and the name its rows took) in --out.
+Writes `per_user.csv` and `runs.json` (each run's command and tag) in --out. `--splits test,val`
+leaves out the warm-user rows, which `paired.py` does not read.
 """
 
 from __future__ import annotations
@@ -20,25 +20,30 @@ import pandas as pd
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", metavar="RUN_DIR=NAME", help="a benchmark --out folder and the name its rows take")
-    ap.add_argument("--method", default="metarec", help="the method whose rows are taken from every run")
+    ap.add_argument("runs", nargs="+", metavar="RUN_DIR=TAG", help="a benchmark --out folder and the tag its rows take")
+    ap.add_argument("--methods", default="metarec", help="comma-separated: the methods taken from every run")
+    ap.add_argument("--splits", default="test,val,warm", help="comma-separated: the user splits kept")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     parts, runs = [], []
     for spec in args.runs:
-        folder, sep, name = spec.rpartition("=")
-        if not sep or not folder or not name:
-            raise SystemExit(f"{spec!r}: expected RUN_DIR=NAME")
+        folder, sep, tag = spec.rpartition("=")
+        if not sep or not folder or not tag:
+            raise SystemExit(f"{spec!r}: expected RUN_DIR=TAG")
         d = pd.read_csv(Path(folder) / "per_user.csv")
-        d = d[d["method"] == args.method]
-        if d.empty:
-            raise SystemExit(f"{folder}: no rows of method {args.method!r}")
-        parts.append(d.assign(method=name))
+        d = d[d["split"].isin(splits)]
+        for m in methods:
+            rows = d[d["method"] == m]
+            if rows.empty:
+                raise SystemExit(f"{folder}: no rows of method {m!r}")
+            parts.append(rows.assign(method=f"{m}:{tag}"))
         info = json.loads((Path(folder) / "run_info.json").read_text())
-        runs.append({"name": name, "folder": folder, "command": info.get("command"), "git_sha": info.get("git_sha"),
+        runs.append({"tag": tag, "folder": folder, "command": info.get("command"), "git_sha": info.get("git_sha"),
                      "shots": sorted(int(k) for k in d["shots"].unique())})
     merged = pd.concat(parts, ignore_index=True)
-    seeds = {r["name"]: sorted(p["seed"].unique().tolist()) for r, p in zip(runs, parts)}
+    seeds = {m: sorted(p["seed"].unique().tolist()) for m, p in zip((p["method"].iloc[0] for p in parts), parts)}
     if len({tuple(s) for s in seeds.values()}) > 1:
         raise SystemExit(f"the runs have different seeds, so their users differ: {seeds}")
     out = Path(args.out)

@@ -137,6 +137,12 @@ def sample_episodes(ep: Episodes, max_users: int | None, seed) -> Episodes:
     return ep.take(np.sort(rng.choice(len(ep), size=max_users, replace=False)))
 
 
+def check_val_shots(k: int) -> None:
+    """Refuse a validation K below 1 (the benchmark's config checks it before any data is read)."""
+    if k < 1:
+        raise ConfigError(f"validation shots must be >= 1 (methods that rank from a user's items refuse K = 0), got {k}")
+
+
 def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = None,
                    max_users: int | None = VAL_SAMPLE) -> Validator:
     """score_fn -> mean NDCG@10 over validation users at K = k (what methods tune on).
@@ -145,8 +151,7 @@ def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = 
     them: methods call the validator dozens of times (grid searches, early stopping), and on a
     large dataset scoring thousands of users over the whole catalog each time would dominate the
     run, while the mean over 1,000 users is already precise to about +-0.01."""
-    if k < 1:
-        raise ConfigError(f"validation shots must be >= 1 (methods that rank from a user's items refuse K = 0), got {k}")
+    check_val_shots(k)
     ep = split.episodes("val", k)
     if len(split.users_of("val")) and not len(ep):
         raise ConfigError(f"no validation user has more than {k} interactions, so none can be scored at K = {k} "

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, evaluate_episodes, fit_data, make_validator,
-                                    rating_errors, sample_episodes)
+from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, check_val_shots, evaluate_episodes, fit_data,
+                                    make_validator, rating_errors, sample_episodes)
 from metarec.core.config import atomic_write_bytes, save_json
 from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError, MethodNotApplicableError
@@ -56,9 +56,7 @@ class BenchmarkConfig:
             raise ConfigError(f"shots must be non-negative integers, got {self.shots}")
         if not self.methods:
             raise ConfigError("no methods given")
-        if self.val_shots < 1:
-            raise ConfigError(f"val_shots must be >= 1 (methods that rank from a user's items refuse K = 0), "
-                              f"got {self.val_shots}")
+        check_val_shots(self.val_shots)
         resolve_device(self.device)  # fail before any work, not at the first neural method
 
     def resolved_methods(self) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ import pytest
 
 from metarec.bench import evaluate
 from metarec.bench.evaluate import evaluate_episodes, make_validator, metrics_for, score_episodes
+from metarec.bench.runner import BenchmarkConfig
 from metarec.core.errors import ConfigError
 from metarec.data import SplitConfig, make_split
 
@@ -104,3 +105,5 @@ def test_validator_refuses_a_k_no_validation_user_can_be_scored_at(tiny_ml):
         make_validator(split, k=longest)
     with pytest.raises(ConfigError, match="validation shots must be >= 1"):
         make_validator(split, k=0)
+    with pytest.raises(ConfigError, match="validation shots must be >= 1"):  # the benchmark's, before any data
+        BenchmarkConfig(val_shots=0)

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,6 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
             k: make_validator(split, k=k, threshold=cfg.relevance_threshold, max_users=cfg.max_val_users)
             for k in val_ks}
         for shots, val_k in zip(groups, val_ks):
-            gcfg = replace(cfg, shots=shots) if cfg.tune_each_k else cfg
             for name in methods:
                 if name in skipped or (cfg.tune_each_k and max(shots) < method_class(name).min_support):
                     bar.update(len(shots))  # skipped, or not run at these K: no fit for it
@@ -126,7 +125,7 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                 if done is None:
                     if fd is None:
                         fd = fit_data(split)
-                    done = _run_method(gcfg, data, split, fd, validators[val_k], name, seed, bar)
+                    done = _run_method(cfg, shots, data, split, fd, validators[val_k], name, seed, bar)
                     if store is not None:
                         store.save(seed, key, done)
                 else:
@@ -159,8 +158,9 @@ class MethodRun:
     skipped: str | None = None
 
 
-def _run_method(cfg: BenchmarkConfig, data: InteractionData, split, fd, validator, name: str, seed: int,
-                bar) -> MethodRun:
+def _run_method(cfg: BenchmarkConfig, shots: tuple[int, ...], data: InteractionData, split, fd, validator,
+                name: str, seed: int, bar) -> MethodRun:
+    """Fit `name` once and score it at each of `shots` (cfg.shots, or one validation K's share of them)."""
     opts = dict(cfg.method_options.get(name, {}))
     if cfg.device != "cpu" and method_class(name).runs_on_device:  # cpu: every method's default
         opts.setdefault("device", cfg.device)
@@ -170,14 +170,14 @@ def _run_method(cfg: BenchmarkConfig, data: InteractionData, split, fd, validato
         method.fit(fd, validator)
     except MethodNotApplicableError as e:
         log.warning("%s skipped: %s", name, e)
-        bar.update(len(cfg.shots))
+        bar.update(len(shots))
         return MethodRun([], pd.DataFrame(), {}, {}, skipped=str(e))
     t_fit = time.perf_counter() - t0
     records: list[dict] = []
     rows: list[pd.DataFrame] = []
     scen_masks = {"all": None, "warm-items": ~split.new_items, "new-items": split.new_items}
     t_score = 0.0
-    for k in cfg.shots:
+    for k in shots:
         if k < method.min_support:  # no ranking to measure (Method.min_support); the report says so
             bar.update(1)
             continue

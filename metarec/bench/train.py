@@ -69,7 +69,7 @@ def _check_resumable(out: Path, record: dict, resume: bool) -> None:
     if not resume or not (out / "trainer.json").is_file() or not (out / "split.json").is_file():
         return
     old = load_json(out / "split.json")
-    differ = [k for k in record if old.get(k, 5 if k == "val_shots" else None) != record[k]]
+    differ = [k for k in record if old.get(k) != record[k]]  # every split.json records all three
     if differ:
         raise ConfigError(f"{out}: an unfinished run there was made with other {', '.join(differ)} "
                           f"({', '.join(f'{k}={old.get(k)!r}' for k in differ)}); "

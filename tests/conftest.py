@@ -73,7 +73,8 @@ def tiny_models(tmp_path_factory):
 @pytest.fixture(scope="session")
 def served(tiny_models, tmp_path_factory):
     """(model folder, its dataset): a model trained a few steps on the tiny ML-100K fixture, for the
-    tests of what a trained model serves (HTTP app, batch recommendations)."""
+    tests of what a trained model serves (HTTP app, batch recommendations). Items 41-43 are in the
+    catalog but were never rated: new items, which a user's support set may hold."""
     from metarec.bench.evaluate import fit_data, make_validator
     from metarec.data import load_dataset, make_split
     from metarec.encoders import EncoderConfig
@@ -82,7 +83,7 @@ def served(tiny_models, tmp_path_factory):
     from tests.fixtures import write_ml100k
 
     root = tmp_path_factory.mktemp("served")
-    tiny_ml = load_dataset("ml-100k", write_ml100k(root / "ml-100k"))
+    tiny_ml = load_dataset("ml-100k", write_ml100k(root / "ml-100k", unrated=3))
     out = root / "m"
     split = make_split(tiny_ml)
     MetaRecMethod(seed=0, out=str(out), encoder=EncoderConfig(model=tiny_models["bert"]),

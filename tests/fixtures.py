@@ -10,8 +10,10 @@ GENRES19 = 19
 
 
 def write_ml100k(root: Path, *, n_users: int = 30, n_items: int = 40, per_user: int = 8,
-                 seed: int = 0) -> Path:
-    """A tiny ML-100K-format folder: random ratings with distinct timestamps, latin-1 titles."""
+                 seed: int = 0, unrated: int = 0) -> Path:
+    """A tiny ML-100K-format folder: random ratings with distinct timestamps, latin-1 titles.
+    `unrated`: that many more items (ids n_items + 1, ...) in the catalog that nobody rated, new
+    items as a fitted model sees them."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     lines = []
@@ -24,7 +26,7 @@ def write_ml100k(root: Path, *, n_users: int = 30, n_items: int = 40, per_user: 
     rng.shuffle(lines)
     (root / "u.data").write_text("\n".join(lines) + "\n", encoding="latin-1")
     item_lines = []
-    for i in range(1, n_items + 1):
+    for i in range(1, n_items + unrated + 1):
         flags = ["0"] * GENRES19
         flags[1 + i % 18] = "1"
         title = "Misérables, Les (1995)" if i == 3 else f"Movie {i} (19{50 + i % 50})"

@@ -6,6 +6,7 @@ output speaks the dataset's own ids again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,8 @@ import pandas as pd
 
 from metarec.core.digest import array_digest
 from metarec.core.errors import UnknownItemError
+
+log = logging.getLogger(__name__)
 
 ITEM_FIELDS = ("title", "year", "genres", "description")
 USER_FIELDS = ("age", "gender", "occupation", "description")
@@ -108,8 +111,8 @@ class InteractionData:
             "n_users": self.n_users,
             "n_items": self.n_items,
             "n_interactions": self.n_interactions,
-            "rating_min": float(r.min()) if r.size else None,
-            "rating_max": float(r.max()) if r.size else None,
+            "rating_min": float(np.nanmin(r)) if np.isfinite(r).any() else None,  # NaN: unknown ratings
+            "rating_max": float(np.nanmax(r)) if np.isfinite(r).any() else None,
             "explicit": self.explicit,
             "has_timestamps": self.has_timestamps,
             "t_min": int(self.timestamp.min()) if self.has_timestamps and r.size else None,
@@ -118,6 +121,23 @@ class InteractionData:
             "notes": list(self.notes),
         }
         return out
+
+
+def _first_of_repeats(ratings: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """`ratings` with each (user, item) pair once: its first interaction (in time, when there are
+    times; else in file order). A repeat would put one item in a support set twice, or in both the
+    support and the query set; what was dropped goes into `notes` (and the log)."""
+    order = (np.argsort(ratings["timestamp"].to_numpy(), kind="stable") if "timestamp" in ratings
+             else np.arange(len(ratings)))
+    repeat = ratings.iloc[order].duplicated(["user_id", "item_id"], keep="first").to_numpy()
+    if not repeat.any():
+        return ratings
+    drop = np.sort(order[repeat])
+    msg = (f"{len(drop)} repeated (user, item) row(s) dropped: each pair keeps its first interaction"
+           + (" in time" if "timestamp" in ratings else ""))
+    notes.append(msg)
+    log.warning(msg)
+    return ratings.drop(index=ratings.index[drop]).reset_index(drop=True)
 
 
 def _objects(values) -> pd.Series:
@@ -143,6 +163,7 @@ def build(
         users: column user_id plus any of USER_FIELDS, or None.
     """
     notes = list(notes or [])
+    ratings = _first_of_repeats(ratings, notes)
     items = items.drop_duplicates("item_id", keep="first").reset_index(drop=True)
     extra = pd.Index(ratings["item_id"].unique()).difference(pd.Index(items["item_id"]))
     if len(extra):
@@ -159,7 +180,7 @@ def build(
     items["year"] = _objects(int(v) if isinstance(v, (int, float, np.integer, np.floating)) and v == v else None
                              for v in items["year"])
     items["genres"] = _objects(tuple(g) if isinstance(g, (list, tuple)) else () for g in items["genres"])
-    items["title"] = _objects(str(t) if isinstance(t, str) else str(i)
+    items["title"] = _objects(t if isinstance(t, str) and t.strip() else str(i)
                               for t, i in zip(items["title"], items["item_id"]))
     if users is None:
         users = pd.DataFrame({"user_id": user_ids})

@@ -20,7 +20,7 @@ import pandas as pd
 from metarec.core.errors import ConfigError, DataFormatError, DatasetNotFoundError
 from metarec.data.download import RELEASES, default_data_root, download_release
 from metarec.data.interactions import InteractionData, build
-from metarec.data.readers import read_table, to_numeric
+from metarec.data.readers import line_of, read_csv_records, read_table, to_numeric
 
 log = logging.getLogger(__name__)
 
@@ -214,31 +214,48 @@ class CsvConfig:
 
 
 def read_frame(path: Path, cfg: CsvConfig) -> pd.DataFrame:
-    """A CSV (read as strings, empty fields kept as "") or Parquet file as it is; a parse error names the line."""
+    """A CSV file (strings, empty fields as "", `attrs["line"]` the line of each row) or a Parquet file
+    as it is (`attrs["line"]` None); an empty file or a malformed line is a DataFormatError naming it."""
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: file not found")
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    from metarec.data.readers import read_text
-    import io
+    if path.suffix != ".parquet":
+        return read_csv_records(path, sep=cfg.sep, encoding=cfg.encoding)
+    import pyarrow
 
-    text = read_text(path, cfg.encoding)
     try:
-        return pd.read_csv(io.StringIO(text), sep=cfg.sep, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as e:
-        m = re.search(r"line (\d+)", str(e))
-        raise DataFormatError(f"cannot parse: {e}", path=path, line=int(m.group(1)) if m else None) from e
+        df = pd.read_parquet(path)
+    except (pyarrow.ArrowException, OSError, ValueError) as e:
+        raise DataFormatError(f"not a readable Parquet file: {e}", path=path) from e
+    df.attrs["line"] = None
+    return df
+
+
+def _where(df: pd.DataFrame, row: int) -> str:
+    """"" for a CSV frame (the error names the line), "row N: " for Parquet (which has no lines)."""
+    return "" if line_of(df, row) is not None else f"row {row + 1}: "
+
+
+def _ids(df: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """An id column as stripped strings; an empty id is a DataFormatError naming the line."""
+    ids = df[column].astype(str).str.strip()
+    empty = (df[column].isna() | (ids == "")).to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise DataFormatError(f"{_where(df, row)}column {column!r}: expected an id, the field is empty",
+                              path=path, line=line_of(df, row))
+    return ids
 
 
 def read_interactions(path: Path, cfg: CsvConfig | None = None, *, optional_ratings: bool = False) -> pd.DataFrame:
     """An interactions file (CSV or Parquet, columns named by `cfg`) as a frame of `user_id`,
     `item_id` (strings), `rating` (float; 1.0 without a rating column) and, when the file has times,
-    `timestamp` (int unix seconds; ISO dates are converted). A bad value is a DataFormatError naming
-    the file and line. `optional_ratings`: an empty rating (or no rating column) is NaN, unknown,
-    rather than an error (or 1.0).
+    `timestamp` (int unix seconds; ISO dates are converted). A bad value (an empty id, a rating that
+    is not a finite number, a time that is neither unix seconds nor a date) is a DataFormatError
+    naming the file and line. `optional_ratings`: an empty rating (or no rating column) is NaN,
+    unknown, rather than an error (or 1.0).
 
-    `attrs["path"]` names the file and `attrs["first_line"]` the line of the first row (None for
-    Parquet), so later checks can point at the line too."""
+    `attrs["path"]` names the file and `attrs["line"]` the line of each row (None for Parquet), so
+    later checks can point at the line too."""
     cfg = cfg or CsvConfig()
     p = Path(path)
     df = read_frame(p, cfg)
@@ -247,23 +264,34 @@ def read_interactions(path: Path, cfg: CsvConfig | None = None, *, optional_rati
     if missing and not (missing == [cfg.rating_col] or missing == [cfg.time_col]
                         or set(missing) == {cfg.rating_col, cfg.time_col}):
         raise DataFormatError(f"missing column(s) {missing}; found {list(df.columns)}", path=p, line=1)
-    df.attrs.pop("line", None)
-    ratings = pd.DataFrame({"user_id": df[cfg.user_col].astype(str), "item_id": df[cfg.item_col].astype(str)})
+    ratings = pd.DataFrame({"user_id": _ids(df, cfg.user_col, p), "item_id": _ids(df, cfg.item_col, p)})
     explicit = bool(cfg.rating_col and cfg.rating_col in df.columns)
-    ratings["rating"] = (to_numeric(df.astype(str), cfg.rating_col, p, kind="float", header=True,
-                                    allow_empty=optional_ratings)
+    ratings["rating"] = (to_numeric(df, cfg.rating_col, p, kind="float", header=True, allow_empty=optional_ratings)
                          if explicit else np.nan if optional_ratings else 1.0)
     if cfg.time_col and cfg.time_col in df.columns:
-        ratings["timestamp"] = _unix_seconds(df[cfg.time_col].astype(str), cfg.time_col, p)
-    ratings.attrs.update(path=str(p), first_line=None if p.suffix == ".parquet" else 2, explicit=explicit)
+        ratings["timestamp"] = _unix_seconds(df, cfg.time_col, p)
+    ratings.attrs.update(path=str(p), line=df.attrs["line"], explicit=explicit)
     return ratings
 
 
-def _unix_seconds(col: pd.Series, name: str, p: Path) -> np.ndarray:
+# unix seconds a time may take: the years 1000 to 9999, which every date library can show; a time
+# beyond them is a unit mistake (milliseconds, nanoseconds) or a corrupt value
+TIME_RANGE = (-30_610_224_000, 253_402_300_799)
+
+
+def _unix_seconds(df: pd.DataFrame, name: str, p: Path) -> np.ndarray:
     """int64 unix seconds from a column of unix seconds or of dates (one form throughout)."""
+    col = df[name].astype(str).str.strip()
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().all():
-        return num.to_numpy(np.int64)
+        ok = (np.isfinite(num) & (num >= TIME_RANGE[0]) & (num <= TIME_RANGE[1])).to_numpy()
+        if not ok.all():
+            row = int(np.flatnonzero(~ok)[0])
+            raise DataFormatError(f"{_where(df, row)}column {name!r}: expected unix seconds between "
+                                  f"{TIME_RANGE[0]} and {TIME_RANGE[1]} (the years 1000-9999), got {col.iloc[row]!r}"
+                                  + (" (milliseconds? divide by 1000)" if np.isfinite(num.iloc[row]) else ""),
+                                  path=p, line=line_of(df, row))
+        return num.to_numpy(np.float64).astype(np.int64)
     with warnings.catch_warnings():
         # pandas guesses one format from the first dates and turns every date written otherwise
         # into NaT (or, when it cannot guess, warns and parses one by one); dates that the guess
@@ -276,12 +304,12 @@ def _unix_seconds(col: pd.Series, name: str, p: Path) -> np.ndarray:
     bad = (ts.isna() & num.isna()).to_numpy()  # neither a number nor a date
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataFormatError(f"column {name!r}: expected unix seconds or a date, "
-                              f"got {col.iloc[row]!r}", path=p, line=row + 2)
+        raise DataFormatError(f"{_where(df, row)}column {name!r}: expected unix seconds or a date, "
+                              f"got {col.iloc[row]!r}", path=p, line=line_of(df, row))
     if ts.isna().any():
         row = int(np.flatnonzero(ts.isna().to_numpy())[0])
-        raise DataFormatError(f"column {name!r}: mixes unix seconds ({col.iloc[row]!r}) with "
-                              "dates; write every time in one form", path=p, line=row + 2)
+        raise DataFormatError(f"{_where(df, row)}column {name!r}: mixes unix seconds ({col.iloc[row]!r}) with "
+                              "dates; write every time in one form", path=p, line=line_of(df, row))
     # resolution-independent (pandas 3 parses to microseconds, older pandas to nanoseconds)
     epoch = pd.Timestamp(0, tz="UTC")
     return ((ts - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
@@ -290,27 +318,53 @@ def _unix_seconds(col: pd.Series, name: str, p: Path) -> np.ndarray:
 def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
     cfg = cfg or CsvConfig()
     ratings = read_interactions(root / cfg.interactions, cfg)
+    if not len(ratings):
+        raise DataFormatError("no interactions: the file has a header but no rows", path=ratings.attrs["path"],
+                              line=2)
     explicit = ratings.attrs["explicit"]
     ratings.attrs.clear()
     items = pd.DataFrame({"item_id": pd.unique(ratings["item_id"])})
+    notes: list[str] = []
     if cfg.items:
         pi = root / cfg.items
         if pi.exists():
-            it = read_frame(pi, cfg)
-            if cfg.item_col not in it.columns:
-                raise DataFormatError(f"missing column {cfg.item_col!r}; found {list(it.columns)}",
-                                      path=pi, line=1)
-            items = pd.DataFrame({"item_id": it[cfg.item_col].astype(str)})
-            items["title"] = it[cfg.title_col] if cfg.title_col in it.columns else None
-            if cfg.text_col and cfg.text_col in it.columns:
-                items["description"] = [t if t else None for t in it[cfg.text_col]]
-            if cfg.genres_col and cfg.genres_col in it.columns:
-                items["genres"] = [tuple(g for g in str(s).split(cfg.genres_sep) if g) for s in it[cfg.genres_col]]
-            if "year" in it.columns:
-                # "1995" from CSV text, 1995.0 from a parquet float column with gaps: both are years
-                yr = pd.to_numeric(it["year"], errors="coerce")
-                items["year"] = [int(y) if pd.notna(y) and float(y).is_integer() else None for y in yr]
-    return build(root.name or "csv", ratings, items, None, explicit=explicit)
+            items, notes = _read_items(pi, cfg)
+    return build(root.name or "csv", ratings, items, None, explicit=explicit, notes=notes)
+
+
+def _read_items(pi: Path, cfg: CsvConfig) -> tuple[pd.DataFrame, list[str]]:
+    """The item file's catalog (item_id and the text fields) and notes on what it lacks. An item
+    listed twice, an empty id, or a file with no text column at all is a DataFormatError."""
+    it = read_frame(pi, cfg)
+    if cfg.item_col not in it.columns:
+        raise DataFormatError(f"missing column {cfg.item_col!r}; found {list(it.columns)}", path=pi, line=1)
+    ids = _ids(it, cfg.item_col, pi)
+    twice = ids.duplicated().to_numpy()
+    if twice.any():
+        row = int(np.flatnonzero(twice)[0])
+        first = int(np.flatnonzero((ids == ids.iloc[row]).to_numpy())[0])
+        at = (f"lines {line_of(it, first)} and {line_of(it, row)}" if line_of(it, row) is not None
+              else f"rows {first + 1} and {row + 1}")
+        raise DataFormatError(f"item {ids.iloc[row]!r} is listed twice ({at}); list each item once",
+                              path=pi, line=line_of(it, row))
+    text_cols = [c for c in (cfg.title_col, cfg.text_col, cfg.genres_col) if c and c in it.columns]
+    if not text_cols:
+        raise DataFormatError(f"no item text: expected a column {cfg.title_col!r} (or {cfg.text_col!r}, "
+                              f"{cfg.genres_col!r}); found {list(it.columns)}", path=pi, line=1)
+    notes = [] if cfg.title_col in it.columns else [f"{pi.name} has no {cfg.title_col!r} column: items are "
+                                                    "shown by their id"]
+    items = pd.DataFrame({"item_id": ids})
+    items["title"] = it[cfg.title_col] if cfg.title_col in it.columns else None
+    if cfg.text_col and cfg.text_col in it.columns:
+        items["description"] = [t if isinstance(t, str) and t else None for t in it[cfg.text_col]]
+    if cfg.genres_col and cfg.genres_col in it.columns:
+        items["genres"] = [tuple(g for g in str(s).split(cfg.genres_sep) if g) if isinstance(s, str) else ()
+                           for s in it[cfg.genres_col]]
+    if "year" in it.columns:
+        # "1995" from CSV text, 1995.0 from a parquet float column with gaps: both are years
+        yr = pd.to_numeric(it["year"], errors="coerce")
+        items["year"] = [int(y) if pd.notna(y) and float(y).is_integer() and abs(y) < 10_000 else None for y in yr]
+    return items, notes
 
 
 # -- registry and directory resolution ------------------------------------------------------------

@@ -252,6 +252,8 @@ def make_split(data: InteractionData, config: SplitConfig | None = None) -> Cold
             "use a seeded random user split instead (--split random / SplitConfig(mode='random')), "
             "and note that every report will flag it as not time-based"
         )
+    if data.n_interactions == 0:
+        raise SplitError(f"{data.name} has no interactions to split")
     order = _sort_order(data, np.random.default_rng([cfg.seed, 1]))
     counts = np.bincount(data.user, minlength=data.n_users)
     user_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)

@@ -224,8 +224,16 @@ class TextEncoder:
         return int(self.model.config.hidden_size)
 
     # -- encoding ----------------------------------------------------------------------------
+    # characters of a text handed to the tokenizer: far more than `max_length` tokens ever span, so
+    # the truncated tokens are the same, while a megabyte of text is not tokenized only to be cut
+    CHARS_PER_TOKEN = 32
+
+    def _heads(self, texts: list[str]) -> list[str]:
+        cut = self.config.max_length * self.CHARS_PER_TOKEN
+        return [t[:cut] for t in texts]
+
     def token_lengths(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length, padding=False)
+        enc = self.tokenizer(self._heads(texts), truncation=True, max_length=self.config.max_length, padding=False)
         return np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(texts))
 
     def encode(self, texts: list[str], *, show_progress: bool = True) -> np.ndarray:
@@ -236,7 +244,7 @@ class TextEncoder:
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
         tok = self.tokenizer
-        enc = tok(list(texts), truncation=True, max_length=self.config.max_length, padding=False)
+        enc = tok(self._heads(texts), truncation=True, max_length=self.config.max_length, padding=False)
         bs = self.config.batch_size
         if self.config.sort_by_length:
             lens = np.fromiter((len(x) for x in enc["input_ids"]), np.int64, n)

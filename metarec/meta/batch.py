@@ -97,8 +97,7 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
     bad = rec.off_scale(rating)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        _refuse(df, row, f"rating {float(rating[row]):g} is outside this model's rating scale "
-                         f"[0, {rec.info.rating_max:g}]")
+        _refuse(df, row, f"rating {float(rating[row]):g} is outside this model's {rec.rating_scale}")
     twice = pd.DataFrame({"u": df["user_id"].to_numpy(), "i": idx}).duplicated().to_numpy()
     if twice.any():
         row = int(np.flatnonzero(twice)[0])
@@ -117,9 +116,9 @@ def _refuse(df: pd.DataFrame, row: int, message: str, kind: type = ConfigError):
     """Raise for input row `row` (naming its user): with its file and line when the frame came from
     a file, else with its index label (the HTTP app labels rows by their place in the request)."""
     message = f"user {plain_id(df['user_id'].iloc[row])!r}: {message}"
-    path, first = df.attrs.get("path"), df.attrs.get("first_line")
+    path, lines = df.attrs.get("path"), df.attrs.get("line")
     if path is not None:
-        line = first + row if first is not None else None
+        line = int(lines[row]) if lines is not None else None
         raise DataFormatError(message if line is not None else f"row {row + 1}: {message}", path=path, line=line)
     label = plain_id(df.index[row])  # a position (interactions row 2), or a name the caller gave the row
     raise kind(f"{f'interactions row {label}' if isinstance(label, int) else label}: {message}")

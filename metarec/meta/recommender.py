@@ -10,6 +10,7 @@ With K = 0 (no interactions) the meta-learned initialisation scores from the pro
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class RecommenderInfo:
     """What a checkpoint says about its data and encoder (all JSON)."""
 
     dataset: str = ""
+    rating_min: float = 0.0  # the training log's lowest rating (0 in checkpoints written before it was kept)
     rating_max: float = 5.0
     explicit: bool = True
     n_inner_neg: int = 20  # inner-loop negatives per support item
@@ -67,6 +69,7 @@ class MetaRecommender:
         self._index = {i: n for n, i in enumerate(self.item_ids)}
         self.warm = side.counts > 0
         self._encoder = None
+        self._profile_lru: OrderedDict | None = None  # see keep_profiles_in_memory
         self._cache: dict | None = None  # see input_cache
         self.cache_hits = 0
 
@@ -224,7 +227,8 @@ class MetaRecommender:
 
     def encode_profiles(self, profiles: list[str | None], show_progress: bool = False) -> np.ndarray:
         """float32 [N, D]: one vector per profile text, zeros where there is none; the encoder is
-        loaded on first use, and vectors are cached on disk as the training profiles were."""
+        loaded on first use. Vectors are cached on disk as the training profiles were, or, after
+        `keep_profiles_in_memory`, in a bounded in-memory LRU only."""
         out = np.zeros((len(profiles), self.side.text.shape[1]), np.float32)
         rows = [n for n, p in enumerate(profiles) if p]
         if not rows:
@@ -233,12 +237,31 @@ class MetaRecommender:
 
         if self._encoder is None:
             self._encoder = TextEncoder(from_dict(EncoderConfig, self.info.encoder or {}))
-        # cached under the training template's namespace, as the training profiles were
-        template = from_dict(TemplateConfig, self.info.template or {})
-        vecs, _ = encode_texts([profiles[n] for n in rows], self._encoder, namespace=template.fingerprint(),
-                               show_progress=show_progress)
-        out[rows] = vecs
+        texts = [profiles[n] for n in rows]
+        lru = self._profile_lru
+        if lru is None:
+            # cached under the training template's namespace, as the training profiles were
+            template = from_dict(TemplateConfig, self.info.template or {})
+            out[rows], _ = encode_texts(texts, self._encoder, namespace=template.fingerprint(),
+                                        show_progress=show_progress)
+            return out
+        misses = list(dict.fromkeys(t for t in texts if t not in lru))
+        if misses:
+            vecs, _ = encode_texts(misses, self._encoder, use_cache=False, show_progress=show_progress)
+            lru.update(zip(misses, vecs))
+        for n, t in zip(rows, texts):
+            out[n] = lru[t]
+            lru.move_to_end(t)
+        while len(lru) > self._profile_lru_size:
+            lru.popitem(last=False)
         return out
+
+    def keep_profiles_in_memory(self, max_texts: int) -> None:
+        """Keep the vectors of the last `max_texts` profile texts in memory and write none to disk:
+        for a server, which meets an unbounded stream of distinct texts."""
+        if max_texts < 1:
+            raise ConfigError(f"max_texts must be >= 1, got {max_texts}")
+        self._profile_lru, self._profile_lru_size = OrderedDict(), int(max_texts)
 
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":
         """Adapt to one user from their interactions (original item ids) and optional profile text."""
@@ -259,7 +282,7 @@ class MetaRecommender:
 
     def check_support(self, idx: np.ndarray, ratings: np.ndarray) -> None:
         """Refuse what would silently skew the user vector: an item twice (it would count double)
-        or a rating outside this model's scale [0, rating_max] (NaN = unknown is fine)."""
+        or a rating outside this model's scale [rating_min, rating_max] (NaN = unknown is fine)."""
         uniq, counts = np.unique(idx, return_counts=True)
         if (counts > 1).any():
             raise ConfigError(f"item id(s) given more than once in the support set: "
@@ -268,15 +291,20 @@ class MetaRecommender:
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise ConfigError(f"rating {float(ratings[j]):g} for item {self.item_ids[idx[j]]!r} is outside this "
-                              f"model's rating scale [0, {self.info.rating_max:g}]")
+                              f"model's {self.rating_scale}")
+
+    @property
+    def rating_scale(self) -> str:
+        """"rating scale [1, 5]": the scale ratings must be on, for error messages."""
+        return f"rating scale [{self.info.rating_min:g}, {self.info.rating_max:g}]"
 
     def off_scale(self, ratings: np.ndarray) -> np.ndarray:
-        """bool, per rating: outside this model's scale [0, rating_max]. NaN (unknown) never is, and
-        an implicit-feedback model has no scale."""
+        """bool, per rating: not a finite number on this model's scale [rating_min, rating_max]. NaN
+        (unknown) never is; an implicit-feedback model takes any finite number."""
         r = np.asarray(ratings, np.float64)
         if not self.info.explicit:
-            return np.zeros(r.shape, bool)
-        return ~np.isnan(r) & ((r < 0) | (r > self.info.rating_max))
+            return np.isinf(r)
+        return ~np.isnan(r) & ~((r >= self.info.rating_min) & (r <= self.info.rating_max))
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, out: str | Path, state: dict[str, torch.Tensor] | None = None) -> None:

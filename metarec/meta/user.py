@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from metarec.core.errors import ConfigError
 from metarec.core.metrics import top_k as ranked_top_k
@@ -80,13 +81,22 @@ class AdaptedUser:
         return self.scores[self.rec.index_of(list(items))]
 
     def update(self, interactions) -> "AdaptedUser":
-        """A new AdaptedUser with (item_id or (item_id, rating)) appended to the support set."""
+        """A new AdaptedUser adapted on the support set plus `interactions` (item ids, or (item_id,
+        rating) pairs; no rating means unknown), in the order given, as the user's newest.
+
+        An item already in the support set (or given twice here) is a re-rating: the newest rating
+        counts, and the item moves to the end of the support set as its latest interaction. This
+        user is left as it was."""
         ids, rs = [], []
         for x in interactions:
             i, r = (x if isinstance(x, (tuple, list)) else (x, float("nan")))
             ids.append(i)
-            rs.append(r)
-        idx = np.concatenate([self.support, self.rec.index_of(ids)])
+            rs.append(float("nan") if r is None else r)
+        new = self.rec.index_of(ids)
+        idx = np.concatenate([self.support, new])
         r = np.concatenate([self.ratings, np.asarray(rs, np.float32)])
+        # keep each item's last entry only, in the order those last entries come
+        last = np.flatnonzero(~pd.Series(idx[::-1]).duplicated().to_numpy()[::-1])
+        idx, r = idx[last], r[last]
         self.rec.check_support(idx, r)
         return AdaptedUser(self.rec, idx, r, self.profile_vec, self.profile)

@@ -56,6 +56,13 @@ def meta_data(fd: FitData, side: ItemSide, encoder: EncoderConfig | None,
                     recent_rows=None if fd.recent is None or side.recent is None else fd.recent[warm])
 
 
+def rating_min(fd: FitData) -> float:
+    """The lowest rating on the training side (0 for implicit feedback): the bottom of the scale a
+    fitted model accepts ratings on."""
+    r = fd.ratings.data
+    return float(np.nanmin(r)) if fd.explicit and np.isfinite(r).any() else 0.0
+
+
 @register
 class MetaRecMethod(Method):
     """The meta-learned scoring head over text + collaborative side features (metarec's default)."""
@@ -103,7 +110,8 @@ class MetaRecMethod(Method):
         md = meta_data(data, side, self.encoder)
         model = ScoringModel(head, side.text.shape[1], side.n_items,
                              generator=torch.Generator().manual_seed(self.seed))
-        info = RecommenderInfo(dataset=data.dataset, rating_max=md.rating_max, explicit=md.explicit,
+        info = RecommenderInfo(dataset=data.dataset, rating_min=rating_min(data), rating_max=md.rating_max,
+                               explicit=md.explicit,
                                n_inner_neg=self.train.n_inner_neg,
                                encoder=to_dict(self.encoder) if self.encoder else None)
         self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed,
@@ -332,7 +340,8 @@ class MeLU(Method):
         train = TrainConfig(steps=self.steps, meta_batch=self.meta_batch, lr=5e-5, seed=self.seed, p_first=0.0,
                             keep_best=False, eval_every=100,
                             n_neg=0 if data.explicit else 100, n_inner_neg=0 if data.explicit else 20)
-        info = RecommenderInfo(dataset=data.dataset, rating_max=rmax, explicit=data.explicit, n_inner_neg=0)
+        info = RecommenderInfo(dataset=data.dataset, rating_min=rating_min(data), rating_max=rmax,
+                               explicit=data.explicit, n_inner_neg=0)
         self.trainer = MetaTrainer(model, torch.zeros(side.n_items, 1), md, self.meta, train)
         self.rec = MetaRecommender(model, self.meta, side, info, seed=self.seed, learner=self.trainer.learner)
         if validator is not None:

@@ -164,8 +164,11 @@ class ItemSide:
             denom[~mask.ravel()[r.row]] = 0.0
             vals = np.divide(data, denom, out=np.zeros_like(data), where=denom > 0)
             cos = sp.csr_matrix((vals, rows.indices, rows.indptr), shape=(u_n * k, i_n))
-            # summed in slot order per (user, item), as a dense sum over the slot axis would
-            cos_sum = np.bincount(user * i_n + r.col, weights=vals, minlength=u_n * i_n).reshape(u_n, i_n)
+            # summed in slot order per (user, item), as a dense sum over the slot axis would; float64
+            # even when nothing is stored (support items never seen before T), where numpy's bincount
+            # ignores the weights and returns int64
+            cos_sum = np.bincount(user * i_n + r.col, weights=vals, minlength=u_n * i_n).astype(
+                np.float64, copy=False).reshape(u_n, i_n)
         n_sup = mask.sum(axis=1).astype(np.float64)
         knn = cos_sum / np.sqrt(np.maximum(n_sup, 1.0))[:, None]
         st = self.text[support].astype(np.float64) * mask[..., None]

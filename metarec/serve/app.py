@@ -7,49 +7,88 @@ POST /recommend {"support": [{"item_id": 50, "rating": 5}], "profile": "...", "k
 whole catalog for that user (support items left out); POST /recommend/batch does the same for many
 users in one request ({"users": [{"user_id": ..., "support": [...], "profile": ...}], "k": 10}),
 adapting users with the same number of interactions together; POST /score scores given items;
-GET /health says which model is loaded. Bad input (an unknown item, an item twice, a rating off the
-model's scale) is a 422 with the reason, never a 500. The model is loaded once, when the app is
-created; requests are served one at a time (each adapts a copy of the head: a few ms on ML-100K).
+GET /health says which model is loaded; GET /docs is Swagger UI, served from files installed with
+the package (it works offline).
+
+Bad input (an unknown item, an item twice, a rating off the model's scale, a value of the wrong
+type) is a 422 with the reason, never a 500; a request past `ServeLimits` is a 413 (body size) or a
+422 (profile length, support size, list lengths). The model is loaded once, when the app is created;
+requests are served one at a time (each adapts a copy of the head: a few ms on ML-100K). Profile
+vectors computed while serving stay in a bounded in-memory LRU; nothing is written to disk.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Annotated, Union
 
 import pandas as pd
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from metarec import __version__
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
 
-ItemId = Union[int, str]
-UserId = Union[int, str]
+
+@dataclass(frozen=True, kw_only=True)
+class ServeLimits:
+    """What one request may hold (the documented limits of the HTTP service)."""
+
+    max_request_bytes: int = 4 * 1024 * 1024  # a larger body is a 413 (about 100,000 interactions)
+    max_support: int = 1_000  # interactions per user
+    max_profile_chars: int = 5_000  # the encoder reads the first few hundred tokens of a profile anyway
+    max_users: int = 10_000  # users per /recommend/batch request
+    max_items: int = 100_000  # items in /score, and in exclude / candidates lists
+    max_k: int = 10_000
+    profile_cache: int = 10_000  # profile texts whose vectors are kept in memory (least recently used go)
 
 
-class Interaction(BaseModel):
+LIMITS = ServeLimits()
+
+# strict: JSON true is not item 1, and "1" is not 1 (a catalog of string ids and one of numbers differ)
+ItemId = Union[StrictInt, StrictStr]
+UserId = Union[StrictInt, StrictStr]
+Rating = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Profile = Annotated[str, Field(max_length=LIMITS.max_profile_chars,
+                               description=f"Profile text, e.g. 'A 24-year-old male technician.' "
+                                           f"(at most {LIMITS.max_profile_chars} characters)")]
+K = Annotated[int, Field(strict=True, ge=1, le=LIMITS.max_k, description="How many items to return.")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+
+
+class Interaction(_In):
     item_id: ItemId
-    rating: float | None = None  # None: an implicit interaction (or an unknown rating)
+    rating: Rating | None = None  # None: an implicit interaction (or an unknown rating)
 
 
-class UserIn(BaseModel):
-    support: list[Interaction] = Field(default_factory=list, description="The user's interactions (K may be 0).")
-    profile: str | None = Field(None, description="Profile text, e.g. 'A 24-year-old male technician.'")
+class UserIn(_In):
+    support: list[Interaction] = Field(default_factory=list, max_length=LIMITS.max_support,
+                                       description=f"The user's interactions (K may be 0; at most "
+                                                   f"{LIMITS.max_support}).")
+    profile: Profile | None = None
 
 
 class RecommendIn(UserIn):
-    k: int = Field(10, ge=1, le=10_000)
-    exclude: list[ItemId] = Field(default_factory=list, description="Items never to recommend (besides the support).")
-    candidates: list[ItemId] | None = Field(None, description="Rank only these items (default: the whole catalog).")
+    k: K = 10
+    exclude: list[ItemId] = Field(default_factory=list, max_length=LIMITS.max_items,
+                                  description="Items never to recommend (besides the support).")
+    candidates: list[ItemId] | None = Field(None, max_length=LIMITS.max_items,
+                                            description="Rank only these items (default: the whole catalog).")
 
 
 class ScoreIn(UserIn):
-    items: list[ItemId] = Field(..., min_length=1, max_length=100_000)
+    items: list[ItemId] = Field(..., min_length=1, max_length=LIMITS.max_items,
+                                description="Items to score, each once.")
 
 
 class Recommendation(BaseModel):
@@ -64,16 +103,16 @@ class RecommendOut(BaseModel):
 
 
 class ScoreOut(BaseModel):
-    scores: dict[str, float]
+    scores: dict[str, float] = Field(description="Each requested item's score, keyed by its id as text.")
 
 
 class BatchUserIn(UserIn):
     user_id: UserId
 
 
-class BatchIn(BaseModel):
-    users: list[BatchUserIn] = Field(..., min_length=1, max_length=100_000)
-    k: int = Field(10, ge=1, le=10_000)
+class BatchIn(_In):
+    users: list[BatchUserIn] = Field(..., min_length=1, max_length=LIMITS.max_users)
+    k: K = 10
 
 
 class UserRecommendations(BaseModel):
@@ -85,16 +124,58 @@ class BatchOut(BaseModel):
     users: list[UserRecommendations]
 
 
-def create_app(model_dir: str | Path | None = None, device: str | None = None) -> FastAPI:
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` is a 413, whether its Content-Length says so
+    up front or the body runs past it while being read (chunked uploads)."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            response = JSONResponse(status_code=413, content={"detail": self._too_large()})
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # raised inside the route's body read: FastAPI answers it
+                raise HTTPException(status_code=413, detail=self._too_large())
+            return message
+
+        return await self.app(scope, limited, send)
+
+    def _too_large(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes (ServeLimits.max_request_bytes)"
+
+
+def create_app(model_dir: str | Path | None = None, device: str | None = None,
+               limits: ServeLimits | None = None) -> FastAPI:
     """The app for the model in `model_dir` (default: $METAREC_MODEL) on `device` (default:
-    $METAREC_DEVICE, else cpu). Raises ConfigError when no model folder is given."""
+    $METAREC_DEVICE, else cpu). Raises ConfigError when no model folder is given.
+
+    `limits.max_request_bytes` and `limits.profile_cache` may be changed; the other limits are the
+    request schema's and stay at `LIMITS` (they are in the OpenAPI document)."""
+    limits = limits or LIMITS
     model_dir = model_dir or os.environ.get("METAREC_MODEL")
     if not model_dir:
         raise ConfigError("no model: pass model_dir or set METAREC_MODEL to a folder written by `metarec meta-train`")
     rec = MetaRecommender.load(model_dir, device=device or os.environ.get("METAREC_DEVICE", "cpu"))
+    rec.keep_profiles_in_memory(limits.profile_cache)
     lock = threading.Lock()
-    app = FastAPI(title="metarec", version=__version__,
-                  description="Few-shot recommendation for new users from a meta-trained model.")
+    app = FastAPI(title="metarec", version=__version__, docs_url=None, redoc_url=None,
+                  description="Few-shot recommendation for new users from a meta-trained model. Limits per "
+                              f"request: a body of at most {limits.max_request_bytes} bytes (else 413); at most "
+                              f"{LIMITS.max_support} interactions per user, profiles of at most "
+                              f"{LIMITS.max_profile_chars} characters, {LIMITS.max_users} users per batch and "
+                              f"{LIMITS.max_items} items per list (else 422).")
+    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    _self_hosted_docs(app)
 
     @app.exception_handler(MetarecError)
     def bad_input(request: Request, e: MetarecError) -> JSONResponse:
@@ -119,6 +200,14 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
 
     @app.post("/score", response_model=ScoreOut)
     def score(body: ScoreIn) -> ScoreOut:
+        # the answer is keyed by the id as text: 1 and "1" (one item, or two items whose keys
+        # collide) would share a key, so each item is asked for once
+        seen: dict = {}
+        for i, n in zip(body.items, rec.index_of(body.items).tolist()):
+            first = seen.get(n, seen.get(str(i)))
+            if first is not None:
+                raise ConfigError(f"items: item {i!r} is listed twice (as {first!r} and {i!r}); list each item once")
+            seen[n] = seen[str(i)] = i
         s = adapt(body).score(body.items)
         return ScoreOut(scores={str(i): float(v) for i, v in zip(body.items, s)})
 
@@ -141,3 +230,24 @@ def create_app(model_dir: str | Path | None = None, device: str | None = None) -
         return BatchOut(users=[UserRecommendations(user_id=u, recommendations=rows.get(u, [])) for u in ids])
 
     return app
+
+
+def _self_hosted_docs(app: FastAPI) -> None:
+    """/docs as Swagger UI from the swagger-ui-bundle package's files (FastAPI's self-hosting recipe),
+    so the page works on a machine without internet; without that package /docs says how to get it."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ModuleNotFoundError:
+        swagger_ui_path = None
+    if swagger_ui_path is not None:
+        app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        if swagger_ui_path is None:
+            return HTMLResponse("Swagger UI needs the swagger-ui-bundle-v2 package: pip install 'metarec[serve]'. "
+                                "The OpenAPI document is at /openapi.json.", status_code=501)
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="metarec - API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")

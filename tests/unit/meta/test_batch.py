@@ -68,7 +68,7 @@ def test_batch_lists_are_the_single_user_lists(served):
     (lambda df: df.assign(item_id=df["item_id"].where(df.index != 2, 424242)), UnknownItemError,
      r"interactions row 2: user 'a': item id 424242 is not in this model's catalog"),
     (lambda df: df.assign(rating=df["rating"].where(df.index != 4, 7.0)), ConfigError,
-     r"interactions row 4: user 'c': rating 7 is outside this model's rating scale \[0, 5\]"),
+     r"interactions row 4: user 'c': rating 7 is outside this model's rating scale \[1, 5\]"),
     (lambda df: pd.concat([df, df.iloc[[0]]], ignore_index=True), ConfigError,
      r"interactions row 12: user 'a': item \d+ given twice"),
     (lambda df: df.drop(columns="item_id"), ConfigError, r"missing column\(s\) \['item_id'\]"),

@@ -144,10 +144,19 @@ def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
         rec.adapt([99999])
     with pytest.raises(ConfigError, match=r"more than once in the support set: \[2\]"):
         rec.adapt([1, 2, 2])
-    with pytest.raises(ConfigError, match=r"more than once in the support set: \[1\]"):
-        user.update([(1, 4.0)])  # already in the support set
-    with pytest.raises(ConfigError, match=r"rating 7 for item 2 is outside this model's rating scale \[0, 5\]"):
-        rec.adapt([1, 2], ratings=[5, 7])
+    # an item already in the support set is re-rated: the newest rating counts, the item becomes the
+    # newest interaction, and the result is what adapting on that support set from scratch gives
+    again = user.update([(1, 2.0)])
+    assert [rec.item_ids[i] for i in again.support] == [2, 5, 1] and again.ratings.tolist() == [4, 3, 2]
+    np.testing.assert_array_equal(again.scores, rec.adapt([2, 5, 1], ratings=[4, 3, 2]).scores)
+    twice = user.update([(7, 1.0), 2, (7, 4.0)])  # within one update too; no rating is unknown
+    assert [rec.item_ids[i] for i in twice.support] == [1, 5, 2, 7]
+    np.testing.assert_array_equal(twice.ratings, [5, 3, np.nan, 4])
+    assert [rec.item_ids[i] for i in user.support] == [1, 2, 5]  # the user updated is left as it was
+    # the scale is the training log's (1-5 in the fixture): 0 and 7 are off it, as is a non-number
+    for r in (7, 0, float("inf")):
+        with pytest.raises(ConfigError, match=rf"rating {r:g} for item 2 is outside this model's rating scale \[1, 5\]"):
+            rec.adapt([1, 2], ratings=[5, r])
     (tmp_path / "m" / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="model.safetensors"):
         MetaRecommender.load(tmp_path / "m")

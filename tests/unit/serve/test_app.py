@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from metarec.core.errors import ConfigError
 from metarec.meta.recommender import MetaRecommender
-from metarec.serve.app import create_app
+from metarec.serve.app import ServeLimits, create_app
 
 
 def test_recommend_and_score_match_the_python_api(served):
@@ -27,9 +27,11 @@ def test_recommend_and_score_match_the_python_api(served):
     assert [r["item_id"] for r in got] == ids and [r["rank"] for r in got] == [1, 2, 3, 4]
     np.testing.assert_allclose([r["score"] for r in got], scores, rtol=1e-6)
     assert [r["title"] for r in got] == [rec.titles[j] for j in rec.index_of(ids)]
-    s = client.post("/score", json={**body, "items": ids[:2]}).json()["scores"]
+    scoring = {key: v for key, v in body.items() if key != "k"}  # /score takes no k: an unknown field is a 422
+    assert client.post("/score", json={**body, "items": ids[:2]}).status_code == 422
+    s = client.post("/score", json={**scoring, "items": ids[:2]}).json()["scores"]
     np.testing.assert_allclose([s[str(i)] for i in ids[:2]], ref.score(ids[:2]), rtol=1e-6)
-    bad = client.post("/score", json={**body, "items": [424242]})
+    bad = client.post("/score", json={**scoring, "items": [424242]})
     assert bad.status_code == 422 and "424242" in bad.json()["detail"]
     some = client.post("/recommend", json={**body, "exclude": ids[:1], "candidates": ids[:3]}).json()
     assert [r["item_id"] for r in some["recommendations"]] == ids[1:3]
@@ -90,3 +92,85 @@ def test_batch_answers_each_user_as_recommend_does(served):
     assert bad.status_code == 422 and "users[1].support[0]: user 'u9': item id 424242" in bad.json()["detail"]
     twice = client.post("/recommend/batch", json={"users": [users[0], users[0]]})
     assert twice.status_code == 422 and "user 'u1' given twice" in twice.json()["detail"]
+
+
+def test_new_items_alone_or_mixed_are_served(served):
+    """A support set of items nobody interacted with before the cut (the cold-start case itself)
+    once crashed on an int64 buffer (issue 31): now a full, finite top k everywhere."""
+    model_dir, tiny_ml = served
+    client = TestClient(create_app(model_dir))
+    rec = MetaRecommender.load(model_dir)
+    new = [int(i) for i in tiny_ml.item_ids[~rec.warm]]
+    assert new == [41, 42, 43]
+    for support in ([41], [41, 42, 43], [41, 1, 2]):
+        body = {"support": [{"item_id": i, "rating": 4} for i in support], "k": 5}
+        got = client.post("/recommend", json=body)
+        assert got.status_code == 200, got.text
+        rows = got.json()["recommendations"]
+        ref_ids, ref_scores = rec.adapt(support, ratings=[4] * len(support)).recommend(5)
+        assert [r["item_id"] for r in rows] == ref_ids and len(ref_ids) == 5
+        assert np.isfinite(ref_scores).all() and not set(ref_ids) & set(support)
+        scored = client.post("/score", json={"support": body["support"], "items": [42, 7]})
+        assert scored.status_code == 200 and len(scored.json()["scores"]) == 2
+    batch = client.post("/recommend/batch", json={"users": [
+        {"user_id": "a", "support": [{"item_id": 41}]}, {"user_id": "b", "support": [{"item_id": 3}]}], "k": 4})
+    assert batch.status_code == 200 and [len(u["recommendations"]) for u in batch.json()["users"]] == [4, 4]
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"support": [{"item_id": True}]}, "item_id"),  # JSON true is no item id (it was read as item 1)
+    ({"support": [{"item_id": 1, "rating": "5"}]}, "rating"),
+    ({"support": [{"item_id": 1}], "k": "3"}, "k"),
+    ({"support": [{"item_id": 1}], "exlcude": [2]}, "exlcude"),  # a misspelt field is not ignored
+    ({"profile": "x" * 5_001}, "5000 characters"),
+    ({"support": [{"item_id": 1 + n % 40} for n in range(1_001)]}, "1000 items"),
+])
+def test_wrong_types_and_limits_are_422s(served, body, reason):
+    r = TestClient(create_app(served[0])).post("/recommend", json=body)
+    assert r.status_code == 422 and reason in r.text, r.text
+
+
+def test_score_refuses_an_item_twice_and_big_bodies_are_413s(served):
+    client = TestClient(create_app(served[0]))
+    r = client.post("/score", json={"items": [1, "1"]})  # one item under two spellings: one key in the answer
+    assert r.status_code == 422 and "item '1' is listed twice (as 1 and '1')" in r.json()["detail"]
+    small = TestClient(create_app(served[0], limits=ServeLimits(max_request_bytes=200)))
+    body = {"support": [{"item_id": i} for i in range(1, 20)]}
+    r = small.post("/recommend", json=body)
+    assert r.status_code == 413 and "larger than 200 bytes" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the body is counted as it arrives
+        yield b'{"support": ['
+        for i in range(1, 20):
+            yield f'{{"item_id": {i}}}, '.encode()
+        yield b'{"item_id": 20}]}'
+
+    r = small.post("/recommend", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than 200 bytes" in r.json()["detail"]
+    assert small.post("/recommend", json={"k": 2}).status_code == 200
+
+
+def test_profiles_stay_in_a_bounded_memory_cache(served, tmp_path, monkeypatch):
+    monkeypatch.setenv("METAREC_CACHE_DIR", str(tmp_path / "cache"))
+    app = create_app(served[0], limits=ServeLimits(profile_cache=2))
+    client = TestClient(app)
+    for n in range(4):
+        assert client.post("/recommend", json={"profile": f"A {20 + n}-year-old reader.", "k": 2}).status_code == 200
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.*"))
+    rec = MetaRecommender.load(served[0])
+    rec.keep_profiles_in_memory(2)
+    one = rec.encode_profiles(["A 22-year-old reader.", "A 23-year-old reader.", "A 22-year-old reader."])
+    assert list(rec._profile_lru) == ["A 23-year-old reader.", "A 22-year-old reader."]  # most recent last
+    np.testing.assert_array_equal(one[0], one[2])
+    rec.encode_profiles(["A 99-year-old reader."])
+    assert list(rec._profile_lru) == ["A 22-year-old reader.", "A 99-year-old reader."]
+
+
+def test_docs_are_served_offline(served):
+    client = TestClient(create_app(served[0]))
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
+    js = client.get("/docs-static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs-static/swagger-ui.css").status_code == 200
+    assert client.get("/redoc").status_code == 404  # ReDoc would load its script from a CDN

@@ -14,6 +14,7 @@ score the model on that split's test users later, and refuses a log it was not t
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from metarec.bench.evaluate import VAL_SAMPLE, evaluate_episodes, fit_data, make_validator
@@ -27,6 +28,8 @@ from metarec.meta.checkpoint import load_json, require
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
 from metarec.methods.neural import MetaRecMethod, score_users
+
+log = logging.getLogger(__name__)
 
 
 def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: int = 0,
@@ -46,9 +49,15 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
     cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
     split = make_split(data, cfg)
     validator = make_validator(split, k=val_shots, max_users=max_val_users)
+    log.info("%s: %d warm users to train on, %d validation users scored at K = %d (%s split)", data.name,
+             len(split.warm_users), getattr(validator, "n_users", len(split.val_users)), val_shots, cfg.mode)
     if out is not None:
         record = {"split": to_dict(cfg), "data": data.fingerprint(), "val_shots": val_shots}
         _check_resumable(Path(out), record, resume)
+        if resume and (Path(out) / "trainer.json").is_file():
+            step = load_json(Path(out) / "trainer.json").get("step")
+            log.info("%s holds an unfinished run: it goes on from step %s once the catalog side and the start "
+                     "are rebuilt (--restart starts afresh)", out, step)
         Path(out).mkdir(parents=True, exist_ok=True)
         save_json(Path(out) / "split.json", record)
     method.fit(fit_data(split), validator,

@@ -45,6 +45,31 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
+class _AboveBars(logging.Handler):
+    """Writes each record as one line on stderr through tqdm, so that lines and bars do not tear."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def say_progress() -> None:
+    """For long commands (meta-train): metarec's INFO lines (each start tried, each validation, a
+    resume) on stderr, plain, one per line: above the progress bars on a terminal, alone in a log
+    file. With --verbose every logger already prints at INFO."""
+    root = logging.getLogger()
+    if root.level <= logging.INFO and root.handlers:
+        return
+    lib = logging.getLogger("metarec")
+    if not any(isinstance(h, _AboveBars) for h in lib.handlers):
+        handler = _AboveBars()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        lib.addHandler(handler)
+    lib.setLevel(logging.INFO)
+    lib.propagate = False
+
+
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 

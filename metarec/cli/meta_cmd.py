@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_json, fail, parse_ints
+from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_json, fail, parse_ints, say_progress
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
@@ -43,10 +43,16 @@ def meta_train(
     cuda_graphs: str = typer.Option(_T.cuda_graphs, help="Replay each meta-step as a CUDA graph: auto (on CUDA "
                                     "with the functional backend), on (that, or an error) or off."),
 ) -> None:
-    """Meta-train the scoring head on warm users (pre-T); early-stop on validation users."""
+    """Meta-train the scoring head on warm users (pre-T); early-stop on validation users.
+
+    Shows progress bars on a terminal and one log line per step of the work (each start tried,
+    each validation, with the time left) on stderr either way; an unfinished run resumes and says
+    from which step."""
     from metarec.bench.train import meta_train as train_model
     from metarec.data import load_dataset
     from metarec.encoders import EncoderConfig
+
+    say_progress()
 
     try:
         method = train_model(

@@ -64,6 +64,7 @@ def _integer_ratings(path: Path, sep: str) -> pd.DataFrame:
     df = read_table(path, sep=sep, names=["user_id", "item_id", "rating", "timestamp"], encoding="latin-1")
     ratings = pd.DataFrame({c: to_numeric(df, c, path) for c in df.columns})
     _check_ratings(ratings["rating"].to_numpy(), 1, 5, path, df)
+    _check_times(ratings["timestamp"].to_numpy(), df, "timestamp", path)
     return ratings
 
 
@@ -139,6 +140,7 @@ def load_ml_latest(root: Path, name: str) -> InteractionData:
         "timestamp": to_numeric(df, "timestamp", p, header=True),
     })
     _check_ratings(ratings["rating"].to_numpy(), 0.5, 5, p, df, header=True)
+    _check_times(ratings["timestamp"].to_numpy(), df, "timestamp", p)
     pm = root / "movies.csv"
     mv = read_table(pm, sep=",", names=["item_id", "title", "genres"], encoding="utf-8", header=True,
                     quoted=True)
@@ -279,19 +281,25 @@ def read_interactions(path: Path, cfg: CsvConfig | None = None, *, optional_rati
 TIME_RANGE = (-30_610_224_000, 253_402_300_799)
 
 
+def _check_times(t: np.ndarray, df: pd.DataFrame, name: str, p: Path) -> np.ndarray:
+    """`t` (unix seconds as read from `df[name]`) when every time is finite and within TIME_RANGE;
+    else a DataFormatError naming the first bad one's line."""
+    ok = np.isfinite(t) & (t >= TIME_RANGE[0]) & (t <= TIME_RANGE[1])
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise DataFormatError(f"{_where(df, row)}column {name!r}: expected unix seconds between {TIME_RANGE[0]} and "
+                              f"{TIME_RANGE[1]} (the years 1000-9999), got {str(df[name].iloc[row]).strip()!r}"
+                              + (" (milliseconds? divide by 1000)" if np.isfinite(t[row]) else ""),
+                              path=p, line=line_of(df, row))
+    return t
+
+
 def _unix_seconds(df: pd.DataFrame, name: str, p: Path) -> np.ndarray:
     """int64 unix seconds from a column of unix seconds or of dates (one form throughout)."""
     col = df[name].astype(str).str.strip()
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().all():
-        ok = (np.isfinite(num) & (num >= TIME_RANGE[0]) & (num <= TIME_RANGE[1])).to_numpy()
-        if not ok.all():
-            row = int(np.flatnonzero(~ok)[0])
-            raise DataFormatError(f"{_where(df, row)}column {name!r}: expected unix seconds between "
-                                  f"{TIME_RANGE[0]} and {TIME_RANGE[1]} (the years 1000-9999), got {col.iloc[row]!r}"
-                                  + (" (milliseconds? divide by 1000)" if np.isfinite(num.iloc[row]) else ""),
-                                  path=p, line=line_of(df, row))
-        return num.to_numpy(np.float64).astype(np.int64)
+        return _check_times(num.to_numpy(np.float64), df, name, p).astype(np.int64)
     with warnings.catch_warnings():
         # pandas guesses one format from the first dates and turns every date written otherwise
         # into NaT (or, when it cannot guess, warns and parses one by one); dates that the guess
@@ -310,9 +318,10 @@ def _unix_seconds(df: pd.DataFrame, name: str, p: Path) -> np.ndarray:
         row = int(np.flatnonzero(ts.isna().to_numpy())[0])
         raise DataFormatError(f"{_where(df, row)}column {name!r}: mixes unix seconds ({col.iloc[row]!r}) with "
                               "dates; write every time in one form", path=p, line=line_of(df, row))
-    # resolution-independent (pandas 3 parses to microseconds, older pandas to nanoseconds)
-    epoch = pd.Timestamp(0, tz="UTC")
-    return ((ts - epoch) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    # whole seconds whatever pandas' resolution (microseconds in pandas 3, nanoseconds before):
+    # numpy's datetime64[s] holds every year, where nanoseconds end in 1677 and 2262
+    secs = ts.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)
+    return _check_times(secs.astype(np.float64), df, name, p).astype(np.int64)
 
 
 def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:

@@ -56,7 +56,10 @@ def encode_texts(texts: list[str], encoder: TextEncoder, *, cache_dir: str | Pat
         dim = found[0].shape[0] if found else encoder.dim
     out = np.stack(found).astype(np.float32) if found else np.zeros((0, dim), np.float32)
     stats = EncodeStats(len(texts), int(hits.sum()), time.perf_counter() - t0, dim)
-    log.info("encoded %d texts (%d cache hits) in %.2fs", stats.n_texts, stats.cache_hits, stats.seconds)
+    # said when something was encoded; a pass served wholly from the cache (each validation's
+    # profiles) is no news
+    log.log(logging.INFO if stats.cache_hits < stats.n_texts else logging.DEBUG,
+            "encoded %d texts (%d cache hits) in %.2fs", stats.n_texts, stats.cache_hits, stats.seconds)
     return out, stats
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,8 @@ class MetaTrainer:
         self.rng.bit_generator.state = meta["rng_numpy"]
         self.step, self.best, self.best_step = meta["step"], meta["best"], meta["best_step"]
         self.bad_evals, self.history = meta["bad_evals"], meta["history"]
-        log.info("resumed at step %d (best %.4f at step %d)", self.step, self.best, self.best_step)
+        log.info("resuming from step %d of %s (best validation %.4f at step %d)", self.step, out, self.best,
+                 self.best_step)
         return True
 
     # -- loop -------------------------------------------------------------------------------
@@ -190,6 +192,7 @@ class MetaTrainer:
             writer = SummaryWriter(c.tensorboard)
         bar = progress(total=c.steps, initial=self.step, desc="meta-train", unit="step")
         losses: list[torch.Tensor] = []
+        started, first_step = time.perf_counter(), self.step
         if self.step == 0 and self.evaluate is not None and not self.history:
             # the initialisation is a candidate too: early stopping may keep it
             self.best = start_score if start_score is not None else self.evaluate(self.model, self.learner)
@@ -212,7 +215,10 @@ class MetaTrainer:
                 else:
                     self.bad_evals += 1
                 bar.set_postfix(loss=f"{mean:.4f}", val=f"{score:.4f}", best=f"{self.best:.4f}")
-                log.info("step %d loss %.4f val %.4f", self.step, mean, score)
+                per_step = (time.perf_counter() - started) / (self.step - first_step)
+                log.info("step %d/%d: loss %.4f, validation %.4f (best %.4f at step %d), about %s left at most",
+                         self.step, c.steps, mean, score, self.best, self.best_step,
+                         _duration(per_step * (c.steps - self.step)))
                 losses = []
                 if out is not None:
                     self.save(out)
@@ -223,3 +229,10 @@ class MetaTrainer:
             self.graphed.reset()
         self._load_state(self.best_state)
         return self
+
+
+def _duration(seconds: float) -> str:
+    """"45 s", "12 min", "2.5 h": a remaining time as a person reads it."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

@@ -162,7 +162,8 @@ class EASE(Method):
                 best, best_p = lam, p
             del p
             self.b = None  # one dense I x I less at the next inverse
-        log.info("ease: lambda=%s chosen on validation users (%s)", best, scores)
+        log.info("ease: lambda=%s chosen on validation users (%s)", best,
+                 ", ".join(f"{lam:g}: {s:.4f}" for lam, s in scores.items()))
         done.clear()  # one training matrix per split: keep only the latest P
         done[key] = _Sweep(lam=best, val_scores=scores, p=best_p)
         return done[key]

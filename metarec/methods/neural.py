@@ -187,6 +187,9 @@ class MetaRecMethod(Method):
                 learners[lr] = meta, self.rec.learner_for(meta)
             self.rec.meta, self.rec.learner = learners[lr]
 
+        def name(g: tuple[dict, float]) -> str:
+            return f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items())
+
         learners: dict[float, tuple] = {}
         # coordinate search: every (content, pop) prior at the first learning rate (and larger content
         # weights while the largest wins); then ease x pop and trend x pop with the winning content
@@ -209,6 +212,7 @@ class MetaRecMethod(Method):
             tried.append((prior, lr))
             scores.append((validator if quick is None else quick)(self.score))
             bar.update()
+            log.info("start %d/%d: %s -> validation %.4f", len(scores), bar.total, name((prior, lr)), scores[-1])
 
         def grow(n: int) -> None:
             """n more tries than the bar planned (a grid extended past a winning edge)."""
@@ -249,9 +253,6 @@ class MetaRecMethod(Method):
                 break
             grow(1)
             attempt(prior, nxt)
-
-        def name(g: tuple[dict, float]) -> str:
-            return f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items())
 
         extra = {}
         if quick is not None:  # the sample's best few, scored on every validation user; the best of those

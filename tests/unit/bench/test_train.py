@@ -65,7 +65,7 @@ def test_meta_train_goes_on_only_under_the_same_split_and_validation_k(tiny_ml, 
     assert (tmp_path / "m" / "trainer.json").read_bytes() == before  # nothing of the run was touched
     with caplog.at_level("INFO", logger="metarec.meta.trainer"):
         got = meta_train(tiny_ml, tmp_path / "m", seed=1, train=TRAIN, encoder=enc, val_shots=2)  # the same: goes on
-    assert "resumed at step 5" in caplog.text and got.trainer.step == TRAIN.steps
+    assert "resuming from step 5 of" in caplog.text and got.trainer.step == TRAIN.steps
     fresh = meta_train(tiny_ml, tmp_path / "m", seed=1, train=TRAIN, encoder=enc, val_shots=3, resume=False)
     assert fresh.trainer.step == TRAIN.steps
     # a K no validation user reaches is refused before the folder is made

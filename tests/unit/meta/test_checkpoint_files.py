@@ -48,7 +48,7 @@ def test_damaged_json_files_name_the_file_and_the_fault(model):
         MetaRecommender.load(model)
     cfg.write_text(text)
     _edit_json(model / "items.json", lambda o: {**o, "item_ids": o["item_ids"][:-1]})
-    with pytest.raises(CheckpointError, match=r"items.json lists 39 item ids, config.json says 40"):
+    with pytest.raises(CheckpointError, match=r"items.json lists 42 item ids, config.json says 43"):
         MetaRecommender.load(model)
     (model / "items.json").unlink()
     with pytest.raises(CheckpointError, match=r"items.json: missing"):
@@ -64,7 +64,7 @@ def test_damaged_tensor_files_name_the_file_and_the_fault(model):
     with pytest.raises(CheckpointError, match=r"side.safetensors: no 'cooc.data' in it"):
         MetaRecommender.load(model)
     save_file({**tensors, "text": tensors["text"][:-1]}, side)
-    with pytest.raises(CheckpointError, match=r"side.safetensors does not fit config.json: .* 39, 40 and 40 items"):
+    with pytest.raises(CheckpointError, match=r"side.safetensors does not fit config.json: .* 42, 43 and 43 items"):
         MetaRecommender.load(model)
     save_file(tensors, side)
     weights = model / "model.safetensors"

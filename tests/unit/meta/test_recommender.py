@@ -167,9 +167,14 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
 
     data = write_ml100k(tmp_path / "ml-100k")
     py = [sys.executable, "-m", "metarec.cli", "--no-progress"]
-    subprocess.run(py + ["meta-train", "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(tmp_path / "m"),
-                         "--steps", "6", "--meta-batch", "4", "--model", tiny_models["bert"],
-                         "--outer-loss", "softmax"], check=True, capture_output=True, text=True)
+    train = py + ["meta-train", "--dataset", "ml-100k", "--data-dir", str(data), "--out", str(tmp_path / "m"),
+                  "--meta-batch", "4", "--model", tiny_models["bert"], "--outer-loss", "softmax"]
+    first = subprocess.run(train + ["--steps", "4"], check=True, capture_output=True, text=True)
+    # no terminal: plain lines on stderr say what the long work is doing, and a re-run says it resumes
+    assert "start 1/" in first.stderr and "step 4/4: loss" in first.stderr and "left at most" in first.stderr
+    again = subprocess.run(train + ["--steps", "6"], check=True, capture_output=True, text=True)
+    assert "goes on from step 4" in again.stderr and "resuming from step 4 of" in again.stderr
+    assert "step 6/6" in again.stderr and "Traceback" not in again.stderr
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["meta"]["algorithm"] == "maml" and (tmp_path / "m" / "model.safetensors").exists()
     assert cfg["meta"]["outer_loss"] == "softmax" and cfg["meta"]["loss"] == "softmax"  # not the default

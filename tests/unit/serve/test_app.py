@@ -5,6 +5,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from fastapi.testclient import TestClient
 
 from metarec.core.errors import ConfigError
@@ -174,3 +176,33 @@ def test_docs_are_served_offline(served):
     assert js.status_code == 200 and len(js.content) > 100_000
     assert client.get("/docs-static/swagger-ui.css").status_code == 200
     assert client.get("/redoc").status_code == 404  # ReDoc would load its script from a CDN
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_valid_support_gives_finite_scores_and_a_full_top_k(served, data):
+    """Warm items, new items or both; K = 0 up to the whole catalog; with or without ratings and a
+    profile: every score is finite and the top k is full (k capped by what is left to recommend)."""
+    model_dir, tiny_ml = served
+    rec = _loaded(model_dir)
+    ids = [int(i) for i in tiny_ml.item_ids]
+    support = data.draw(st.lists(st.sampled_from(ids), unique=True, max_size=min(50, len(ids))))
+    ratings = data.draw(st.one_of(st.none(), st.lists(st.one_of(st.floats(1, 5), st.just(float("nan"))),
+                                                          min_size=len(support), max_size=len(support))))
+    profile = data.draw(st.one_of(st.none(), st.sampled_from(["", "A 30-year-old female writer.", "é" * 300])))
+    k = data.draw(st.integers(1, 60))
+    user = rec.adapt(support, ratings=ratings, profile=profile)
+    assert user.scores.shape == (len(ids),) and np.isfinite(user.scores).all()
+    top, scores = user.recommend(k)
+    assert len(top) == min(k, len(ids) - len(support)) and not set(top) & set(support)
+    assert np.isfinite(scores).all() and np.all(np.diff(scores) <= 0)
+
+
+_LOADED: dict = {}
+
+
+def _loaded(model_dir) -> MetaRecommender:
+    """One loaded model per folder for the property test's many examples."""
+    if model_dir not in _LOADED:
+        _LOADED[model_dir] = MetaRecommender.load(model_dir)
+    return _LOADED[model_dir]

@@ -5,7 +5,7 @@ same users, in every run of one log).
     python benchmarks/merge_runs.py /tmp/valk-5=val-k5 /tmp/valk-20=val-k20 --methods metarec --out /tmp/merged
     python benchmarks/paired.py /tmp/merged --method metarec:val-k5
 
-Writes `per_user.csv` and `runs.json` (each run's command and tag) in --out. `--splits test,val`
+Writes `per_user.parquet` and `runs.json` (each run's command and tag) in --out. `--splits test,val`
 leaves out the warm-user rows, which `paired.py` does not read.
 """
 
@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+
+from metarec.bench.report import PER_USER, read_per_user, write_per_user
 
 
 def main() -> None:
@@ -32,7 +34,7 @@ def main() -> None:
         folder, sep, tag = spec.rpartition("=")
         if not sep or not folder or not tag:
             raise SystemExit(f"{spec!r}: expected RUN_DIR=TAG")
-        d = pd.read_csv(Path(folder) / "per_user.csv")
+        d = read_per_user(folder)
         d = d[d["split"].isin(splits)]
         for m in methods:
             rows = d[d["method"] == m]
@@ -48,7 +50,7 @@ def main() -> None:
         raise SystemExit(f"the runs have different seeds, so their users differ: {seeds}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    merged.to_csv(out / "per_user.csv", index=False, float_format="%.6g")
+    write_per_user(merged, out / PER_USER)
     (out / "runs.json").write_text(json.dumps(runs, indent=1) + "\n")
     print(merged.groupby(["method", "shots", "split"]).size().to_string())
 

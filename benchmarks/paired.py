@@ -1,4 +1,4 @@
-"""Paired tests of one method against every other, from a benchmark's per_user.csv.
+"""Paired tests of one method against every other, from a benchmark's per_user.parquet.
 
 The benchmark report tests only the best method against the runner-up; this answers "does method M
 beat each baseline?" for every K, with the runner's own `paired_test` over test users: a new user
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from metarec.bench.report import read_per_user
 from metarec.bench.stats import paired_test
 
 
@@ -37,7 +38,7 @@ def main() -> None:
                     help="test users (default), or validation users (what a choice of default may rest on)")
     args = ap.parse_args()
     who = "test" if args.split == "test" else "validation"
-    d = pd.read_csv(Path(args.results_dir) / "per_user.csv")
+    d = read_per_user(args.results_dir)
     d = d[d["split"] == args.split]
     wide = d.pivot_table(index=["shots", "seed", "user_id"], columns="method", values=args.metric)
     lines = [f"| K | other | {args.method} mean | other mean | mean diff | diff needed for p < 0.05 | pairs | users | "

@@ -1,7 +1,8 @@
-"""Write a benchmark's artefacts: results.json, per_user.csv, report.md (tables, tests, counts)."""
+"""Write a benchmark's artefacts: results.json, per_user.parquet, report.md (tables, tests, counts)."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import platform
@@ -14,7 +15,7 @@ import pandas as pd
 from metarec.bench.evaluate import HEADLINE
 from metarec.bench.runner import BenchmarkResult
 from metarec.bench.stats import mean_ci, paired_test
-from metarec.core.config import atomic_write_text, save_json
+from metarec.core.config import atomic_write_bytes, atomic_write_text, save_json
 from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError
 from metarec.methods.registry import method_class
@@ -58,13 +59,36 @@ def strongest(res: BenchmarkResult, k: int, exclude: str | None = None) -> str |
     return str(df.groupby("method")["value"].mean().idxmax())
 
 
+PER_USER = "per_user.parquet"
+
+
+def write_per_user(per_user: pd.DataFrame, path: Path) -> None:
+    """Per-user rows, sorted, as zstd-compressed Parquet with float32 metrics (about 7 significant
+    digits, more than the 6 the CSV it replaces kept, at a seventh of its size), written atomically."""
+    pu = per_user.sort_values(["method", "shots", "seed", "split", "user_id"], kind="stable").reset_index(drop=True)
+    floats = pu.select_dtypes("float64").columns
+    pu[floats] = pu[floats].astype(np.float32)
+    buf = io.BytesIO()
+    pu.to_parquet(buf, compression="zstd", index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_per_user(folder: str | Path) -> pd.DataFrame:
+    """A run's per-user rows: `per_user.parquet`, or the `per_user.csv` of runs written before it."""
+    folder = Path(folder)
+    if (folder / PER_USER).is_file():
+        return pd.read_parquet(folder / PER_USER)
+    if (folder / "per_user.csv").is_file():
+        return pd.read_csv(folder / "per_user.csv")
+    raise FileNotFoundError(f"{folder}: no {PER_USER} (written by `metarec benchmark --out`)")
+
+
 def write_artifacts(res: BenchmarkResult, out: Path, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     recs = sorted(res.records, key=lambda r: (r["method"], r["shots"], r["seed"], r["split"],
                                                r["scenario"], r["metric"]))
     save_json(out / "results.json", recs)
-    pu = res.per_user.sort_values(["method", "shots", "seed", "split", "user_id"], kind="stable")
-    atomic_write_text(out / "per_user.csv", pu.to_csv(index=False, float_format="%.6g"))
+    write_per_user(res.per_user, out / PER_USER)
     atomic_write_text(out / "report.md", render_report(res, command))
     save_json(out / "run_info.json", {
         "command": command, "git_sha": git_sha(), "python": platform.python_version(),

@@ -62,7 +62,7 @@ def benchmark(
         fail(e)
     write_artifacts(res, out, command)
     shutil.rmtree(progress_dir, ignore_errors=True)  # the report has it all now
-    console.print(f"wrote {out}/report.md, results.json, per_user.csv, ndcg_vs_shots.png")
+    console.print(f"wrote {out}/report.md, results.json, per_user.parquet, ndcg_vs_shots.png")
     from metarec.bench.report import seed_means
     from metarec.bench.stats import mean_ci
 

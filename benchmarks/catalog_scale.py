@@ -37,18 +37,18 @@ from synthetic_data import synthetic_log
 
 def network_paths(data, users: int, rounds: int) -> dict:
     """ms per user for full-catalog scoring through the network, both input layouts, alternated."""
-    from metarec.bench.evaluate import fit_data
+    from metarec.data.protocol import fit_data
     from metarec.data import SplitConfig, make_split
     from metarec.meta.tasks import catalog_inputs, outer_inputs, support_weights
     from metarec.encoders import item_embeddings
     from metarec.models.features import FEATURES, ItemSide
-    from metarec.models.heads import HeadConfig, ScoringModel
+    from metarec.models.scoring import ScoringConfig, ScoringModel
 
     split = make_split(data, SplitConfig(seed=0))
     fd = fit_data(split)
     side = ItemSide.build(item_embeddings(fd.items), fd.matrix, fd.recent)
     # the default features less "ease", which the fit leaves out at this catalog size
-    model = ScoringModel(HeadConfig(features=FEATURES), side.text.shape[1], side.n_items,
+    model = ScoringModel(ScoringConfig(features=FEATURES), side.text.shape[1], side.n_items,
                          generator=torch.Generator().manual_seed(0))
     ep = split.episodes("val", 5)
     sup, rat = ep.support_items[:users], ep.support_ratings[:users]

@@ -32,12 +32,12 @@ def speed_problem(data_dir: str, dev: torch.device, vectors: str | None = None, 
     default split: the default features, ease included (lambda 3e4, ML-100K's usual validation choice;
     the value does not change the cost). `vectors`: an .npz with `items` and `profiles` instead of
     encoding the texts; `save_vectors`: write the encoded ones there."""
-    from metarec.bench.evaluate import fit_data
+    from metarec.data.protocol import fit_data
     from metarec.data import load_dataset, make_split
     from metarec.encoders import item_embeddings, profile_vectors
-    from metarec.methods.neural import meta_data
+    from metarec.meta.train import meta_data
     from metarec.models.features import ItemSide
-    from metarec.models.heads import HeadConfig, ScoringModel
+    from metarec.models.scoring import ScoringConfig, ScoringModel
 
     data = load_dataset("ml-100k", data_dir)
     split = make_split(data)
@@ -54,7 +54,7 @@ def speed_problem(data_dir: str, dev: torch.device, vectors: str | None = None, 
     side = ItemSide.build(vecs, fd.matrix, fd.recent, ease_lambda=3e4)
     md = meta_data(fd, side, None, profiles=profiles)
     text = torch.from_numpy(side.text).to(dev)
-    model = ScoringModel(HeadConfig(), side.text.shape[1], side.n_items,
+    model = ScoringModel(ScoringConfig(), side.text.shape[1], side.n_items,
                          generator=torch.Generator().manual_seed(0)).to(dev)
     return data, split, side, md, text, model
 

@@ -23,7 +23,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import pandas as pd
 
 from metarec.bench.report import read_per_user
 from metarec.bench.stats import paired_test

@@ -83,7 +83,7 @@ def synthetic_problem(n_items: int, n_users: int, seed: int = 0):
     (its cost is not what they measure)."""
     import tempfile
 
-    from metarec.bench.evaluate import fit_data
+    from metarec.data.protocol import fit_data
     from metarec.data import SplitConfig, load_dataset, make_split
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,7 +15,8 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
-ML100K = Path(os.environ.get("METAREC_ML100K", REPO.parent / "shared" / "data" / "ml-100k"))
+DATA = Path(os.environ.get("METAREC_DATA_DIR", REPO.parent / "shared" / "data"))
+ML100K = Path(os.environ.get("METAREC_ML100K", DATA / "ml-100k"))
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def ml100k_dir() -> Path:
     if not (ML100K / "u.data").exists():
-        pytest.skip(f"ML-100K not found at {ML100K} (set METAREC_ML100K)")
+        # in CI the shared data must be there: a missing copy fails the run instead of skipping
+        # the integration tests unseen
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"ML-100K not found at {ML100K} (set METAREC_ML100K)")
     return ML100K
 
 
@@ -82,11 +85,11 @@ def served(tiny_models, tmp_path_factory):
     """(model folder, its dataset): a model trained a few steps on the tiny ML-100K fixture, for the
     tests of what a trained model serves (HTTP app, batch recommendations). Items 41-43 are in the
     catalog but were never rated: new items, which a user's support set may hold."""
-    from metarec.bench.evaluate import fit_data, make_validator
+    from metarec.data.protocol import fit_data, make_validator
     from metarec.data import load_dataset, make_split
     from metarec.encoders import EncoderConfig
     from metarec.meta.trainer import TrainConfig
-    from metarec.methods.neural import MetaRecMethod
+    from metarec.methods.metarec import MetaRecMethod
     from tests.fixtures import write_ml100k
 
     root = tmp_path_factory.mktemp("served")

@@ -65,3 +65,17 @@ def write_communities(root: Path, *, n_users: int = 48, block: int = 20, per_use
     user_lines = [f"{u}|{20 + u % 40}|{'FM'[u % 2]}|other|0{u:04d}" for u in range(1, n_users + 1)]
     (root / "u.user").write_text("\n".join(user_lines) + "\n", encoding="latin-1")
     return root
+
+
+def run_cli(args: list[str], *, check: bool = True):
+    """`metarec ARGS` in this process (typer's CliRunner): the result's exit_code, stdout and stderr.
+    For tests where a separate process is not the point; `check` fails on a non-zero exit."""
+    from typer.testing import CliRunner
+
+    from metarec.cli.app import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if check and result.exit_code != 0:
+        raise AssertionError(f"metarec {' '.join(map(str, args))} exited {result.exit_code}: "
+                             f"{result.stdout}{result.stderr}{result.exception!r}")
+    return result

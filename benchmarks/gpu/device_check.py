@@ -34,7 +34,7 @@ from meta_speed import speed_problem  # noqa: E402
 
 def run(device: str, args, work: Path) -> dict:
     """Meta-train from the seeded start on `device`; what it learnt, how fast, how it scores."""
-    from metarec.bench.evaluate import make_validator, metrics_for, score_episodes
+    from metarec.data.protocol import make_validator, metrics_for, score_episodes
     from metarec.meta.learners import MetaConfig
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
     from metarec.meta.trainer import MetaTrainer, TrainConfig

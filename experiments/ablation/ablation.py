@@ -14,15 +14,15 @@ from dataclasses import replace
 
 from metarec.bench.runner import BenchmarkConfig
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 from metarec.methods.registry import register
-from metarec.models.heads import HeadConfig
+from metarec.models.scoring import ScoringConfig
 from results_io import run_report
 
 BASE = MetaRecMethod.default_meta  # the shipped inner loop and outer loss
 VARIANTS = {
     "default (maml, head, text+id, approx-ndcg outer loss)": {},
-    "text only (no item ids)": {"head": HeadConfig(use_ids=False)},
+    "text only (no item ids)": {"head": ScoringConfig(use_ids=False)},
     "adapt all": {"meta": replace(BASE, adapt="all")},
     "fomaml": {"meta": replace(BASE, algorithm="fomaml")},
     "metasgd": {"meta": replace(BASE, algorithm="metasgd")},

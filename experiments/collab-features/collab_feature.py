@@ -30,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
-from metarec.methods.classical import EASE
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.ease import EASE
+from metarec.methods.metarec import MetaRecMethod
 from metarec.models.features import ALL_FEATURES, FEATURES
-from metarec.models.heads import HeadConfig
+from metarec.models.scoring import ScoringConfig
 
 COLUMNS = ("ease", "knn only", "with ease")
 
@@ -49,7 +49,7 @@ def run(name: str, data, seed: int) -> dict:
     ease = EASE(seed=seed).fit(fd, validator)
     row = {"dataset": name, "seed": seed, "ease_lambda": ease.lam, "ease": ease.val_scores[ease.lam]}
     start = replace(MetaRecMethod.default_train, steps=0)
-    for col, head in (("knn only", HeadConfig(features=FEATURES)), ("with ease", HeadConfig(features=ALL_FEATURES))):
+    for col, head in (("knn only", ScoringConfig(features=FEATURES)), ("with ease", ScoringConfig(features=ALL_FEATURES))):
         m = MetaRecMethod(seed=seed, head=head, train=start).fit(fd, validator)
         row[col], row[f"{col}_prior"] = m.trainer.best, m.prior["chosen"]
     print(json.dumps(row), flush=True)

@@ -56,10 +56,10 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
 
-    from metarec.bench.evaluate import fit_data, make_validator, metrics_for, support_batch
+    from metarec.data.protocol import fit_data, make_validator, metrics_for, support_batch
     from metarec.core.progress import set_progress
     from metarec.data import SplitConfig, load_dataset, make_split
-    from metarec.methods.neural import MetaRecMethod
+    from metarec.methods.metarec import MetaRecMethod
 
     set_progress(False)
     data = load_dataset("ml-100k", args.data_dir)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 from results_io import probe_parser
 
 SHOTS = (1, 3, 5, 10)

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from metarec.bench.evaluate import fit_data
+from metarec.data.protocol import fit_data
 from metarec.core.metrics import ranking_metrics
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split

@@ -56,7 +56,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
@@ -64,7 +64,7 @@ from metarec.meta.losses import task_losses
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer
 from metarec.encoders import profile_vectors
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 from metarec.models.features import ItemSide
 from results_io import probe_parser
 

@@ -30,14 +30,14 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.core.metrics import ranking_metrics
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.losses import task_losses
 from metarec.meta.tasks import sample_tasks
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 from results_io import probe_parser
 
 

@@ -34,13 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.bench.report import git_sha
 from metarec.data.loaders import load_dataset
 from metarec.data.splits import SplitConfig, make_split
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 from results_io import probe_parser
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -30,7 +30,7 @@ from results_io import checkout_parser, checkout_rounds, describe, metarec_root,
 def worker(root: str) -> None:
     """Load the log once, then answer each "round" line on stdin with the seconds of one bounded build,
     one plain product, and a digest of the bounded matrix."""
-    from metarec.bench.evaluate import fit_data
+    from metarec.data.protocol import fit_data
     from metarec.data import SplitConfig, load_dataset, make_split
     from metarec.models import features
 

@@ -31,7 +31,7 @@ def main() -> None:
 
     from metarec.meta.learners import MetaConfig, make_learner
     from metarec.meta.tasks import sample_tasks
-    from metarec.models.heads import ScoringModel
+    from metarec.models.scoring import ScoringModel
 
     data, _, _, md, text, model = speed_problem(args.data_dir, torch.device("cpu"), args.vectors)
     reuse = ScoringModel.inner_fixed

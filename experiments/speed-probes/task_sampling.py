@@ -31,21 +31,21 @@ def worker(root: str, calls: int) -> None:
     import hashlib
     import time
 
-    from metarec.bench.evaluate import fit_data
+    from metarec.data.protocol import fit_data
     from metarec.core.threads import numpy_single_thread
     from metarec.data import SplitConfig, load_dataset, make_split
     from metarec.meta.learners import MetaConfig
     from metarec.meta.tasks import sample_tasks
     from metarec.meta.trainer import TrainConfig
-    from metarec.methods.neural import meta_data
+    from metarec.meta.train import meta_data
     from metarec.models.features import FEATURES, ItemSide
-    from metarec.models.heads import HeadConfig
+    from metarec.models.scoring import ScoringConfig
 
     fd = fit_data(make_split(load_dataset("csv", root), SplitConfig(seed=0)))
     text = np.random.default_rng(0).normal(size=(fd.n_items, 384)).astype(np.float32)
     side = ItemSide.build(text, fd.matrix, fd.recent)
     md = meta_data(fd, side, None)
-    cfg = HeadConfig(features=FEATURES)  # the default less "ease", which the fit leaves out at this size
+    cfg = ScoringConfig(features=FEATURES)  # the default less "ease", which the fit leaves out at this size
     c, loss = TrainConfig(), MetaConfig().loss
     print(json.dumps({"metarec": metarec_root(), "items": side.n_items,
                       "cooc_nnz": int(side.cooc.nnz)}), flush=True)

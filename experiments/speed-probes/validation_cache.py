@@ -26,14 +26,14 @@ from synthetic_data import synthetic_problem
 def validation_problem(side, split):
     """(a seeded fresh recommender over `side` with 3 inner steps, the fit's validator at K = 5 over
     at most VAL_SAMPLE validation users of `split`): what one validator call while fitting scores."""
-    from metarec.bench.evaluate import VAL_SAMPLE, make_validator
+    from metarec.data.protocol import VAL_SAMPLE, make_validator
     from metarec.meta.learners import MetaConfig
     from metarec.meta.recommender import MetaRecommender, RecommenderInfo
     from metarec.models.features import FEATURES
-    from metarec.models.heads import HeadConfig, ScoringModel
+    from metarec.models.scoring import ScoringConfig, ScoringModel
 
     features = FEATURES + (("ease",) if side.ease_p is not None else ())
-    model = ScoringModel(HeadConfig(features=features), side.text.shape[1], side.n_items,
+    model = ScoringModel(ScoringConfig(features=features), side.text.shape[1], side.n_items,
                          generator=torch.Generator().manual_seed(0))
     rec = MetaRecommender(model, MetaConfig(inner_steps=3, inner_lr=0.1), side, RecommenderInfo(), seed=0)
     return rec, make_validator(split, k=5, max_users=VAL_SAMPLE)
@@ -49,7 +49,7 @@ def recording(rec, kept: list):
 
 
 def timings(name: str, side, split, rounds: int) -> dict:
-    from metarec.bench.evaluate import VAL_SAMPLE
+    from metarec.data.protocol import VAL_SAMPLE
 
     rec, validator = validation_problem(side, split)
     scores: dict[str, list[np.ndarray]] = {"rebuilt": [], "cached": []}

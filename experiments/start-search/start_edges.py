@@ -1,7 +1,7 @@
 """metarec's start search with and without going past a winning grid edge, under the protocol.
 
 `metarec` extends the content weight past 2 and the inner rate past 0.1 / 0.5 while the edge wins
-on validation users (MetaRecMethod.CONTENT_STEP/CONTENT_MAX, LR_STEP/LR_RANGE); `metarec:fixed-grid`
+on validation users (StartSearch.content_step/content_max, lr_step/lr_range); `metarec:fixed-grid`
 is the same method held to the grid it had before (content <= 2, rates 0.1 and 0.5). Run on
 development logs, not on the benchmarks' own data: a text-rich log (titles name their topic) and the
 same interactions with weak titles, both from a seed the committed benchmarks do not use.
@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 
 from metarec.bench.runner import BenchmarkConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
+from metarec.meta.start import StartSearch
 from metarec.methods.registry import register
 from results_io import run_report
 
@@ -26,8 +27,9 @@ class FixedGrid(MetaRecMethod):
     """metarec with the start search held to its grid: no content weight past 2, rates 0.1 and 0.5 only."""
 
     name = "metarec:fixed-grid"
-    CONTENT_MAX = 2.0
-    LR_RANGE = (0.1, 0.5)
+
+    def __init__(self, seed: int = 0, **kwargs) -> None:
+        super().__init__(seed, start=StartSearch(content_max=2.0, lr_range=(0.1, 0.5)), **kwargs)
 
 
 def main() -> None:

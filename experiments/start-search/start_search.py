@@ -2,7 +2,7 @@
 
 Before meta-training, `MetaRecMethod` tries about 20 starting feature weights and inner learning
 rates on validation users. With 500 or more of them it now scores each candidate on a fixed sample
-of `QUICK_USERS` (250) and only the `QUICK_KEEP` (3) best on all of them. This script fits the
+of `StartSearch.quick_users` (250) and only the `quick_keep` (3) best on all of them. This script fits the
 start (no meta-steps) both ways on the seeded synthetic catalog of `catalog_scale.py` (30,000 items,
 1,000 validation users; random unit vectors stand in for the text encoder, which does not change the
 cost), alternated over `--rounds` rounds in one run, and reports each way's median wall time, how
@@ -31,7 +31,8 @@ def fit_start(fd, validator, way: str, quick_users: int, keep: int) -> dict:
     """Fit the start one way; its time, full-validator calls, choice and that choice's full score."""
     from dataclasses import replace
 
-    from metarec.methods.neural import MetaRecMethod
+    from metarec.meta.start import StartSearch
+    from metarec.methods.metarec import MetaRecMethod
 
     calls = {"full": 0}
 
@@ -40,14 +41,14 @@ def fit_start(fd, validator, way: str, quick_users: int, keep: int) -> dict:
         return validator(score_fn)
 
     counted.n_users, counted.sample = validator.n_users, validator.sample
-    m = MetaRecMethod(seed=0, train=replace(MetaRecMethod.default_train, steps=0))
-    m.QUICK_USERS, m.QUICK_KEEP = (quick_users if way == "sample first" else 10 ** 9), keep
+    m = MetaRecMethod(seed=0, train=replace(MetaRecMethod.default_train, steps=0),
+                      start=StartSearch(quick_users=quick_users if way == "sample first" else 10 ** 9, quick_keep=keep))
     t0 = time.perf_counter()
     m.fit(fd, counted)
     seconds = time.perf_counter() - t0
     return {"way": way, "seconds": round(seconds, 1), "full_calls": calls["full"],
             "candidates": len(m.prior["val_ndcg@10"]), "chosen": m.prior["chosen"], "inner_lr": m.prior["inner_lr"],
-            "val_ndcg@10": round(float(m.start_val), 4), "search": m.prior}
+            "val_ndcg@10": round(float(m.model.start_val), 4), "search": m.prior}
 
 
 def main() -> None:
@@ -60,8 +61,8 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
 
-    import metarec.methods.neural as neural
-    from metarec.bench.evaluate import VAL_SAMPLE, make_validator
+    import metarec.methods.metarec as neural
+    from metarec.data.protocol import VAL_SAMPLE, make_validator
     from metarec.core.progress import set_progress
 
     set_progress(False)

@@ -1,90 +1,32 @@
 """Protocol evaluation of one fitted method on one set of new users (the runner's inner loop).
 
-Methods only ever receive `FitData` and `SupportBatch`es built here; query sets stay in this module.
+Methods only ever receive the `FitData` and `SupportBatch`es of `metarec.data.protocol`; query sets stay
+there and here. Also `evaluate_model`: a saved model scored on the split it was trained with.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from metarec.core.errors import ConfigError
-from metarec.core.metrics import mae, ranking_metrics, rmse
-from metarec.data.splits import ColdStartSplit, Episodes
-from metarec.methods.base import FitData, Method, SupportBatch, Validator
+from metarec.bench.stats import mean_ci
+from metarec.core.config import from_dict
+from metarec.core.errors import CheckpointError, ConfigError
+from metarec.core.metrics import mae, rmse
+from metarec.data.interactions import InteractionData
+from metarec.data.splits import DEFAULT_SHOTS, ColdStartSplit, Episodes, SplitConfig, make_split
+from metarec.encoders import EncoderConfig
+from metarec.meta.checkpoint import load_json, require
+from metarec.meta.recommender import MetaRecommender
+from metarec.meta.train import score_users
+from metarec.data.protocol import SCORE_CHUNK, SupportBatch, metrics_for, score_episodes, support_batch
+from metarec.methods.base import Method
 
-KS = (10, 20)
-HEADLINE = "ndcg@10"
-SCORE_CHUNK = 512  # users scored at once: bounds memory at SCORE_CHUNK x n_items floats
-VAL_SAMPLE = 1000  # validation users a validator scores at most (see make_validator)
 WARM_SAMPLE = 2000  # returning warm users the runner scores per K for the warm-user scenarios
 EVAL_FLOATS = 2 ** 26  # score entries held at once by evaluate_episodes: 512 MB as float64
-RECENT_FRACTION = 0.2  # the trend window: the latest fifth of pre-T interactions (a share of the log, not a
-# number of days, so it follows each dataset's own time scale)
-
-
-def fit_data(split: ColdStartSplit) -> FitData:
-    """The fitting side of a split: pre-T interactions, catalog text, warm users' fields only."""
-    d = split.data
-    users = d.users.copy()
-    not_warm = np.ones(d.n_users, bool)
-    not_warm[split.warm_users] = False
-    users.loc[not_warm, [c for c in users.columns if c != "user_id"]] = None
-    first = recent = None
-    if d.timestamp is not None and split.cut_time is not None and split.train_mask.any():
-        recent = split.train_matrix(values="binary", recent=RECENT_FRACTION)
-    if d.timestamp is not None:
-        first = np.full(d.n_users, np.inf)
-        np.minimum.at(first, d.user[split.train_mask], d.timestamp[split.train_mask].astype(np.float64))
-        first = first[split.warm_users]
-    return FitData(
-        matrix=split.train_matrix(values="binary"), ratings=split.train_matrix(values="rating"),
-        sequences=split.train_sequences(), warm_users=split.warm_users, items=d.items, users=users,
-        explicit=d.explicit, dataset=d.name, first_times=first, recent=recent,
-    )
-
-
-def support_batch(split: ColdStartSplit, ep: Episodes, rows: slice | np.ndarray = slice(None)) -> SupportBatch:
-    return SupportBatch(
-        support_items=ep.support_items[rows], support_ratings=ep.support_ratings[rows],
-        users=split.data.users.iloc[ep.users[rows]].reset_index(drop=True),
-    )
-
-
-def score_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdStartSplit,
-                   ep: Episodes) -> np.ndarray:
-    """[U, n_items] scores with every user's support items set to -inf: float32 when the method
-    returns float32 (every float32 is exactly a float64, so the ranking is the same, at half the
-    memory and copying), float64 otherwise."""
-    out = np.empty((len(ep), split.data.n_items), dtype=np.float64) if not len(ep) else None
-    for start in range(0, len(ep), SCORE_CHUNK):
-        rows = slice(start, start + SCORE_CHUNK)
-        s = np.asarray(score_fn(support_batch(split, ep, rows)))  # as returned: the copy into `out` casts
-        if s.shape != (min(SCORE_CHUNK, len(ep) - start), split.data.n_items):
-            raise ValueError(f"score() returned shape {s.shape}; expected [users, {split.data.n_items}]")
-        wide = s.dtype != np.float32
-        if out is None:
-            out = np.empty((len(ep), split.data.n_items), dtype=np.float64 if wide else np.float32)
-        elif wide and out.dtype == np.float32:
-            out = out.astype(np.float64)  # a later chunk came back wider: nothing is rounded
-        out[rows] = s
-    if ep.k:
-        r = np.repeat(np.arange(len(ep)), ep.k)
-        out[r, ep.support_items.ravel()] = -np.inf
-    return out
-
-
-def metrics_for(scores: np.ndarray, ep: Episodes, *, threshold: float | None = None,
-                item_mask: np.ndarray | None = None, ks=KS) -> dict[str, np.ndarray]:
-    """Per-user metrics; `item_mask` restricts relevance to a subset of items (the scenarios)."""
-    rel = ep.relevant(threshold)
-    if item_mask is not None:
-        rel = rel.multiply(item_mask[None, :]).tocsr()
-    out = ranking_metrics(scores, rel, ks)
-    out["n_relevant"] = np.asarray(rel.sum(axis=1)).ravel().astype(np.float64)
-    return out
 
 
 def evaluate_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdStartSplit, ep: Episodes,
@@ -129,47 +71,40 @@ def rating_errors(method: Method, split: ColdStartSplit, ep: Episodes) -> dict[s
     return out
 
 
-def sample_episodes(ep: Episodes, max_users: int | None, seed) -> Episodes:
-    """`ep` itself, or a fixed seeded sample of `max_users` of its users (in their original order)."""
-    if max_users is None or len(ep) <= max_users:
-        return ep
-    rng = np.random.default_rng(seed)
-    return ep.take(np.sort(rng.choice(len(ep), size=max_users, replace=False)))
+SUMMARY = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit@10", "ndcg@20", "recall@20")
 
 
-def check_val_shots(k: int) -> None:
-    """Refuse a validation K below 1 (the benchmark's config checks it before any data is read)."""
-    if k < 1:
-        raise ConfigError(f"validation shots must be >= 1 (methods that rank from a user's items refuse K = 0), got {k}")
+def evaluate_model(model: str | Path, data: InteractionData, shots=DEFAULT_SHOTS, *, which: str = "test",
+                   device: str = "cpu") -> list[dict]:
+    """A folder written by `meta_train`, scored on the new users of the split it was trained with
+    (`which`: "test", or "val") at each K, the protocol's way (full catalog, support excluded).
 
-
-def make_validator(split: ColdStartSplit, k: int = 5, threshold: float | None = None,
-                   max_users: int | None = VAL_SAMPLE) -> Validator:
-    """score_fn -> mean NDCG@10 over validation users at K = k (what methods tune on).
-
-    With `max_users`, a fixed seeded sample of that many validation users stands in for all of
-    them: methods call the validator dozens of times (grid searches, early stopping), and on a
-    large dataset scoring thousands of users over the whole catalog each time would dominate the
-    run, while the mean over 1,000 users is already precise to about +-0.01."""
-    check_val_shots(k)
-    ep = split.episodes("val", k)
-    if len(split.users_of("val")) and not len(ep):
-        raise ConfigError(f"no validation user has more than {k} interactions, so none can be scored at K = {k} "
-                          "(choose a smaller validation K)")
-    return _validator(split, sample_episodes(ep, max_users, [split.config.seed, 11]), threshold)
-
-
-def _validator(split: ColdStartSplit, ep: Episodes, threshold: float | None) -> Validator:
-    """The validator over exactly the episodes `ep`, with `n_users` and `sample(n)` (see methods.base)."""
-
-    def validate(score_fn: Callable[[SupportBatch], np.ndarray]) -> float:
-        m = metrics_for(score_episodes(score_fn, split, ep), ep, threshold=threshold, ks=(10,))
-        return float(np.nanmean(m[HEADLINE])) if len(ep) else float("nan")
-
-    def sample(n: int) -> Validator:
-        """The same over a fixed seeded sample of n of these users (itself when it has no more)."""
-        return validate if n >= len(ep) else _validator(split, sample_episodes(ep, n, [split.config.seed, 12]),
-                                                        threshold)
-
-    validate.n_users, validate.sample = len(ep), sample
-    return validate
+    Returns one row per K: users, and the mean over users with its 95% t-interval of each metric.
+    Refuses `data` that is not the log the model was trained on (another log's "test users" may be
+    the model's training users), and a folder without `split.json`."""
+    path = Path(model)
+    if not (path / "split.json").is_file():
+        raise CheckpointError(f"{path}: no split.json; evaluate needs the split the model was trained with "
+                              "(written by meta_train / metarec meta-train)")
+    rec_split = require(load_json(path / "split.json"), path / "split.json", "data", "split")
+    trained, given = rec_split["data"], data.fingerprint()
+    if trained != given:
+        raise ConfigError(f"{path} was trained on {trained['name']} ({trained['n_users']} users, "
+                          f"{trained['n_items']} items, hash {trained['hash'][:12]}), not on these interactions "
+                          f"({given['name']}, {given['n_users']} users, {given['n_items']} items, hash "
+                          f"{given['hash'][:12]}): its held-out users would not be held out")
+    if which not in ("test", "val"):
+        raise ConfigError(f"which must be 'test' or 'val', got {which!r}")
+    split = make_split(data, from_dict(SplitConfig, rec_split["split"], where="split.json split"))
+    rec = MetaRecommender.load(path, device=device)
+    encoder = from_dict(EncoderConfig, rec.info.encoder) if rec.info.encoder else None
+    rows = []
+    for k in shots:
+        ep = split.episodes(which, int(k))
+        row: dict = {"k": int(k), "users": len(ep)}
+        if len(ep):
+            per_user = evaluate_episodes(lambda b: score_users(rec, b, encoder), split, ep, {"all": None})[0]["all"]
+            for m in SUMMARY:
+                row[m], row[f"{m} ci"] = mean_ci(per_user[m])
+        rows.append(row)
+    return rows

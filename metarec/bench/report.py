@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import HEADLINE
+from metarec.data.protocol import HEADLINE
 from metarec.bench.runner import BenchmarkResult
 from metarec.bench.stats import mean_ci, paired_test
 from metarec.core.config import atomic_write_bytes, atomic_write_text, save_json
@@ -45,11 +45,13 @@ def git_sha() -> str:
 
 
 def seed_means(records: list[dict], split: str = "test", scenario: str = "all") -> pd.DataFrame:
+    """The records of one split and scenario as a DataFrame (one row per method, K, seed and metric)."""
     df = pd.DataFrame(records)
     return df[(df["split"] == split) & (df["scenario"] == scenario)]
 
 
 def strongest(res: BenchmarkResult, k: int, exclude: str | None = None) -> str | None:
+    """The method with the highest mean test NDCG@10 at K = `k` (optionally leaving one out), or None."""
     df = seed_means(res.records)
     df = df[(df["metric"] == HEADLINE) & (df["shots"] == k)]
     if exclude:
@@ -63,11 +65,9 @@ PER_USER = "per_user.parquet"
 
 
 def write_per_user(per_user: pd.DataFrame, path: Path) -> None:
-    """Per-user rows, sorted, as zstd-compressed Parquet with float32 metrics (about 7 significant
-    digits, more than the 6 the CSV it replaces kept, at a seventh of its size), written atomically."""
+    """Per-user rows, sorted, as zstd-compressed Parquet (full float64 precision, at a fraction of a
+    CSV's size), written atomically."""
     pu = per_user.sort_values(["method", "shots", "seed", "split", "user_id"], kind="stable").reset_index(drop=True)
-    floats = pu.select_dtypes("float64").columns
-    pu[floats] = pu[floats].astype(np.float32)
     buf = io.BytesIO()
     pu.to_parquet(buf, compression="zstd", index=False)
     atomic_write_bytes(path, buf.getvalue())
@@ -84,6 +84,7 @@ def read_per_user(folder: str | Path) -> pd.DataFrame:
 
 
 def write_artifacts(res: BenchmarkResult, out: Path, command: str) -> None:
+    """Write a run's results.json, per_user.parquet, report.md, run_info.json and ndcg_vs_shots.png to `out`."""
     out.mkdir(parents=True, exist_ok=True)
     recs = sorted(res.records, key=lambda r: (r["method"], r["shots"], r["seed"], r["split"],
                                                r["scenario"], r["metric"]))
@@ -122,6 +123,7 @@ def _min_support(name: str) -> int:
 
 
 def render_report(res: BenchmarkResult, command: str) -> str:
+    """The Markdown report of a run: per-K tables, scenarios, paired tests, counts, settings and the command."""
     cfg = res.config
     lines = [f"# Cold-start benchmark: {cfg.dataset}", "", "Produced by:", "", "```", command, "```", ""]
     lines += [f"git {git_sha()}, Python {platform.python_version()}, {platform.machine()}; "

@@ -14,20 +14,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metarec.bench.evaluate import (VAL_SAMPLE, WARM_SAMPLE, check_val_shots, evaluate_episodes, fit_data,
-                                    make_validator, rating_errors, sample_episodes)
+from metarec.bench.evaluate import WARM_SAMPLE, evaluate_episodes, rating_errors
 from metarec.core.config import atomic_write_bytes, save_json
 from metarec.core.device import resolve_device
 from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
+from metarec.data.splits import DEFAULT_SHOTS
 from metarec.data.interactions import InteractionData
-from metarec.methods.base import Validator
+from metarec.data.protocol import (VAL_SAMPLE, VAL_SHOTS, Validator, check_val_shots, fit_data, make_validator,
+                                   sample_episodes)
 from metarec.methods.registry import available_methods, create_method, method_class
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METHODS = ("popularity", "itemknn", "ease", "mf", "random")
+DEFAULT_METHODS = ("popularity", "itemknn", "ease", "als", "random")
 SCENARIOS = ("all", "warm-items", "new-items")  # query relevance restricted to these items
 
 
@@ -38,11 +39,11 @@ class BenchmarkConfig:
     dataset: str = "ml-100k"
     data_dir: str | None = None
     methods: tuple[str, ...] = DEFAULT_METHODS
-    shots: tuple[int, ...] = (1, 3, 5, 10)
+    shots: tuple[int, ...] = DEFAULT_SHOTS
     seeds: int = 5
     split: str = "time"
     relevance_threshold: float | None = None
-    val_shots: int = 5  # the K at which validation users are scored for every choice (tuning, early stopping)
+    val_shots: int = VAL_SHOTS  # the K at which validation users are scored for every choice (tuning, early stopping)
     tune_each_k: bool = False  # fit every method once per K instead, each tuned at its K (K = 0 shares K = 1's)
     max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
     max_warm_users: int | None = WARM_SAMPLE  # sample of returning warm users for their scenarios
@@ -62,10 +63,14 @@ class BenchmarkConfig:
     def resolved_methods(self) -> tuple[str, ...]:
         if "all" in self.methods:
             return tuple(available_methods())
-        known = set(available_methods())
-        bad = [m for m in self.methods if m not in known]
+        bad = []
+        for m in self.methods:  # a method's alias (e.g. "mf") is accepted, and its rows keep that name
+            try:
+                method_class(m)
+            except ConfigError:
+                bad.append(m)
         if bad:
-            raise ConfigError(f"unknown method(s) {bad}; available: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown method(s) {bad}; available: {', '.join(available_methods())}")
         return self.methods
 
 

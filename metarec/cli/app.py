@@ -39,4 +39,5 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progr
 
 
 def main() -> None:
+    """Entry point of the `metarec` command."""
     app()

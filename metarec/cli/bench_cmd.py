@@ -9,7 +9,9 @@ from typing import Optional
 
 import typer
 
-from metarec.bench.evaluate import VAL_SAMPLE, WARM_SAMPLE
+from metarec.data.protocol import VAL_SAMPLE, VAL_SHOTS
+from metarec.data.splits import DEFAULT_SHOTS
+from metarec.bench.evaluate import WARM_SAMPLE
 from metarec.cli.common import DataDirOpt, DatasetOpt, console, fail, parse_ints
 from metarec.core.errors import MetarecError
 
@@ -18,12 +20,12 @@ def benchmark(
     dataset: DatasetOpt = "ml-100k",
     data_dir: DataDirOpt = None,
     methods: str = typer.Option("popularity,itemknn,ease,mf,random", help="Comma-separated, or 'all'."),
-    shots: str = typer.Option("1,3,5,10", help="Support sizes K."),
+    shots: str = typer.Option(",".join(map(str, DEFAULT_SHOTS)), help="Support sizes K."),
     seeds: int = typer.Option(5, help="Number of seeds (0..N-1)."),
     out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
     split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
-    val_shots: str = typer.Option("5", help="K at which validation users are scored for tuning and early stopping "
+    val_shots: str = typer.Option(str(VAL_SHOTS), help="K at which validation users are scored for tuning and early stopping "
                                   "(the support size you serve most), or 'each': every method fitted once per K, "
                                   "tuned at that K (K = 0 shares K = 1's fit)."),
     max_val_users: int = typer.Option(VAL_SAMPLE, help="Validation users that tuning and early stopping score "
@@ -44,7 +46,7 @@ def benchmark(
     command = "metarec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     each = val_shots.strip() == "each"
     try:
-        val_k = 5 if each else int(val_shots)
+        val_k = VAL_SHOTS if each else int(val_shots)
     except ValueError:
         raise typer.BadParameter(f"--val-shots takes one K (an integer) or 'each', got {val_shots!r}") from None
     try:

@@ -38,6 +38,7 @@ def parse_ints(s: str, what: str) -> tuple[int, ...]:
 
 
 def setup_logging(verbose: bool) -> None:
+    """Log to stderr at INFO with --verbose, else WARNING (only the CLI configures handlers)."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -71,10 +72,12 @@ def say_progress() -> None:
 
 
 def emit_json(obj: Any) -> None:
+    """Print `obj` as indented, key-sorted JSON on stdout."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def emit_table(title: str, rows: list[tuple[str, Any]]) -> None:
+    """Print (name, value) rows as a two-column table under `title`."""
     table = Table(title=title, show_header=False)
     table.add_column("", style="bold")
     table.add_column("")

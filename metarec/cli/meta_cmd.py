@@ -12,9 +12,11 @@ from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_js
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.data.protocol import VAL_SHOTS
+from metarec.data.splits import DEFAULT_SHOTS
+from metarec.meta.train import DEFAULT_META
 
-_T, _M = TrainConfig(), MetaRecMethod.default_meta  # CLI defaults are the benchmark method's defaults
+_T, _M = TrainConfig(), DEFAULT_META  # the CLI's defaults are the library's
 
 
 def meta_train(
@@ -22,7 +24,7 @@ def meta_train(
     out: Path = typer.Option(..., "--out", help="Model folder (safetensors + JSON); an unfinished run there resumes."),
     data_dir: DataDirOpt = None,
     seed: int = typer.Option(0, help="Seed of the split (validation users) and of training."),
-    val_shots: int = typer.Option(5, help="K at which validation users are scored for the start search and early "
+    val_shots: int = typer.Option(VAL_SHOTS, help="K at which validation users are scored for the start search and early "
                                   "stopping (the support size you serve most)."),
     steps: int = typer.Option(_T.steps, help="Outer (meta) steps at most; early stopping may end sooner."),
     meta_batch: int = typer.Option(_T.meta_batch, help="Users (tasks) per meta-batch."),
@@ -48,14 +50,14 @@ def meta_train(
     Shows progress bars on a terminal and one log line per step of the work (each start tried,
     each validation, with the time left) on stderr either way; an unfinished run resumes and says
     from which step."""
-    from metarec.bench.train import meta_train as train_model
+    from metarec.meta.train import meta_train as train_model
     from metarec.data import load_dataset
     from metarec.encoders import EncoderConfig
 
     say_progress()
 
     try:
-        method = train_model(
+        model = train_model(
             load_dataset(dataset, data_dir), out, seed=seed, resume=resume, device=device, val_shots=val_shots,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
                             loss=loss, outer_loss=outer_loss, backend=backend),
@@ -65,7 +67,7 @@ def meta_train(
         )
     except MetarecError as e:
         fail(e)
-    t = method.trainer
+    t = model.trainer
     console.print(f"saved {out} (best validation NDCG@10 {t.best:.4f} at step {t.best_step}; {t.step} steps run)")
 
 
@@ -171,7 +173,7 @@ def evaluate(
     model: Path = typer.Option(..., "--model", help="Folder written by `metarec meta-train`."),
     dataset: DatasetOpt = "ml-100k",
     data_dir: DataDirOpt = None,
-    shots: str = typer.Option("1,3,5,10", help="Support sizes K."),
+    shots: str = typer.Option(",".join(map(str, DEFAULT_SHOTS)), help="Support sizes K."),
     users: str = typer.Option("test", help="Which new users of the model's split: test or val."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
     json_out: JsonOpt = False,
@@ -179,7 +181,7 @@ def evaluate(
     """Score a trained model on the held-out new users of the split it was trained with."""
     from rich.table import Table
 
-    from metarec.bench.train import evaluate_model
+    from metarec.bench.evaluate import evaluate_model
     from metarec.data import load_dataset
 
     try:

@@ -86,6 +86,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so a crash never leaves half a file."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

@@ -160,22 +160,27 @@ def ranking_metrics(
 
 
 def precision_at_k(scores, relevant, k: int = 10) -> np.ndarray:
+    """float [U]: the share of each user's top k that is relevant."""
     return ranking_metrics(scores, relevant, (k,))[f"precision@{k}"]
 
 
 def recall_at_k(scores, relevant, k: int = 10) -> np.ndarray:
+    """float [U]: the share of each user's relevant items found in their top k."""
     return ranking_metrics(scores, relevant, (k,))[f"recall@{k}"]
 
 
 def ndcg_at_k(scores, relevant, k: int = 10) -> np.ndarray:
+    """float [U]: normalised discounted cumulative gain of each user's top k (binary relevance)."""
     return ranking_metrics(scores, relevant, (k,))[f"ndcg@{k}"]
 
 
 def map_at_k(scores, relevant, k: int = 10) -> np.ndarray:
+    """float [U]: average precision of each user's top k."""
     return ranking_metrics(scores, relevant, (k,))[f"map@{k}"]
 
 
 def hit_rate_at_k(scores, relevant, k: int = 10) -> np.ndarray:
+    """float [U]: 1 where a user's top k holds any relevant item."""
     return ranking_metrics(scores, relevant, (k,))[f"hit@{k}"]
 
 
@@ -204,11 +209,13 @@ def auc(scores: np.ndarray, relevant: np.ndarray | sp.spmatrix) -> np.ndarray:
 
 
 def mae(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean absolute error of predictions against truth."""
     pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
     return float(np.abs(pred - truth).mean()) if pred.size else float("nan")
 
 
 def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Root mean squared error of predictions against truth."""
     pred, truth = np.asarray(pred, np.float64), np.asarray(truth, np.float64)
     return float(np.sqrt(((pred - truth) ** 2).mean())) if pred.size else float("nan")
 

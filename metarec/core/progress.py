@@ -20,6 +20,7 @@ def set_progress(enabled: bool | None) -> None:
 
 
 def progress_enabled() -> bool:
+    """Whether progress bars show: off with METAREC_NO_PROGRESS or set_progress(False), else on a terminal."""
     if os.environ.get("METAREC_NO_PROGRESS"):
         return False
     if _ENABLED is not None:

@@ -2,6 +2,6 @@
 
 from metarec.data.interactions import InteractionData
 from metarec.data.loaders import load_dataset
-from metarec.data.splits import ColdStartSplit, SplitConfig, make_split
+from metarec.data.splits import ColdStartSplit, SplitConfig, make_split, split
 
-__all__ = ["InteractionData", "load_dataset", "ColdStartSplit", "SplitConfig", "make_split"]
+__all__ = ["InteractionData", "load_dataset", "ColdStartSplit", "SplitConfig", "make_split", "split"]

@@ -54,6 +54,7 @@ def release_dir(name: str, root: Path | None = None) -> Path:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The hex sha256 of a file, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

@@ -70,6 +70,7 @@ def _integer_ratings(path: Path, sep: str) -> pd.DataFrame:
 
 # -- MovieLens 100K -------------------------------------------------------------------------------
 def load_ml100k(root: Path) -> InteractionData:
+    """MovieLens 100K from `root` (u.data, u.item, optionally u.user)."""
     ratings = _integer_ratings(root / "u.data", "\t")
     pi = root / "u.item"
     names = ["item_id", "title", "release_date", "video_date", "url", *ML100K_GENRES]
@@ -98,6 +99,7 @@ def load_ml100k(root: Path) -> InteractionData:
 
 # -- MovieLens 1M ---------------------------------------------------------------------------------
 def load_ml1m(root: Path) -> InteractionData:
+    """MovieLens 1M from `root` (ratings.dat, movies.dat, optionally users.dat)."""
     ratings = _integer_ratings(root / "ratings.dat", "::")
     pm = root / "movies.dat"
     mv = read_table(pm, sep="::", names=["item_id", "title", "genres"], encoding="latin-1")
@@ -130,6 +132,7 @@ def load_ml1m(root: Path) -> InteractionData:
 
 # -- MovieLens "latest" family (ml-20m, ml-25m, ml-32m, ml-latest-small) --------------------------
 def load_ml_latest(root: Path, name: str) -> InteractionData:
+    """A MovieLens "latest"-format release (ratings.csv, movies.csv) from `root`, named `name`."""
     p = root / "ratings.csv"
     df = read_table(p, sep=",", names=["user_id", "item_id", "rating", "timestamp"], encoding="utf-8",
                     header=True)
@@ -325,6 +328,7 @@ def _unix_seconds(df: pd.DataFrame, name: str, p: Path) -> np.ndarray:
 
 
 def load_csv(root: Path, cfg: CsvConfig | None = None) -> InteractionData:
+    """A generic log from `root`: the interactions file and, if present, the item file named by `cfg`."""
     cfg = cfg or CsvConfig()
     ratings = read_interactions(root / cfg.interactions, cfg)
     if not len(ratings):
@@ -387,6 +391,7 @@ for _n in ("ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small"):
 
 
 def dataset_names() -> list[str]:
+    """Every dataset name `load_dataset` knows, sorted."""
     return sorted([*LOADERS, "csv"])
 
 

@@ -285,3 +285,11 @@ def make_split(data: InteractionData, config: SplitConfig | None = None) -> Cold
         val_users=np.sort(perm[:n_val]), test_users=np.sort(perm[n_val:]),
         train_mask=train_mask, order=order, user_start=user_start,
     )
+
+
+def split(data: InteractionData, config: SplitConfig | None = None, **settings) -> ColdStartSplit:
+    """The protocol's cold-start split of `data`: `config`, or `SplitConfig` fields given as keywords
+    (`split(data, seed=1)`); a log without timestamps needs `mode="random"`."""
+    if config is not None and settings:
+        raise ConfigError("give either a SplitConfig or its fields as keywords, not both")
+    return make_split(data, config or SplitConfig(**settings))

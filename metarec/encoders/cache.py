@@ -25,6 +25,7 @@ def default_cache_dir() -> Path:
 
 
 def text_key(text: str) -> bytes:
+    """The cache key of one text: the sha256 of its UTF-8 bytes."""
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 

@@ -57,6 +57,7 @@ def _present(v) -> bool:
 
 
 def item_text(row: dict, cfg: TemplateConfig) -> str:
+    """One item's fields as the text the encoder reads."""
     parts = []
     for field, fmt in cfg.item_segments:
         v = row.get(field)
@@ -84,6 +85,7 @@ def item_texts(items: pd.DataFrame, cfg: TemplateConfig | None = None) -> list[s
 
 
 def user_text(row: dict, cfg: TemplateConfig) -> str:
+    """One user's profile fields as text ('' when there are none, or when profiles are off)."""
     if not cfg.user_profile:
         return ""
     words = []
@@ -107,5 +109,6 @@ def user_text(row: dict, cfg: TemplateConfig) -> str:
 
 
 def user_texts(users: pd.DataFrame, cfg: TemplateConfig | None = None) -> list[str]:
+    """Every user's profile text ('' where a user has no fields)."""
     cfg = cfg or TemplateConfig()
     return [user_text(r, cfg) for r in users.to_dict("records")]

@@ -18,10 +18,12 @@ from metarec.core.errors import CheckpointError
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write named tensors to a safetensors file atomically."""
     atomic_write_bytes(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a missing or damaged file is a CheckpointError naming it."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     try:
@@ -31,6 +33,7 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_json(path: Path) -> dict:
+    """Read a JSON file; a missing or damaged file is a CheckpointError naming it."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     try:
@@ -67,6 +70,7 @@ def optimizer_state(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor]
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Load an optimizer's state saved by `optimizer_state` into `opt`."""
     state = {}
     for pid, scalars in meta["state"].items():
         st = dict(scalars)

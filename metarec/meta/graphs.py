@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from metarec.meta.tasks import TaskBatch
-from metarec.models.heads import ScoreInputs
+from metarec.models.scoring import ScoreInputs
 
 
 def _broadcast(t: Tensor) -> bool:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from metarec.core.errors import ConfigError
 from metarec.meta.losses import LOSSES, OUTER_LOSSES, loss_fn, task_losses
 from metarec.meta.tasks import TaskBatch
-from metarec.models.heads import ScoreInputs, ScoringModel, project
+from metarec.models.scoring import ScoreInputs, ScoringModel, project
 
 ALGORITHMS = ("maml", "fomaml", "metasgd", "anil")
 
@@ -232,4 +232,5 @@ class L2LMeta:
 
 
 def make_learner(model: ScoringModel, cfg: MetaConfig, item_text: Tensor):
+    """The learner for `meta` over `model`: the functional (batched) or learn2learn backend."""
     return (FunctionalMeta if cfg.backend == "functional" else L2LMeta)(model, cfg, item_text)

@@ -6,11 +6,11 @@ gradient then only touches its own adapted copy) and the outer loop can average 
 
 Why approx-NDCG: the multinomial softmax over a user's next 200 items rewards pulling deep-tail
 positives up and flattening the scores; on ML-100K its minimisation lowers NDCG@10 on the very
-tasks it trains on (benchmarks/results/meta_objective.md). approx-NDCG@10 (Qin, Liu and Li 2010,
+tasks it trains on (experiments/meta-objective/). approx-NDCG@10 (Qin, Liu and Li 2010,
 "A general approximation framework for direct optimization of information retrieval measures")
 replaces each positive's rank by a sum of sigmoids and its top-10 cut by one more sigmoid, so its
 gradient is largest for positives near the cut and vanishes for those far below it
-(benchmarks/results/outer_loss.md compares the two).
+(experiments/meta-objective/outer_loss.md compares the two).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import catalog_inputs, inner_inputs, support_weights
 from metarec.meta.user import AdaptedUser, plain_id
 from metarec.models.features import ItemSide
-from metarec.models.heads import HeadConfig, ScoringModel
+from metarec.models.scoring import ScoringConfig, ScoringModel
 
 FORMAT_VERSION = 3  # 3: knn feature = sum / sqrt(K); 2: n_inner_neg per support item (1: per user)
 
@@ -70,6 +70,7 @@ class MetaRecommender:
         self.warm = side.counts > 0
         self._encoder = None
         self._profile_lru: OrderedDict | None = None  # see keep_profiles_in_memory
+        self.path: Path | None = None  # the folder it was loaded from, if any
         self._cache: dict | None = None  # see input_cache
         self.cache_hits = 0
 
@@ -138,7 +139,7 @@ class MetaRecommender:
         """Items per block when scoring `n_users` against the whole catalog. On a CPU the network's
         [users x items x hidden] block is memory-bound once it outgrows the cache: blocks of about
         `BLOCK_ROWS` (user, item) rows keep it there, and each item's score is the same arithmetic
-        either way (benchmarks/catalog_blocks.py). A GPU takes the catalog at once."""
+        either way (experiments/speed-probes/catalog_blocks.md). A GPU takes the catalog at once."""
         if self.device.type != "cpu" or not self.BLOCK_ROWS:
             return self.side.n_items
         return max(1, self.BLOCK_ROWS // max(n_users, 1))
@@ -350,7 +351,7 @@ class MetaRecommender:
         if cfg.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{path}: format_version {cfg.get('format_version')} != {FORMAT_VERSION}")
         ckpt.require(cfg, path / "config.json", "head", "meta", "info", "text_dim", "n_items")
-        head = from_dict(HeadConfig, cfg["head"], where="config.head")
+        head = from_dict(ScoringConfig, cfg["head"], where="config.head")
         meta = from_dict(MetaConfig, cfg["meta"], where="config.meta")
         info = from_dict(RecommenderInfo, cfg["info"], where="config.info")
         t = ckpt.require(ckpt.load_tensors(path / "side.safetensors"), path / "side.safetensors",
@@ -378,6 +379,7 @@ class MetaRecommender:
             raise CheckpointError(f"{path}/items.json lists {len(items['item_ids'])} item ids, config.json says {n}")
         rec = cls(model, meta, side, info, items["item_ids"], items.get("titles"), seed=int(cfg.get("seed", 0)),
                   device=device)
+        rec.path = path
         if rec.learner.lrs is not None:
             ckpt.require(state, path / "model.safetensors", *(f"lrs.{name}" for name in rec.learner.lrs.as_dict()))
             with torch.no_grad():

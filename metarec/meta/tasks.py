@@ -18,12 +18,12 @@ import torch
 from metarec.core.errors import ConfigError
 from metarec.core.sparse import indicator
 from metarec.models.features import ALL_FEATURES, FEATURES, ItemSide, SupportFeatures
-from metarec.models.heads import HeadConfig, ScoreInputs
+from metarec.models.scoring import ScoringConfig, ScoreInputs
 
 
 @dataclass(eq=False)
 class MetaData:
-    """The fitting side in the form the meta-learner consumes (see methods.neural for building it)."""
+    """The fitting side in the form the meta-learner consumes (see metarec.meta.train.meta_data for building it)."""
 
     side: ItemSide
     sequences: list[tuple[np.ndarray, np.ndarray]]  # per task-eligible warm user: items, ratings
@@ -90,14 +90,14 @@ def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, i
     return neg.astype(np.int64), ok
 
 
-def _feature_columns(cfg: HeadConfig, feats: np.ndarray) -> torch.Tensor:
+def _feature_columns(cfg: ScoringConfig, feats: np.ndarray) -> torch.Tensor:
     """The model's configured features (cfg.features, in order) out of the ALL_FEATURES-ordered last axis
     (FEATURES, then "ease" when it was computed)."""
     cols = [ALL_FEATURES.index(f) for f in cfg.features]
     return torch.from_numpy(np.ascontiguousarray(feats if cols == list(range(feats.shape[-1])) else feats[..., cols]))
 
 
-def _inputs(cfg: HeadConfig, items: np.ndarray, feats: np.ndarray, keep_full: np.ndarray, support: np.ndarray,
+def _inputs(cfg: ScoringConfig, items: np.ndarray, feats: np.ndarray, keep_full: np.ndarray, support: np.ndarray,
             weights: np.ndarray, profile: np.ndarray, drop: np.ndarray) -> ScoreInputs:
     return ScoreInputs(
         items=torch.from_numpy(np.array(items, dtype=np.int64)),  # a copy: inputs may be broadcast views
@@ -111,14 +111,14 @@ def _inputs(cfg: HeadConfig, items: np.ndarray, feats: np.ndarray, keep_full: np
     )
 
 
-def outer_inputs(cfg: HeadConfig, items: np.ndarray, sf: SupportFeatures, keep_full: np.ndarray,
+def outer_inputs(cfg: ScoringConfig, items: np.ndarray, sf: SupportFeatures, keep_full: np.ndarray,
                  support: np.ndarray, weights: np.ndarray, profile: np.ndarray) -> ScoreInputs:
     """Candidates scored with the whole support set (the query set, or the full catalog)."""
     feats = np.take_along_axis(sf.full, items[..., None], axis=1)
     return _inputs(cfg, items, feats, keep_full, support, weights, profile, np.full(items.shape, -1))
 
 
-def catalog_inputs(cfg: HeadConfig, sf: SupportFeatures, keep: np.ndarray, support: np.ndarray,
+def catalog_inputs(cfg: ScoringConfig, sf: SupportFeatures, keep: np.ndarray, support: np.ndarray,
                    weights: np.ndarray, profile: np.ndarray) -> ScoreInputs:
     """Every catalog item for every task, as `outer_inputs` would give with items = arange(I),
     but with the item index and id-keep rows as stride-0 views (the same for every task), so the
@@ -140,7 +140,7 @@ def catalog_inputs(cfg: HeadConfig, sf: SupportFeatures, keep: np.ndarray, suppo
     )
 
 
-def inner_inputs(side: ItemSide, cfg: HeadConfig, negatives: np.ndarray, neg_ok: np.ndarray, sf: SupportFeatures,
+def inner_inputs(side: ItemSide, cfg: ScoringConfig, negatives: np.ndarray, neg_ok: np.ndarray, sf: SupportFeatures,
                  keep_full: np.ndarray, support: np.ndarray, weights: np.ndarray, profile: np.ndarray,
                  ratings: np.ndarray | None = None) -> tuple[ScoreInputs, np.ndarray, np.ndarray]:
     """Leave-one-out inner-loop candidates: support item j against its own negatives, every feature
@@ -164,7 +164,7 @@ def inner_inputs(side: ItemSide, cfg: HeadConfig, negatives: np.ndarray, neg_ok:
     return inputs, flat(labels), flat(mask)
 
 
-def sample_tasks(md: MetaData, cfg: HeadConfig, rng: np.random.Generator, *, n_tasks: int, k: int,
+def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, n_tasks: int, k: int,
                  n_query: int = 20, n_neg: int = 100, n_inner_neg: int = 20,
                  id_dropout: float | None = None, loss: str = "bce", p_first: float = 0.0,
                  neg_power: float = 0.0, recent_fraction: float = 1.0) -> TaskBatch:

@@ -28,7 +28,7 @@ from metarec.meta import checkpoint as ckpt
 from metarec.meta.graphs import GraphedMetaLoss
 from metarec.meta.learners import MetaConfig, make_learner
 from metarec.meta.tasks import MetaData, sample_tasks
-from metarec.models.heads import ScoringModel
+from metarec.models.scoring import ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ def use_cuda_graphs(mode: str, device: torch.device, backend: str) -> bool:
 
 
 class MetaTrainer:
+    """Runs the outer loop over a model: meta-steps, validation, early stopping, exact resume."""
     def __init__(self, model: ScoringModel, item_text: torch.Tensor, md: MetaData, meta: MetaConfig,
                  train: TrainConfig, evaluate: Callable[[ScoringModel, object], float] | None = None) -> None:
         self.model, self.item_text, self.md, self.meta_cfg, self.cfg = model, item_text, md, meta, train

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from metarec.encoders import EncoderConfig, item_embeddings
-from metarec.methods.base import FitData, Method, SupportBatch, Validator
+from metarec.data.protocol import FitData, SupportBatch, Validator
+from metarec.methods.base import Method
 from metarec.methods.registry import register
 
 

@@ -1,4 +1,5 @@
-"""Name -> Method class. Registration refuses duplicates so two methods never share a name."""
+"""Name -> Method class. Registration refuses duplicates so two methods never share a name; a
+method may also answer to older names (`aliases`), which resolve to it but are not listed."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from metarec.core.errors import ConfigError
 from metarec.methods.base import Method
 
 _REGISTRY: dict[str, type[Method]] = {}
-# modules whose import registers the built-in methods; imported lazily (torch-free runs stay light)
-_BUILTIN = ("metarec.methods.classical", "metarec.methods.content_knn", "metarec.methods.neural")
+_ALIASES: dict[str, str] = {}
+# modules whose import registers the built-in methods (one method per module); imported lazily, so
+# torch-free runs stay light
+_BUILTIN = ("metarec.methods.random", "metarec.methods.popularity", "metarec.methods.itemknn",
+            "metarec.methods.ease", "metarec.methods.als", "metarec.methods.content_knn",
+            "metarec.methods.metarec", "metarec.methods.melu")
 
 
 def register(cls: type[Method]) -> type[Method]:
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ConfigError(f"a method named {cls.name!r} is already registered ({_REGISTRY[cls.name]})")
+    """Class decorator: register a Method under its name and aliases; a taken name is a ConfigError."""
+    for name in (cls.name, *cls.aliases):
+        taken = _REGISTRY.get(name) or _REGISTRY.get(_ALIASES.get(name, ""))
+        if taken is not None and taken is not cls:
+            raise ConfigError(f"a method named {name!r} is already registered ({taken})")
     _REGISTRY[cls.name] = cls
+    _ALIASES.update({a: cls.name for a in cls.aliases})
     return cls
 
 
@@ -30,16 +39,20 @@ def _load_builtins() -> None:
 
 
 def available_methods() -> list[str]:
+    """Every registered method's name (aliases left out), sorted."""
     _load_builtins()
     return sorted(_REGISTRY)
 
 
 def method_class(name: str) -> type[Method]:
+    """The class registered under `name` or under an alias of it."""
     _load_builtins()
-    if name not in _REGISTRY:
+    cls = _REGISTRY.get(name) or _REGISTRY.get(_ALIASES.get(name, ""))
+    if cls is None:
         raise ConfigError(f"unknown method {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+    return cls
 
 
 def create_method(name: str, seed: int = 0, **kwargs: Any) -> Method:
+    """An instance of the method registered as `name` (or an alias), with `seed` and `kwargs`."""
     return method_class(name)(seed=seed, **kwargs)

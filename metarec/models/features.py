@@ -19,7 +19,7 @@ the whole catalog:
   ease     (last column, present when asked for) sum over support items s of EASE's item-item weight
            B[s, i] (negative weights clipped to 0), divided by sqrt(K) like knn and scaled so that
            its 99th percentile matches the cosines': a regression-based alternative to cosine kNN
-           (`benchmarks/results/collab_feature.md`: much better on a clustered implicit log, worse
+           (`experiments/collab-features/`: much better on a clustered implicit log, worse
            on ML-100K, so metarec's start search weighs both). Needs `ItemSide.build(...,
            ease_lambda=...)`, a dense [I, I] inverse; metarec leaves it out above 10,000 items.
 

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from metarec.models.heads import HeadConfig, ScoreInputs, _Group, linear, rows
+from metarec.models.scoring import ScoringConfig, ScoreInputs, _Group, linear, rows
 
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
 
@@ -71,7 +71,7 @@ class MeluModel(torch.nn.Module):
     def __init__(self, feats: MeluFeatures, emb: int = 32, fc1: int = 64, fc2: int = 64,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.cfg = HeadConfig(features=())  # no side features: MeLU scores from its embeddings alone
+        self.cfg = ScoringConfig(features=())  # no side features: MeLU scores from its embeddings alone
         self.register_buffer("item_genres", torch.from_numpy(feats.item_genres))
         self.register_buffer("item_decade", torch.from_numpy(feats.item_decade))
         self.sizes = [max(len(c), 1) for c in feats.user_vocab.values()]

@@ -1,7 +1,7 @@
 """A FastAPI app over one trained model: adapt to a user's few interactions, return the top k.
 
-    METAREC_MODEL=models/ml100k uvicorn --factory metarec.serve.app:create_app
-    metarec serve --model models/ml100k            # the same, through the CLI
+    metarec serve --model models/ml100k
+    METAREC_MODEL=models/ml100k uvicorn --factory metarec.serve.app:create_app   # the same app
 
 POST /recommend {"support": [{"item_id": 50, "rating": 5}], "profile": "...", "k": 10} ranks the
 whole catalog for that user (support items left out); POST /recommend/batch does the same for many
@@ -154,18 +154,22 @@ class BodyLimit:
         return f"request body larger than {self.max_bytes} bytes (ServeLimits.max_request_bytes)"
 
 
-def create_app(model_dir: str | Path | None = None, device: str | None = None,
+def create_app(model: MetaRecommender | str | Path | None = None, device: str | None = None,
                limits: ServeLimits | None = None) -> FastAPI:
-    """The app for the model in `model_dir` (default: $METAREC_MODEL) on `device` (default:
-    $METAREC_DEVICE, else cpu). Raises ConfigError when no model folder is given.
+    """The app over `model`: a loaded MetaRecommender, or a model folder (default: $METAREC_MODEL)
+    loaded on `device` (default: $METAREC_DEVICE, else cpu). Raises ConfigError when no model is given.
 
     `limits.max_request_bytes` and `limits.profile_cache` may be changed; the other limits are the
     request schema's and stay at `LIMITS` (they are in the OpenAPI document)."""
     limits = limits or LIMITS
-    model_dir = model_dir or os.environ.get("METAREC_MODEL")
-    if not model_dir:
-        raise ConfigError("no model: pass model_dir or set METAREC_MODEL to a folder written by `metarec meta-train`")
-    rec = MetaRecommender.load(model_dir, device=device or os.environ.get("METAREC_DEVICE", "cpu"))
+    if isinstance(model, MetaRecommender):
+        rec, model_dir = model, getattr(model, "path", None)
+    else:
+        model_dir = model or os.environ.get("METAREC_MODEL")
+        if not model_dir:
+            raise ConfigError("no model: pass a model folder or set METAREC_MODEL to one written by "
+                              "`metarec meta-train`")
+        rec = MetaRecommender.load(model_dir, device=device or os.environ.get("METAREC_DEVICE", "cpu"))
     rec.keep_profiles_in_memory(limits.profile_cache)
     lock = threading.Lock()
     app = FastAPI(title="metarec", version=__version__, docs_url=None, redoc_url=None,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metarec.bench.evaluate import fit_data, metrics_for, score_episodes
+from metarec.data.protocol import fit_data, metrics_for, score_episodes
 from metarec.methods import create_method
 
 pytestmark = pytest.mark.integration

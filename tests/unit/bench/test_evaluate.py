@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from metarec.bench import evaluate
-from metarec.bench.evaluate import evaluate_episodes, make_validator, metrics_for, score_episodes
+from metarec.data import protocol
+from metarec.data.protocol import make_validator, metrics_for, score_episodes
+from metarec.bench.evaluate import evaluate_episodes
 from metarec.bench.runner import BenchmarkConfig
 from metarec.core.errors import ConfigError
 from metarec.data import SplitConfig, make_split
@@ -59,6 +61,7 @@ def test_evaluate_episodes_in_blocks_equals_scoring_everyone_at_once(tiny_ml, mo
     whole = score_episodes(score_fn, split, ep)
     ref = {name: metrics_for(whole, ep, item_mask=mask) for name, mask in masks.items()}
     monkeypatch.setattr(evaluate, "SCORE_CHUNK", 2)
+    monkeypatch.setattr(protocol, "SCORE_CHUNK", 2)
     monkeypatch.setattr(evaluate, "EVAL_FLOATS", 1)  # one chunk of 2 users per block
     batches.clear()
     got, seconds = evaluate_episodes(score_fn, split, ep, masks)
@@ -85,7 +88,7 @@ def test_float32_scores_stay_float32_and_rank_as_their_float64_images(tiny_ml, m
     a, b = metrics_for(narrow, ep), metrics_for(wide, ep)
     for metric in a:
         np.testing.assert_array_equal(a[metric], b[metric])
-    monkeypatch.setattr(evaluate, "SCORE_CHUNK", 2)
+    monkeypatch.setattr(protocol, "SCORE_CHUNK", 2)
     calls = []
 
     def mixed(batch):  # float32, then float64 values that float32 would round

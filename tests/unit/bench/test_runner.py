@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metarec.bench.report import write_artifacts
+from metarec.bench.report import read_per_user, write_artifacts
 from metarec.bench.runner import BenchmarkConfig, run_benchmark
 from metarec.core.errors import ConfigError
 from metarec.data import make_split
@@ -86,7 +86,8 @@ def test_results_json_is_byte_identical_and_complete(tiny_ml, tmp_path):
     assert {r["scenario"] for r in recs if r["split"] == "warm"} == {"all", "warm-items", "new-items"}
     for key in ("dataset", "method", "shots", "seed", "split", "metric", "value", "n_users"):
         assert key in recs[0]
-    pu = pd.read_csv(tmp_path / "a" / "per_user.csv")
+    assert (tmp_path / "a" / "per_user.parquet").read_bytes() == (tmp_path / "b" / "per_user.parquet").read_bytes()
+    pu = read_per_user(tmp_path / "a")
     assert {"user_id", "n_relevant", "n_support", "ndcg@10"} <= set(pu.columns)
     assert set(pu["user_id"]) <= set(tiny_ml.user_ids.tolist())
     report = (tmp_path / "a" / "report.md").read_text()
@@ -159,7 +160,7 @@ def test_max_val_users_caps_what_tuning_scores_and_the_report_says_so(tiny_ml, t
 
 
 def test_a_method_that_cannot_run_is_skipped_and_reported(tiny_ml, tmp_path, monkeypatch):
-    from metarec.methods.classical import EASE
+    from metarec.methods.ease import EASE
 
     monkeypatch.setattr(EASE, "MAX_ITEMS", tiny_ml.n_items - 1)
     cfg = BenchmarkConfig(dataset="fixture", methods=("ease", "popularity"), shots=(1,), seeds=2)

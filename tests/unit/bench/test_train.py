@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from metarec.bench.evaluate import fit_data, make_validator, metrics_for, score_episodes
+from metarec.data.protocol import fit_data, make_validator, metrics_for, score_episodes
 from metarec.bench.stats import mean_ci
-from metarec.bench.train import evaluate_model, meta_train
+from metarec.bench.evaluate import evaluate_model
+from metarec.meta.train import meta_train
 from metarec.core.errors import CheckpointError, ConfigError
 from metarec.data import SplitConfig, make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.recommender import MetaRecommender
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 
 TRAIN = TrainConfig(steps=10, meta_batch=4, n_query=5, n_neg=10, n_inner_neg=5, eval_every=5, patience=100)
 

@@ -14,7 +14,7 @@ from metarec.core.config import atomic_write_bytes, atomic_write_text, from_dict
 from metarec.core.errors import ConfigError
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
-from metarec.models.heads import HeadConfig
+from metarec.models.scoring import ScoringConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +42,7 @@ def test_nested_configs_round_trip_through_json(rate, name, sizes, extra, tags):
     assert from_dict(Outer, json.loads(json.dumps(d))) == cfg  # tuples and nested classes come back
 
 
-@pytest.mark.parametrize("cfg", [HeadConfig(features=("knn", "pop"), dim=8), MetaConfig(algorithm="metasgd"),
+@pytest.mark.parametrize("cfg", [ScoringConfig(features=("knn", "pop"), dim=8), MetaConfig(algorithm="metasgd"),
                                  TrainConfig(steps=7, meta=False)])
 def test_the_shipped_configs_round_trip(cfg):
     assert from_dict(type(cfg), json.loads(json.dumps(to_dict(cfg)))) == cfg
@@ -50,7 +50,7 @@ def test_the_shipped_configs_round_trip(cfg):
 
 def test_unknown_keys_and_non_objects_are_refused_by_name():
     with pytest.raises(ConfigError, match=r"config.head: unknown key\(s\) \['dimm'\]; valid keys are \[.*'dim'"):
-        from_dict(HeadConfig, {"dimm": 3}, where="config.head")
+        from_dict(ScoringConfig, {"dimm": 3}, where="config.head")
     with pytest.raises(ConfigError, match=r"Outer.inner: unknown key\(s\) \['nme'\]"):
         from_dict(Outer, {"rate": 1.0, "inner": {"nme": "y"}})
     with pytest.raises(ConfigError, match="expected an object, got list"):
@@ -58,7 +58,7 @@ def test_unknown_keys_and_non_objects_are_refused_by_name():
     with pytest.raises(ConfigError, match=r"Outer: .*rate"):  # a required field left out
         from_dict(Outer, {})
     with pytest.raises(ConfigError, match="hidden must be positive|dim and hidden"):  # the class's own check
-        from_dict(HeadConfig, {"hidden": 0})
+        from_dict(ScoringConfig, {"hidden": 0})
     with pytest.raises(ConfigError, match="expected a dataclass config, got dict"):
         to_dict({"rate": 1.0})
 

@@ -79,11 +79,11 @@ def test_damaged_tensor_files_name_the_file_and_the_fault(model):
 
 
 def test_a_damaged_training_state_stops_the_resume_with_the_file_named(served, model, tiny_models):
-    from metarec.bench.evaluate import fit_data, make_validator
+    from metarec.data.protocol import fit_data, make_validator
     from metarec.data import make_split
     from metarec.encoders import EncoderConfig
     from metarec.meta.trainer import TrainConfig
-    from metarec.methods.neural import MetaRecMethod
+    from metarec.methods.metarec import MetaRecMethod
 
     _edit_json(model / "trainer.json", lambda o: _drop(o, "step"))
     split = make_split(served[1])

@@ -31,7 +31,7 @@ def test_asking_for_graphs_without_a_gpu_is_refused_before_any_work(tmp_path):
     from typer.testing import CliRunner
 
     from metarec.cli.app import app
-    from metarec.methods.neural import MetaRecMethod
+    from metarec.methods.metarec import MetaRecMethod
     from tests.fixtures import write_ml100k
 
     with pytest.raises(ConfigError, match="needs a CUDA device and the functional backend"):

@@ -95,7 +95,7 @@ def test_second_order_meta_gradient_matches_finite_differences():
 
 def test_adaptation_lowers_support_loss_and_k0_works():
     from metarec.meta.losses import task_losses
-    from metarec.models.heads import score
+    from metarec.models.scoring import score
     from metarec.meta.tasks import sample_tasks
     from tests.unit.meta.helpers import tiny_problem as tp
 

@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.learners import MetaConfig
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.recommender import MetaRecommender
+from metarec.meta.start import StartSearch
+from metarec.meta.train import FitLimits
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.classical import EASE
-from metarec.methods.neural import MetaRecMethod
-from metarec.methods.base import SupportBatch
+from metarec.methods.ease import EASE
+from metarec.methods.metarec import MetaRecMethod
+from metarec.data.protocol import SupportBatch
 
 TRAIN = dict(meta_batch=4, n_query=5, n_neg=10, n_inner_neg=5, eval_every=5, patience=100)
 
@@ -70,7 +72,7 @@ def test_same_seed_same_numbers(tiny_ml, tiny_models):
 def test_the_validation_input_cache_changes_nothing_but_the_work(tiny_ml, tiny_models):
     cached = _fit(tiny_ml, _method(tiny_models, 10))
     plain = _method(tiny_models, 10)
-    plain.VALIDATION_CACHE_BYTES = 0  # nothing fits: every scoring builds its inputs, as before the cache
+    plain.model.limits = FitLimits(validation_cache_bytes=0)  # nothing fits: every scoring builds its inputs
     plain = _fit(tiny_ml, plain)
     assert cached.rec.cache_hits > 0 and plain.rec.cache_hits == 0  # the start search and early stopping reused
     assert cached.trainer.history == plain.trainer.history and cached.prior == plain.prior
@@ -185,7 +187,7 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     assert len(recs) == 4 and not {r["item_id"] for r in recs} & {3, 7, 9}
     assert all(r["title"].startswith(("Movie", "Mis")) for r in recs)
     # evaluate: the held-out users of the model's own split, as evaluate_model scores them
-    from metarec.bench.train import evaluate_model
+    from metarec.bench.evaluate import evaluate_model
     from metarec.data import load_dataset
 
     out = subprocess.run(py + ["evaluate", "--model", str(tmp_path / "m"), "--dataset", "ml-100k", "--data-dir",
@@ -241,7 +243,7 @@ def test_meta_training_on_cuda_matches_the_cpu_and_its_checkpoint_loads_anywhere
 def test_pooled_finetune_fine_tunes_each_user(tiny_ml, tiny_models):
     """pooled-finetune trains without an inner loop but must still take the inner steps per user
     at scoring time: its scores equal a hand-run of the same gradient steps on the support set."""
-    from metarec.methods.neural import PooledFinetune
+    from metarec.methods.metarec import PooledFinetune
 
     m = PooledFinetune(seed=0, train=TrainConfig(steps=5, meta=False, **TRAIN),
                        encoder=EncoderConfig(model=tiny_models["bert"]))
@@ -265,7 +267,7 @@ def test_pooled_finetune_fine_tunes_each_user(tiny_ml, tiny_models):
 
 def test_melu_fits_and_scores_the_full_catalog(tiny_ml):
     """MeLU runs through the same trainer/recommender path (its network has no text projection)."""
-    from metarec.methods.neural import MeLU
+    from metarec.methods.melu import MeLU
 
     split = make_split(tiny_ml)
     m = MeLU(seed=0, steps=4, meta_batch=4).fit(fit_data(split), make_validator(split, k=2))
@@ -340,22 +342,22 @@ def test_ease_feature_trains_searches_its_weight_survives_a_checkpoint_and_is_le
                                np.zeros((1, rec.side.text.shape[1]), np.float32))[0]
     np.testing.assert_allclose(user.scores, direct, rtol=1e-6, atol=1e-6)
     # a catalog above the cap: the default features less ease, and no inverse kept
-    monkeypatch.setattr(MetaRecMethod, "EASE_MAX_ITEMS", tiny_ml.n_items - 1)
     method = _method(tiny_models, 0)
-    configured = method.head
+    method.model.limits = FitLimits(ease_max_items=tiny_ml.n_items - 1)
+    configured = method.model.head
     small = _fit(tiny_ml, method)
     assert small.rec.model.cfg.features == FEATURES and small.rec.side.ease_p is None
     assert small.describe()["head"]["features"] == list(FEATURES)  # the run records what was fitted
-    assert small.head is configured  # the method's configuration is left as given (a refit may fit a smaller catalog)
+    assert small.model.head is configured  # the method's configuration is left as given (a refit may fit a smaller catalog)
     assert not any("ease" in k for k in small.prior["val_ndcg@10"])
 
 
 def test_start_search_scores_a_sample_first_on_a_large_validation_set(tiny_ml, tiny_models, monkeypatch):
-    """With at least 2 x QUICK_USERS validation users, every candidate start is scored on a sample
-    and the QUICK_KEEP best on all users; the start kept is the best of those by the full score, and
+    """With at least 2 x quick_users validation users, every candidate start is scored on a sample
+    and the quick_keep best on all users; the start kept is the best of those by the full score, and
     that score is meta-training's step 0 (not scored again)."""
     from metarec.models.features import FEATURES
-    from metarec.models.heads import HeadConfig
+    from metarec.models.scoring import ScoringConfig
 
     split = make_split(tiny_ml)
     base = make_validator(split, k=2)
@@ -368,35 +370,34 @@ def test_start_search_scores_a_sample_first_on_a_large_validation_set(tiny_ml, t
         validate.n_users, validate.sample = v.n_users, lambda n: counted(v.sample(n), "sample")
         return validate
 
-    def method():  # without the ease feature, whose lambda sweep calls the validator too
-        return MetaRecMethod(seed=0, head=HeadConfig(features=FEATURES), train=TrainConfig(steps=0, **TRAIN),
-                             encoder=EncoderConfig(model=tiny_models["bert"]))
+    def method(quick_users: int):  # without the ease feature, whose lambda sweep calls the validator too
+        return MetaRecMethod(seed=0, head=ScoringConfig(features=FEATURES), train=TrainConfig(steps=0, **TRAIN),
+                             encoder=EncoderConfig(model=tiny_models["bert"]),
+                             start=StartSearch(quick_users=quick_users))
 
     assert base.n_users >= 2
-    monkeypatch.setattr(MetaRecMethod, "QUICK_USERS", base.n_users // 2)
-    m = method().fit(fit_data(split), counted(base, "full"))
+    m = method(base.n_users // 2).fit(fit_data(split), counted(base, "full"))
     p = m.prior
     assert p["sample_users"] == base.n_users // 2
-    assert calls == {"full": MetaRecMethod.QUICK_KEEP, "sample": len(p["val_ndcg@10"])}
+    assert calls == {"full": StartSearch().quick_keep, "sample": len(p["val_ndcg@10"])}
     finalists = p["val_ndcg@10_all_users"]
-    assert len(finalists) == MetaRecMethod.QUICK_KEEP and set(finalists) <= set(p["val_ndcg@10"])
+    assert len(finalists) == StartSearch().quick_keep and set(finalists) <= set(p["val_ndcg@10"])
     assert min(p["val_ndcg@10"][k] for k in finalists) >= max(x for k, x in p["val_ndcg@10"].items() if k not in finalists)
     chosen = f"lr={p['inner_lr']} " + ",".join(f"{k}={v}" for k, v in p["chosen"].items())
     assert p["val_ndcg@10_all_users"][chosen] == max(p["val_ndcg@10_all_users"].values())
     # step 0 is the chosen start's full score, the number a fresh scoring of the kept model gives
-    assert m.trainer.history[0]["val"] == m.start_val == base(m.score)
-    assert round(m.start_val, 4) == p["val_ndcg@10_all_users"][chosen]
+    assert m.trainer.history[0]["val"] == m.model.start_val == base(m.score)
+    assert round(m.model.start_val, 4) == p["val_ndcg@10_all_users"][chosen]
     # a small validation set is scored whole for every candidate, as before
-    monkeypatch.setattr(MetaRecMethod, "QUICK_USERS", base.n_users)
     calls.update(full=0, sample=0)
-    small = method().fit(fit_data(split), counted(base, "full"))
+    small = method(base.n_users).fit(fit_data(split), counted(base, "full"))
     assert calls == {"full": len(small.prior["val_ndcg@10"]), "sample": 0} and "sample_users" not in small.prior
     assert small.trainer.history[0]["val"] == base(small.score)
 
 
 def test_meta_data_takes_precomputed_profiles_and_checks_their_rows(tiny_ml, tiny_models):
     from metarec.encoders import profile_vectors
-    from metarec.methods.neural import meta_data
+    from metarec.meta.train import meta_data
     from metarec.models.features import ItemSide
 
     fd = fit_data(make_split(tiny_ml))

@@ -6,12 +6,12 @@ import importlib.util
 import numpy as np
 import pytest
 
-from metarec.bench.evaluate import fit_data, make_validator
+from metarec.data.protocol import fit_data, make_validator
 from metarec.core.errors import ConfigError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.methods.metarec import MetaRecMethod
 
 
 def test_tensorboard_holds_every_steps_loss_and_each_validation(tiny_ml, tiny_models, tmp_path):

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from metarec.bench.evaluate import fit_data
+from metarec.data.protocol import fit_data
 from metarec.core.errors import MethodNotApplicableError
 from metarec.data import make_split
 from metarec.encoders import EncoderConfig, item_embeddings
 from metarec.methods import create_method
-from metarec.methods.base import SupportBatch
+from metarec.data.protocol import SupportBatch
 
 
 def _cos(a, b) -> float:

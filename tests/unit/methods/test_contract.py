@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from metarec.bench.evaluate import fit_data, make_validator, support_batch
-from metarec.core.errors import MethodNotApplicableError
+from metarec.data.protocol import fit_data, make_validator, support_batch
+from metarec.core.errors import ConfigError, MethodNotApplicableError
 from metarec.data import load_dataset, make_split
 from metarec.methods import create_method
 from metarec.methods.registry import available_methods
@@ -25,7 +25,7 @@ BLOCK = 20
 # methods that read the support set's collaborative signal; the others are not expected to separate
 # the communities (popularity and random ignore the user, content-knn reads titles that name no
 # community, MeLU's published learning rates barely move it in a test-sized budget)
-PERSONALISED = ("itemknn", "ease", "mf", "metarec", "pooled-finetune")
+PERSONALISED = ("itemknn", "ease", "als", "metarec", "pooled-finetune")
 # random draws from one generator in call order: its scores depend on what was scored before
 ORDER_DEPENDENT = ("random",)
 
@@ -53,7 +53,7 @@ def _small(name: str, tiny_models: dict) -> dict:
         return {"encoder": enc}
     if name == "melu":
         return {"steps": 10, "meta_batch": 4}
-    if name == "mf":
+    if name == "als":
         # two communities, two factors: more would also fit the noise inside each block, whose
         # negative scores fold-in then ranks below the other block's zeros (as it should)
         return {"factors": 2}
@@ -70,13 +70,13 @@ def fitted(communities, tiny_models):
 
 def test_the_contract_covers_every_registered_method(fitted):
     assert set(PERSONALISED) <= set(fitted) and set(ORDER_DEPENDENT) <= set(fitted)
-    assert {"popularity", "itemknn", "ease", "mf", "random", "content-knn", "metarec", "pooled-finetune",
+    assert {"popularity", "itemknn", "ease", "als", "random", "content-knn", "metarec", "pooled-finetune",
             "melu"} <= set(fitted)
 
 
 # the methods that rank only from a user's interactions: at K = 0 they refuse (every item would score
 # the same), and the runner leaves them out of K = 0
-NEEDS_SUPPORT = ("itemknn", "ease", "mf", "content-knn")
+NEEDS_SUPPORT = ("itemknn", "ease", "als", "content-knn")
 
 
 @pytest.mark.parametrize("k", [0, 1, 3])  # K = 0: a user with no interactions yet
@@ -134,3 +134,20 @@ def test_popularity_does_not_separate_the_communities(communities, fitted):
     s = np.asarray(fitted["popularity"][0].score(support_batch(split, ep)), np.float64)
     top = np.argsort(-s, axis=1, kind="stable")[:, :10]
     assert (block_of[top] != block_of[ep.support_items[:, :1]]).any()
+
+
+def test_one_method_per_module_and_aliases_resolve():
+    from metarec.methods.registry import method_class, register
+
+    for name in available_methods():
+        cls = method_class(name)
+        others = [n for n in available_methods() if n != name and method_class(n).__module__ == cls.__module__
+                  and not issubclass(method_class(n), cls) and not issubclass(cls, method_class(n))]
+        assert not others, f"{cls.__module__} holds {name} and {others}"
+    assert method_class("mf") is method_class("als") and "mf" not in available_methods()
+
+    class Clash(method_class("popularity")):
+        name = "mf"  # an alias is taken like a name
+
+    with pytest.raises(ConfigError, match="'mf' is already registered"):
+        register(Clash)

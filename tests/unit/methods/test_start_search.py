@@ -8,11 +8,13 @@ import math
 
 import pytest
 
-from metarec.bench.evaluate import fit_data
+from metarec.data.protocol import fit_data
 from metarec.data import SplitConfig, make_split
 from metarec.encoders import EncoderConfig
 from metarec.meta.trainer import TrainConfig
-from metarec.methods.neural import MetaRecMethod
+from metarec.meta.start import StartSearch
+from metarec.meta.train import MetaRec
+from metarec.methods.metarec import MetaRecMethod
 
 
 def _search(tiny_ml, tiny_models, objective, sampled: bool = False):
@@ -23,7 +25,7 @@ def _search(tiny_ml, tiny_models, objective, sampled: bool = False):
 
     def validator(score_fn) -> float:
         method = getattr(score_fn, "__self__", None)
-        if not isinstance(method, MetaRecMethod):  # the ease feature's own ridge search
+        if not isinstance(method, MetaRec):  # the ease feature's own ridge search
             return 0.0
         at = method.rec.model.cfg.features.index("content")
         return objective(float(method.rec.model.head.w_feat[at].detach()), method.rec.meta.inner_lr)
@@ -47,7 +49,7 @@ def _peak(content_best: float, lr_best: float):
 @pytest.mark.parametrize("sampled", [False, True])
 def test_the_search_follows_a_winning_edge_to_the_peak(tiny_ml, tiny_models, sampled):
     # content 2 (the grid's top) wins -> 8 -> 32 wins -> 128 loses; rate 0.1 (the bottom) wins ->
-    # 0.0333 -> 0.0111 wins -> 0.0037 is below LR_RANGE, so the search stops there
+    # 0.0333 -> 0.0111 wins -> 0.0037 is below lr_range, so the search stops there
     content, lr, contents, rates = _search(tiny_ml, tiny_models, _peak(32.0, 0.011), sampled)
     assert content == 32.0 and lr == 0.0111
     assert contents == [0.0, 0.5, 2.0, 8.0, 32.0, 128.0]
@@ -63,6 +65,6 @@ def test_an_interior_winner_adds_no_candidate(tiny_ml, tiny_models):
 
 def test_the_extension_is_bounded(tiny_ml, tiny_models):
     content, lr, contents, rates = _search(tiny_ml, tiny_models, lambda c, lr: c + lr)  # more is always better
-    assert content == MetaRecMethod.CONTENT_MAX == contents[-1] == 128.0
-    assert lr == 4.5 and rates == [0.1, 0.5, 1.5, 4.5]  # 13.5 would leave LR_RANGE
-    assert MetaRecMethod.LR_RANGE[1] == pytest.approx(5.0)
+    assert content == StartSearch().content_max == contents[-1] == 128.0
+    assert lr == 4.5 and rates == [0.1, 0.5, 1.5, 4.5]  # 13.5 would leave lr_range
+    assert StartSearch().lr_range[1] == pytest.approx(5.0)

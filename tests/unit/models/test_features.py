@@ -288,7 +288,7 @@ def test_ease_feature_sums_clipped_ease_weights_excludes_the_own_row_and_leaves_
     """The optional ease feature against the EASE baseline's weights (the reference implementation):
     scale * sum_s max(B[s, i], 0) / sqrt(K); a training task's Sherman-Morrison exclusion equals a
     side fitted without that user; leave-one-out equals the feature of the support minus slot j."""
-    from metarec.methods.classical import EASE
+    from metarec.methods.ease import EASE
     from metarec.models.features import ALL_FEATURES
 
     rng = np.random.default_rng(11)

@@ -23,7 +23,7 @@ from metarec.models.features import ALL_FEATURES
 
 
 @dataclass(frozen=True, kw_only=True)
-class HeadConfig:
+class ScoringConfig:
     """Shape of the scoring network.
 
     Attributes:
@@ -34,7 +34,7 @@ class HeadConfig:
             network also learns to score from text alone (as it must for new items).
         use_profile: add the projected profile-text embedding to the user vector.
         features: which side features (see models.features) feed the head: all of them by default
-            (metarec.methods.neural leaves "ease" out on catalogs too large for its dense inverse).
+            (metarec.meta.train leaves "ease" out on catalogs too large for its dense inverse).
     """
 
     dim: int = 32
@@ -147,13 +147,13 @@ def project(params: dict[str, Tensor], item_text: Tensor) -> Tensor | None:
     return item_text @ w if w is not None and w.dim() == 2 else None
 
 
-def score(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs,
+def score(params: dict[str, Tensor], cfg: ScoringConfig, item_text: Tensor, x: ScoreInputs,
           proj: Tensor | None = None) -> Tensor:
     """Scores (logits) float [T, N]; `proj` is `project(params, item_text)` if already computed."""
     return _head(params, cfg, x, *vectors(params, cfg, item_text, x, proj))
 
 
-def vectors(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: ScoreInputs,
+def vectors(params: dict[str, Tensor], cfg: ScoringConfig, item_text: Tensor, x: ScoreInputs,
             proj: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """(item vectors v [T or 1, N, d], user vectors u [T, N or 1, d]): everything `score` computes
     before the head, from the body's weights and the id table only (none of the head's), so an
@@ -194,12 +194,12 @@ def vectors(params: dict[str, Tensor], cfg: HeadConfig, item_text: Tensor, x: Sc
 HeadInput = Tensor | tuple[Tensor, Tensor]  # see `head_input`
 
 
-def _head(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> Tensor:
+def _head(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> Tensor:
     """The MLP over user x item plus the linear skip over side features; u is [T, N or 1, d]."""
     return head_mlp(params, x, head_input(params, cfg, x, v, u))
 
 
-def head_input(params: dict[str, Tensor], cfg: HeadConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> HeadInput:
+def head_input(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> HeadInput:
     """What the head's first layer reads, from the body's weights alone (none of the head's):
     [u * v, feats] [T, N, d + F] when each candidate has its own user vector; (u, v) when each task
     has one (u [T, 1, d]: `_first_layer_one_user` then never builds the product). An inner loop
@@ -246,7 +246,7 @@ class _Group(nn.Module):
 class ScoringModel(nn.Module):
     """Parameters of the scoring network; `forward` is `score` with the module's own weights."""
 
-    def __init__(self, cfg: HeadConfig, text_dim: int, n_items: int, generator: torch.Generator | None = None):
+    def __init__(self, cfg: ScoringConfig, text_dim: int, n_items: int, generator: torch.Generator | None = None):
         super().__init__()
         self.cfg = cfg
         d, h, f = cfg.dim, cfg.hidden, len(cfg.features)

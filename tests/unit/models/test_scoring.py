@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from metarec.models.features import FEATURES
-from metarec.models.heads import HeadConfig, ScoreInputs, ScoringModel, rows
+from metarec.models.scoring import ScoringConfig, ScoreInputs, ScoringModel, rows
 
 
 def _grads(model: ScoringModel, text: torch.Tensor, x: ScoreInputs) -> list[torch.Tensor]:
@@ -22,7 +22,7 @@ def _grads(model: ScoringModel, text: torch.Tensor, x: ScoreInputs) -> list[torc
 def test_scoring_backward_is_bitwise_reproducible_at_catalog_scale():
     torch.manual_seed(0)
     n_items, t, n, k, e = 1682, 32, 2200, 5, 24
-    model = ScoringModel(HeadConfig(), e, n_items, generator=torch.Generator().manual_seed(0))
+    model = ScoringModel(ScoringConfig(), e, n_items, generator=torch.Generator().manual_seed(0))
     text = torch.randn(n_items, e)
     x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features)),
                     item_keep=torch.ones(t, n), support=torch.randint(0, n_items, (t, k)),
@@ -53,7 +53,7 @@ def test_catalog_inputs_score_like_materialised_candidates():
     n_items, e, u, k = 50, 8, 6, 3
     side = ItemSide.build(rng.normal(size=(n_items, e)).astype(np.float32),
                           sp.csr_matrix((rng.random((30, n_items)) < 0.3).astype(np.float32)))
-    model = ScoringModel(HeadConfig(dim=4, hidden=5, features=FEATURES), e, n_items,
+    model = ScoringModel(ScoringConfig(dim=4, hidden=5, features=FEATURES), e, n_items,
                          generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         model.shared.id_emb.normal_(generator=torch.Generator().manual_seed(1))
@@ -92,7 +92,7 @@ def test_one_user_vector_first_layer_equals_the_concatenated_form():
     left-out candidate forces; float64, shared and per-task (adapted) head weights."""
     torch.manual_seed(0)
     n_items, t, n, k, e = 40, 3, 7, 4, 6
-    model = ScoringModel(HeadConfig(dim=5, hidden=8), e, n_items, generator=torch.Generator().manual_seed(0)).double()
+    model = ScoringModel(ScoringConfig(dim=5, hidden=8), e, n_items, generator=torch.Generator().manual_seed(0)).double()
     text = torch.randn(n_items, e, dtype=torch.float64)
     x = ScoreInputs(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features), dtype=torch.float64),
                     item_keep=torch.ones(t, n, dtype=torch.float64), support=torch.randint(0, n_items, (t, k)),
@@ -120,7 +120,7 @@ def test_one_user_vector_first_layer_equals_the_concatenated_form():
 def test_leave_one_out_flag_is_read_on_the_host_and_is_what_score_uses():
     torch.manual_seed(1)
     n_items, t, n, k, e = 40, 3, 6, 4, 5
-    model = ScoringModel(HeadConfig(dim=4, hidden=5), e, n_items, generator=torch.Generator().manual_seed(0))
+    model = ScoringModel(ScoringConfig(dim=4, hidden=5), e, n_items, generator=torch.Generator().manual_seed(0))
     text = torch.randn(n_items, e)
     base = dict(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features)),
                 item_keep=torch.ones(t, n), support=torch.randint(0, n_items, (t, k)),
@@ -156,7 +156,7 @@ def test_head_input_computed_once_scores_like_the_whole_forward():
     gradients reach the body through it as through the whole forward (float64)."""
     torch.manual_seed(2)
     n_items, t, n, k, e = 30, 3, 6, 4, 5
-    model = ScoringModel(HeadConfig(dim=4, hidden=6), e, n_items, generator=torch.Generator().manual_seed(0)).double()
+    model = ScoringModel(ScoringConfig(dim=4, hidden=6), e, n_items, generator=torch.Generator().manual_seed(0)).double()
     text = torch.randn(n_items, e, dtype=torch.float64)
     f64 = torch.float64
     base = dict(items=torch.randint(0, n_items, (t, n)), feats=torch.randn(t, n, len(model.cfg.features), dtype=f64),

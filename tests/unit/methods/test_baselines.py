@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from metarec.bench.evaluate import fit_data, metrics_for, score_episodes
+from metarec.data.protocol import fit_data, metrics_for, score_episodes
 from metarec.data import SplitConfig, make_split
 from metarec.methods import create_method
-from metarec.methods.base import SupportBatch
-from metarec.methods.classical import EASE, ALSFoldIn, als_fold_in
+from metarec.data.protocol import SupportBatch
+from metarec.methods.als import ALSFoldIn, als_fold_in
+from metarec.methods.ease import EASE
 
 
 def _ref_ndcg(scores: dict[int, float], relevant: set[int], k=10) -> float:
@@ -77,6 +78,7 @@ def test_ease_picks_lambda_on_validation(tiny_ml):
         seen.append(1)
         return float(len(seen) == 3)  # the third lambda "wins"
 
+    validator.cache = {}  # a validator owns the sweeps made with it (make_validator's do)
     m = EASE().fit(fit_data(split), validator)
     assert m.lam == EASE.LAMBDAS[2] and len(seen) == len(EASE.LAMBDAS)
     assert m.p is None  # the inverse is kept only when asked for
@@ -101,6 +103,7 @@ def test_ease_sweep_runs_again_for_another_split_or_validator(tiny_ml):
             s = score_fn(SupportBatch(support_items=np.array([[0]]), support_ratings=np.array([[np.nan]]),
                                       users=tiny_ml.users.iloc[:1]))
             return float(s[0, 1])  # B[0, 1]: depends on lambda and on the matrix
+        validator.cache = {}
         return validator
 
     fd0, fd1 = fit_data(make_split(tiny_ml)), fit_data(make_split(tiny_ml, SplitConfig(seed=1, mode="random")))

@@ -1,0 +1,180 @@
+"""The start search: the head's starting feature weights and the inner-loop learning rate, chosen on
+validation users before meta-training.
+
+How much co-occurrence, text, popularity and recent popularity matter, and how far a few
+interactions should move the head, are properties of the dataset (text-rich catalogs lean on
+content, dense logs on knn, fast-moving catalogs on the trend), so none is hard-coded: a coordinate
+search tries them, scored by the protocol's validator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from metarec.core.progress import progress
+from metarec.data.protocol import SupportBatch, Validator
+from metarec.meta.learners import MetaConfig
+from metarec.meta.recommender import MetaRecommender
+
+log = logging.getLogger(__name__)
+
+Prior = dict[str, float]  # feature name -> starting weight of the head's linear skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartSearch:
+    """The grids the search walks and how far past their edges it goes.
+
+    Attributes:
+        prior_grid: (knn, content, pop) starts, all tried at the first inner rate.
+        trend_grid: trend weights, tried with every popularity weight and the chosen content.
+        ease_grid: (knn, ease) pairs, tried with every popularity weight (when the model has ease).
+        inner_lr_grid: inner rates, the first used while the priors are searched.
+        content_step, content_max: while the largest content weight wins, try `content_step`
+            times it (with every popularity weight), up to `content_max`. A grid's edge is no
+            answer: a text-rich catalog wants text to outweigh co-occurrence.
+        lr_step, lr_range: while the smallest or largest rate wins, try it divided or multiplied
+            by `lr_step`, within `lr_range`.
+        quick_users, quick_keep: with at least twice `quick_users` validation users, every
+            candidate is scored on a fixed sample of `quick_users` of them and the `quick_keep`
+            best on all; on a smaller set a sample would be most of it, and all are scored whole.
+    """
+
+    prior_grid: tuple[Prior, ...] = tuple({"knn": 10.0, "content": c, "pop": p}
+                                          for c in (0.0, 0.5, 2.0) for p in (0.0, 0.3, 1.0, 3.0))
+    trend_grid: tuple[float, ...] = (1.0, 3.0)
+    ease_grid: tuple[tuple[float, float], ...] = ((10.0, 3.0), (10.0, 10.0), (0.0, 10.0))
+    inner_lr_grid: tuple[float, ...] = (0.1, 0.5)
+    content_step: float = 4.0
+    content_max: float = 128.0
+    lr_step: float = 3.0
+    lr_range: tuple[float, float] = (0.01, 5.0)
+    quick_users: int = 250
+    quick_keep: int = 3
+
+
+@dataclass
+class StartChoice:
+    """What the search chose: the prior and rate (set on the model and recommender), the inner loop
+    with that rate, its validation NDCG@10 over every validation user, and a report for `describe`."""
+
+    prior: Prior
+    inner_lr: float
+    meta: MetaConfig
+    val_score: float
+    report: dict
+
+
+def search_start(rec: MetaRecommender, validator: Validator, score: Callable[[SupportBatch], np.ndarray],
+                 meta: MetaConfig, grid: StartSearch = StartSearch()) -> StartChoice:
+    """Try starts on `validator` and leave the best one set on `rec` (its model's feature weights, its
+    inner loop). `score(batch)` scores users with whatever `rec` holds at the time.
+
+    Coordinate search: every (content, pop) prior at the first rate (and larger content weights while
+    the largest wins); then ease x pop and trend x pop with the winning content (when the model has
+    those features, and there is a trend window); then the other rates with the winning prior (and
+    rates past the edges while an edge wins): 33 validations with every feature, 4 more per content
+    step and 1 per rate step, instead of a grid of hundreds."""
+    model = rec.model
+    w, features = model.head.w_feat, model.cfg.features
+    learners: dict[float, tuple] = {}
+
+    def name(g: tuple[Prior, float]) -> str:
+        return f"lr={g[1]} " + ",".join(f"{k}={v}" for k, v in g[0].items())
+
+    def use(prior: Prior, lr: float) -> None:
+        with torch.no_grad():
+            w.copy_(torch.tensor([prior.get(n, 0.0) for n in features], dtype=w.dtype))
+        if lr not in learners:  # one inner loop per rate, made when the search first tries it
+            m = replace(meta, inner_lr=lr)
+            learners[lr] = m, rec.learner_for(m)
+        rec.meta, rec.learner = learners[lr]
+
+    trend = "trend" in features and rec.side.recent is not None
+    ease = "ease" in features
+    pops = sorted({g["pop"] for g in grid.prior_grid})
+    tried: list[tuple[Prior, float]] = []
+    scores: list[float] = []
+    sample, n_val = getattr(validator, "sample", None), getattr(validator, "n_users", 0)
+    quick = sample(grid.quick_users) if sample is not None and n_val >= 2 * grid.quick_users else None
+    total = (len(grid.prior_grid) + len(grid.inner_lr_grid) - 1 + (len(grid.trend_grid) * len(pops) if trend else 0)
+             + (len(grid.ease_grid) * len(pops) if ease else 0) + (grid.quick_keep if quick else 0))
+    bar = progress(total=total, desc="feature prior, inner lr", unit="try", leave=False)
+
+    def attempt(prior: Prior, lr: float) -> None:
+        use(prior, lr)
+        tried.append((prior, lr))
+        scores.append((validator if quick is None else quick)(score))
+        bar.update()
+        log.info("start %d/%d: %s -> validation %.4f", len(scores), bar.total, name((prior, lr)), scores[-1])
+
+    def grow(n: int) -> None:
+        """n more tries than the bar planned (a grid extended past a winning edge)."""
+        bar.total += n
+        bar.refresh()
+
+    def best() -> int:
+        """The index in `tried` of the best score so far (the first, on a tie)."""
+        return int(np.argmax(scores))
+
+    lr0 = grid.inner_lr_grid[0]
+    for prior in grid.prior_grid:
+        attempt(prior, lr0)
+    top = max(g["content"] for g in grid.prior_grid)
+    while tried[best()][0]["content"] == top and top * grid.content_step <= grid.content_max:
+        top, base = top * grid.content_step, tried[best()][0]
+        grow(len(pops))
+        for p in pops:
+            attempt({**base, "content": top, "pop": p}, lr0)
+    if ease:  # the ease feature with the winning content, beside or instead of knn
+        content = tried[best()][0]["content"]
+        for kn, e in grid.ease_grid:
+            for p in pops:
+                attempt({"knn": kn, "content": content, "pop": p, "ease": e}, lr0)
+    if trend:
+        base = tried[best()][0]
+        for t in grid.trend_grid:
+            for p in pops:
+                attempt({**base, "pop": p, "trend": t}, lr0)
+    prior = tried[best()][0]
+    for lr in grid.inner_lr_grid[1:]:
+        attempt(prior, lr)
+    while True:  # past an edge of the rates tried while that edge wins
+        lr, rates = tried[best()][1], sorted(learners)
+        if lr not in (rates[0], rates[-1]):
+            break
+        nxt = float(f"{lr / grid.lr_step if lr == rates[0] else lr * grid.lr_step:.3g}")  # 0.0333, not 0.0333333...
+        if not grid.lr_range[0] <= nxt <= grid.lr_range[1]:
+            break
+        grow(1)
+        attempt(prior, nxt)
+
+    extra = {}
+    if quick is not None:  # the sample's best few, scored on every validation user; the best of those
+        finalists = [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")[:grid.quick_keep]]
+        full = {}
+        for i in finalists:
+            use(*tried[i])
+            full[i] = validator(score)
+            bar.update()
+        pick = max(finalists, key=lambda i: full[i])
+        prior, lr, start_val = *tried[pick], full[pick]
+        extra = {"sample_users": quick.n_users,
+                 "val_ndcg@10_all_users": {name(tried[i]): round(full[i], 4) for i in finalists}}
+    else:
+        i = best()
+        (prior, lr), start_val = tried[i], scores[i]
+    bar.close()
+    use(prior, lr)
+    how = f"{len(tried)} candidates"
+    if quick is not None:
+        how += f" on a sample of {quick.n_users} of them, the best {grid.quick_keep} on all {n_val}"
+    log.info("feature prior %s, inner lr %s chosen on validation users (%s)", prior, lr, how)
+    report = {"chosen": prior, "inner_lr": lr, "val_ndcg@10": {name(g): round(x, 4) for g, x in zip(tried, scores)},
+              **extra}
+    return StartChoice(prior=prior, inner_lr=lr, meta=rec.meta, val_score=start_val, report=report)

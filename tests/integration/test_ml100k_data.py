@@ -1,8 +1,6 @@
 """The real ML-100K release: counts, text decoding, and a no-leakage proof of the split."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -67,9 +65,9 @@ def test_no_leakage(ml100k, ml100k_split):
 
 
 def _cli(*args):
-    out = subprocess.run([sys.executable, "-m", "metarec.cli", *args], capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout)
+    from tests.fixtures import run_cli
+
+    return json.loads(run_cli(list(args)).stdout)
 
 
 def test_cli_info_and_split_contract(ml100k_dir):

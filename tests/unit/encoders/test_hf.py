@@ -1,8 +1,6 @@
 """The encoder on tiny random models: pooling by hand, length-sorted batching, cache invalidation."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -103,14 +101,13 @@ def test_changed_weights_invalidate(tiny_models, tmp_path):
 
 
 def test_encode_cli_exports_and_second_run_hits(tiny_models, tmp_path):
-    from tests.fixtures import write_ml100k
+    from tests.fixtures import run_cli, write_ml100k
 
     data = write_ml100k(tmp_path / "ml-100k")
-    cmd = [sys.executable, "-m", "metarec.cli", "--no-progress", "encode", "--dataset", "ml-100k",
-           "--data-dir", str(data), "--model", tiny_models["bert"], "--cache-dir", str(tmp_path / "cache"),
-           "--json", "--export", str(tmp_path / "out")]
-    first = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-    second = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    cmd = ["--no-progress", "encode", "--dataset", "ml-100k", "--data-dir", data, "--model", tiny_models["bert"],
+           "--cache-dir", tmp_path / "cache", "--json", "--export", tmp_path / "out"]
+    first = json.loads(run_cli(cmd).stdout)
+    second = json.loads(run_cli(cmd).stdout)
     assert first["n_texts"] == 40 + 30 and first["dim"] == 32 and first["cache_hits"] == 0
     assert second["cache_hits"] == second["n_texts"]
     vecs = np.load(tmp_path / "out" / "items.npy")

@@ -1,8 +1,6 @@
 """Batch recommendations give every user the list a single `adapt` gives, and refuse bad rows by
 row (by file and line through the CLI)."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -10,6 +8,7 @@ import pytest
 
 from metarec.core.errors import ConfigError, UnknownItemError
 from metarec.meta.recommender import MetaRecommender
+from tests.fixtures import run_cli
 
 NAN = float("nan")
 
@@ -93,21 +92,19 @@ def test_recommend_many_cli_writes_the_lists_and_names_bad_lines(served, tmp_pat
                                              for n, i in enumerate(items)]
     (tmp_path / "users.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "profiles.csv").write_text('user_id,profile\ne,"A 60-year-old retired engineer, from Ohio."\n')
-    py = [sys.executable, "-m", "metarec.cli", "--no-progress", "recommend-many", "--model", str(model_dir)]
+    cmd = ["--no-progress", "recommend-many", "--model", model_dir]
     for suffix in ("csv", "parquet"):
         out = tmp_path / f"recs.{suffix}"
-        subprocess.run(py + ["--users", str(tmp_path / "users.csv"), "--profiles", str(tmp_path / "profiles.csv"),
-                             "--out", str(out), "-k", "3"], check=True, capture_output=True, text=True)
+        run_cli(cmd + ["--users", tmp_path / "users.csv", "--profiles", tmp_path / "profiles.csv", "--out", out, "-k", "3"])
         got = pd.read_csv(out, dtype={"user_id": str}) if suffix == "csv" else pd.read_parquet(out)
         want = _expected(rec, {u: (items, None) for u, (items, _) in users.items()},
                          {"e": "A 60-year-old retired engineer, from Ohio."}, 3)
         _same_lists(got, want)
     lines[3] = "c,424242,0"  # line 4 of the file
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
-    bad = subprocess.run(py + ["--users", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "x.csv")],
-                         capture_output=True, text=True)
+    bad = run_cli(cmd + ["--users", tmp_path / "bad.csv", "--out", tmp_path / "x.csv"], check=False)
     said = " ".join(bad.stderr.split())  # the console wraps long lines
-    assert bad.returncode == 2 and "bad.csv, line 4: user 'c': item id '424242' is not in this model's catalog" in said
+    assert bad.exit_code == 2 and "bad.csv, line 4: user 'c': item id '424242' is not in this model's catalog" in said
     assert not (tmp_path / "x.csv").exists()
 
 

@@ -165,7 +165,7 @@ def test_checkpoint_roundtrip_and_user_api(tiny_ml, tiny_models, tmp_path):
 
 
 def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
-    from tests.fixtures import write_ml100k
+    from tests.fixtures import run_cli, write_ml100k
 
     data = write_ml100k(tmp_path / "ml-100k")
     py = [sys.executable, "-m", "metarec.cli", "--no-progress"]
@@ -181,8 +181,9 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     assert cfg["meta"]["algorithm"] == "maml" and (tmp_path / "m" / "model.safetensors").exists()
     assert cfg["meta"]["outer_loss"] == "softmax" and cfg["meta"]["loss"] == "softmax"  # not the default
     assert MetaRecommender.load(tmp_path / "m").meta.outer_loss == "softmax"
-    out = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "3:5,7:4,9", "-k", "4",
-                               "--json"], check=True, capture_output=True, text=True)
+    # the commands that use a model run in this process (training above needed its own, for its logging)
+    m = tmp_path / "m"
+    out = run_cli(["recommend", "--model", m, "--support", "3:5,7:4,9", "-k", "4", "--json"])
     recs = json.loads(out.stdout)["recommendations"]
     assert len(recs) == 4 and not {r["item_id"] for r in recs} & {3, 7, 9}
     assert all(r["title"].startswith(("Movie", "Mis")) for r in recs)
@@ -190,27 +191,22 @@ def test_meta_train_and_recommend_cli(tiny_ml, tiny_models, tmp_path):
     from metarec.bench.evaluate import evaluate_model
     from metarec.data import load_dataset
 
-    out = subprocess.run(py + ["evaluate", "--model", str(tmp_path / "m"), "--dataset", "ml-100k", "--data-dir",
-                               str(data), "--shots", "1,2", "--json"], check=True, capture_output=True, text=True)
+    out = run_cli(["evaluate", "--model", m, "--dataset", "ml-100k", "--data-dir", data, "--shots", "1,2", "--json"])
     rows = json.loads(out.stdout)["rows"]
-    want = evaluate_model(tmp_path / "m", load_dataset("ml-100k", data), shots=(1, 2))
+    want = evaluate_model(m, load_dataset("ml-100k", data), shots=(1, 2))
     assert len(rows) == 2 and all(a == pytest.approx(b) for a, b in zip(rows, want))
     (data / "u.data").write_text("".join(sorted((data / "u.data").read_text().splitlines(keepends=True))[:-1]))
-    bad = subprocess.run(py + ["evaluate", "--model", str(tmp_path / "m"), "--dataset", "ml-100k", "--data-dir",
-                               str(data)], capture_output=True, text=True)
-    assert bad.returncode == 2 and "would not be held out" in " ".join(bad.stderr.split())
-    skip = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "3:5,7:4,9", "-k", "4",
-                                "--exclude", f"{recs[0]['item_id']},{recs[2]['item_id']}", "--json"],
-                          check=True, capture_output=True, text=True)
+    bad = run_cli(["evaluate", "--model", m, "--dataset", "ml-100k", "--data-dir", data], check=False)
+    assert bad.exit_code == 2 and "would not be held out" in " ".join(bad.stderr.split())
+    skip = run_cli(["recommend", "--model", m, "--support", "3:5,7:4,9", "-k", "4",
+                    "--exclude", f"{recs[0]['item_id']},{recs[2]['item_id']}", "--json"])
     assert [r["item_id"] for r in json.loads(skip.stdout)["recommendations"]][:2] == [recs[1]["item_id"],
                                                                                      recs[3]["item_id"]]
-    bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "424242"],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "424242" in bad.stderr
+    bad = run_cli(["recommend", "--model", m, "--support", "424242"], check=False)
+    assert bad.exit_code == 2 and "424242" in bad.stderr
     if not torch.cuda.is_available():  # a device that is not there: a clear error, exit code 2
-        bad = subprocess.run(py + ["recommend", "--model", str(tmp_path / "m"), "--support", "3", "--device", "cuda"],
-                             capture_output=True, text=True)
-        assert bad.returncode == 2 and "sees no CUDA device" in bad.stderr
+        bad = run_cli(["recommend", "--model", m, "--support", "3", "--device", "cuda"], check=False)
+        assert bad.exit_code == 2 and "sees no CUDA device" in " ".join(bad.stderr.split())
 
 
 def test_method_refuses_an_unusable_device_before_any_work():

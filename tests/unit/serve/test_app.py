@@ -1,17 +1,16 @@
 """The HTTP app answers as the Python API does, and turns bad input into 422s with the reason."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from fastapi.testclient import TestClient
 
 from metarec.core.errors import ConfigError
 from metarec.meta.recommender import MetaRecommender
 from metarec.serve.app import ServeLimits, create_app
+from tests.fixtures import run_cli
 
 
 def test_recommend_and_score_match_the_python_api(served):
@@ -56,9 +55,8 @@ def test_no_model_is_a_config_error_and_the_cli_refuses_a_folder_without_one(tmp
     monkeypatch.delenv("METAREC_MODEL", raising=False)
     with pytest.raises(ConfigError, match="METAREC_MODEL"):
         create_app()
-    r = subprocess.run([sys.executable, "-m", "metarec.cli", "serve", "--model", str(tmp_path)],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and "no config.json here" in " ".join(r.stderr.split())
+    r = run_cli(["serve", "--model", tmp_path], check=False)
+    assert r.exit_code == 2 and "no config.json here" in " ".join(r.stderr.split())
 
 
 def test_the_cli_refuses_a_damaged_model_before_serving(served, tmp_path):
@@ -66,9 +64,8 @@ def test_the_cli_refuses_a_damaged_model_before_serving(served, tmp_path):
 
     model = shutil.copytree(served[0], tmp_path / "m")
     (model / "side.safetensors").write_bytes(b"cut short")
-    r = subprocess.run([sys.executable, "-m", "metarec.cli", "serve", "--model", str(model), "--port", "1"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "side.safetensors: not a readable safetensors file" in " ".join(r.stderr.split())
+    r = run_cli(["serve", "--model", model, "--port", "1"], check=False)
+    assert r.exit_code == 2 and "side.safetensors: not a readable safetensors file" in " ".join(r.stderr.split())
     assert "Traceback" not in r.stderr
 
 

@@ -90,6 +90,8 @@ def recommend(
     k: int = typer.Option(10, "-k", help="How many items to recommend."),
     exclude: str = typer.Option("", help="Items never to recommend: ITEM,... (the support never is)."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
+    explain: bool = typer.Option(False, "--explain", help="Say why each item is there: the interactions and "
+                                 "signals that raised its score."),
     json_out: JsonOpt = False,
 ) -> None:
     """Adapt to one new user and print the top-k items with titles and scores."""
@@ -99,7 +101,7 @@ def recommend(
         rec = MetaRecommender.load(model, device=device)
         ids, ratings = _parse_support(support)
         user = rec.adapt(ids, ratings=ratings, profile=profile)
-        rows = user.ranked(k, exclude=[x.strip() for x in exclude.split(",") if x.strip()])
+        rows = user.ranked(k, exclude=[x.strip() for x in exclude.split(",") if x.strip()], explain=explain)
     except MetarecError as e:
         fail(e)
     if not rec.titles:  # a model without titles shows its item ids
@@ -111,10 +113,11 @@ def recommend(
     from rich.table import Table
 
     table = Table(title=f"top {k} for a user with {len(ids)} interaction(s)")
-    for col in ("rank", "item_id", "title", "score"):
+    for col in ("rank", "item_id", "title", "score", *(("why",) if explain else ())):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["rank"]), str(r["item_id"]), r["title"], f"{r['score']:.3f}")
+        table.add_row(str(r["rank"]), str(r["item_id"]), r["title"], f"{r['score']:.3f}",
+                      *((r["because"],) if explain else ()))
     console.print(table)
 
 

@@ -46,20 +46,49 @@ class AdaptedUser:
         self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
 
     def recommend(self, k: int = 10, exclude_support: bool = True, *, exclude=None,
-                  candidates=None) -> tuple[list, np.ndarray]:
+                  candidates=None, explain: bool = False) -> tuple:
         """(original item ids, scores) of the k best items, best first. `exclude`: item ids never to
         recommend (e.g. seen but not worth adapting on); `candidates`: rank only these item ids
-        (e.g. what is in stock). Either naming an item outside the catalog is an UnknownItemError."""
+        (e.g. what is in stock). Either naming an item outside the catalog is an UnknownItemError.
+        With `explain`, (ids, scores, explanations): see `explain`."""
         top, scores = self._top(k, exclude_support, exclude, candidates)
-        return [self.rec.item_ids[i] for i in top], scores
+        ids = [self.rec.item_ids[i] for i in top]
+        return (ids, scores, self._explain(top)) if explain else (ids, scores)
 
-    def ranked(self, k: int = 10, *, exclude=None, candidates=None) -> list[dict]:
+    def ranked(self, k: int = 10, *, exclude=None, candidates=None, explain: bool = False) -> list[dict]:
         """The k best items (support excluded) as rows {rank, item_id, title, score}, best first;
-        title is None when the model has no titles. What `metarec recommend` and the HTTP app show."""
+        title is None when the model has no titles. What `metarec recommend` and the HTTP app show.
+        With `explain`, each row also has `explanation` (`Explanation.to_dict`) and `because` (a sentence)."""
         top, scores = self._top(k, True, exclude, candidates)
         titles = self.rec.titles
-        return [{"rank": r + 1, "item_id": plain_id(self.rec.item_ids[i]), "title": titles[i] if titles else None,
+        rows = [{"rank": r + 1, "item_id": plain_id(self.rec.item_ids[i]), "title": titles[i] if titles else None,
                  "score": float(s)} for r, (i, s) in enumerate(zip(top, scores))]
+        if explain:
+            names = self._support_titles()
+            for row, e in zip(rows, self._explain(top)):
+                row["explanation"], row["because"] = e.to_dict(names), e.because(names)
+        return rows
+
+    def explain(self, item_ids) -> list:
+        """Why each of `item_ids` scores as it does for this user: an `Explanation` per item with the
+        contribution of each support item (exact leave-one-out: the score minus the score without
+        it) and of each named signal (exact shares of the head's linear part; the rest is the learned
+        interaction). K re-adaptations, batched: cheap for the support sizes metarec is for."""
+        return self._explain(self.rec.index_of(list(item_ids)))
+
+    def _explain(self, idx: np.ndarray) -> list:
+        from metarec.meta.explain import explain
+
+        out = explain(self.rec, self.support, self.ratings, self.profile_vec, self.scores, idx)
+        for e in out:
+            e.item_id = plain_id(e.item_id)
+            e.support = [(plain_id(i), c) for i, c in e.support]
+        return out
+
+    def _support_titles(self) -> dict:
+        """{support item id: title} (empty when the model has no titles)."""
+        titles = self.rec.titles
+        return {plain_id(self.rec.item_ids[i]): titles[i] for i in self.support} if titles else {}
 
     def _top(self, k: int, exclude_support: bool, exclude=None, candidates=None) -> tuple[np.ndarray, np.ndarray]:
         """Catalog indices and scores of the k best items, ties broken by index."""

@@ -4,7 +4,8 @@
     METAREC_MODEL=models/ml100k uvicorn --factory metarec.serve.app:create_app   # the same app
 
 POST /recommend {"support": [{"item_id": 50, "rating": 5}], "profile": "...", "k": 10} ranks the
-whole catalog for that user (support items left out); POST /recommend/batch does the same for many
+whole catalog for that user (support items left out; with "explain": true, each item says which
+interactions and signals put it there); POST /recommend/batch does the same for many
 users in one request ({"users": [{"user_id": ..., "support": [...], "profile": ...}], "k": 10}),
 adapting users with the same number of interactions together; POST /score scores given items;
 GET /health says which model is loaded; GET /docs is Swagger UI, served from files installed with
@@ -80,6 +81,8 @@ class UserIn(_In):
 
 class RecommendIn(UserIn):
     k: K = 10
+    explain: bool = Field(False, strict=True, description="Add to each item why it is there: each support item's and each "
+                                             "signal's contribution to its score.")
     exclude: list[ItemId] = Field(default_factory=list, max_length=LIMITS.max_items,
                                   description="Items never to recommend (besides the support).")
     candidates: list[ItemId] | None = Field(None, max_length=LIMITS.max_items,
@@ -91,11 +94,27 @@ class ScoreIn(UserIn):
                                 description="Items to score, each once.")
 
 
+class Contribution(BaseModel):
+    item_id: ItemId
+    title: str | None
+    contribution: float = Field(description="The item's score minus its score without this interaction.")
+
+
+class Explanation(BaseModel):
+    item_id: ItemId
+    score: float
+    support: list[Contribution]
+    signals: dict[str, float] = Field(description="Each named signal's exact share of the score; 'interaction' "
+                                                  "is the learned user x item rest.")
+
+
 class Recommendation(BaseModel):
     rank: int
     item_id: ItemId
     title: str | None
     score: float
+    explanation: Explanation | None = None
+    because: str | None = None
 
 
 class RecommendOut(BaseModel):
@@ -199,7 +218,9 @@ def create_app(model: MetaRecommender | str | Path | None = None, device: str | 
 
     @app.post("/recommend", response_model=RecommendOut)
     def recommend(body: RecommendIn) -> RecommendOut:
-        rows = adapt(body).ranked(body.k, exclude=body.exclude, candidates=body.candidates)
+        user = adapt(body)
+        with lock:  # explaining re-adapts the user K times on the shared model
+            rows = user.ranked(body.k, exclude=body.exclude, candidates=body.candidates, explain=body.explain)
         return RecommendOut(recommendations=[Recommendation(**r) for r in rows])
 
     @app.post("/score", response_model=ScoreOut)

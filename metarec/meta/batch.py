@@ -93,11 +93,12 @@ def _supports(rec, df: pd.DataFrame) -> tuple[list, list[np.ndarray], list[np.nd
     if (idx < 0).any():
         row = int(np.flatnonzero(idx < 0)[0])
         _refuse(df, row, f"item id {plain_id(items[row])!r} is not in this model's catalog", UnknownItemError)
-    rating = (df["rating"].to_numpy(np.float32) if "rating" in df.columns else np.full(n, np.nan, np.float32))
-    bad = rec.off_scale(rating)
+    rating = (df["rating"].to_numpy(np.float64) if "rating" in df.columns else np.full(n, np.nan))
+    bad = rec.off_scale(rating)  # as float64: a huge rating is refused, not cast to inf first
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         _refuse(df, row, f"rating {float(rating[row]):g} is outside this model's {rec.rating_scale}")
+    rating = rating.astype(np.float32)  # what adapt() scores with
     twice = pd.DataFrame({"u": df["user_id"].to_numpy(), "i": idx}).duplicated().to_numpy()
     if twice.any():
         row = int(np.flatnonzero(twice)[0])

@@ -267,12 +267,13 @@ class MetaRecommender:
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":
         """Adapt to one user from their interactions (original item ids) and optional profile text."""
         ids = list(support_items)
-        r = np.full(len(ids), np.nan, np.float32) if ratings is None else np.asarray(ratings, np.float32)
+        # checked as float64, cast after: a huge rating is refused, not rounded to inf on the way
+        r = np.full(len(ids), np.nan) if ratings is None else np.asarray(ratings, np.float64)
         if len(r) != len(ids):
             raise ConfigError(f"{len(r)} ratings for {len(ids)} support items")
         idx = self.index_of(ids)
         self.check_support(idx, r)
-        return AdaptedUser(self, idx, r, self.encode_profile(profile), profile)
+        return AdaptedUser(self, idx, r.astype(np.float32), self.encode_profile(profile), profile)
 
     def recommend_many(self, interactions, k: int = 10, *, profiles=None, chunk: int | None = None):
         """The top k for many users at once, as rows user_id, rank, item_id, title, score: each user's

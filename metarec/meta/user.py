@@ -123,9 +123,9 @@ class AdaptedUser:
             rs.append(float("nan") if r is None else r)
         new = self.rec.index_of(ids)
         idx = np.concatenate([self.support, new])
-        r = np.concatenate([self.ratings, np.asarray(rs, np.float32)])
+        r = np.concatenate([self.ratings.astype(np.float64), np.asarray(rs, np.float64)])
         # keep each item's last entry only, in the order those last entries come
         last = np.flatnonzero(~pd.Series(idx[::-1]).duplicated().to_numpy()[::-1])
         idx, r = idx[last], r[last]
-        self.rec.check_support(idx, r)
-        return AdaptedUser(self.rec, idx, r, self.profile_vec, self.profile)
+        self.rec.check_support(idx, r)  # as float64: a huge rating is refused, not cast to inf
+        return AdaptedUser(self.rec, idx, r.astype(np.float32), self.profile_vec, self.profile)

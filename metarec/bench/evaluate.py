@@ -15,7 +15,7 @@ import numpy as np
 from metarec.bench.stats import mean_ci
 from metarec.core.config import from_dict
 from metarec.core.errors import CheckpointError, ConfigError
-from metarec.core.metrics import mae, rmse
+from metarec.core.metrics import mae, ranking_metrics, rmse, top_k
 from metarec.data.interactions import InteractionData
 from metarec.data.splits import DEFAULT_SHOTS, ColdStartSplit, Episodes, SplitConfig, make_split
 from metarec.encoders import EncoderConfig
@@ -29,10 +29,38 @@ WARM_SAMPLE = 2000  # returning warm users the runner scores per K for the warm-
 EVAL_FLOATS = 2 ** 26  # score entries held at once by evaluate_episodes: 512 MB as float64
 
 
+NEW_ARRIVALS = "new-arrivals"  # the view that ranks only the items first seen after the cut
+
+
+def new_arrival_metrics(scores: np.ndarray, ep: Episodes, new_items: np.ndarray, rng: np.random.Generator,
+                        threshold: float | None = None) -> dict[str, np.ndarray]:
+    """Per-user NDCG@10 and recall@10 when only the new items are ranked (relevance: the user's query
+    items among them; NaN for users with none). Ties are broken in a seeded random order, so a method
+    that scores every unseen item alike ranks them at random: the floor a method using text must beat."""
+    cols = np.flatnonzero(new_items)
+    cols = cols[rng.permutation(len(cols))]  # the top-k's ties go to the lower column: a random item
+    rel = ep.relevant(threshold)[:, cols]
+    m = ranking_metrics(scores[:, cols], rel, (10,))
+    return {"ndcg@10": m["ndcg@10"], "recall@10": m["recall@10"],
+            "n_relevant": np.asarray(rel.sum(axis=1)).ravel().astype(np.float64)}
+
+
+def new_share(scores: np.ndarray, new_items: np.ndarray, k: int = 10) -> np.ndarray:
+    """float [U]: the share of each user's full-catalog top k that are new items."""
+    top = top_k(scores, k)
+    ok = top >= 0  # a row with fewer than k rankable items ends in -1
+    return (new_items[np.maximum(top, 0)] & ok).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
+
+
 def evaluate_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: ColdStartSplit, ep: Episodes,
-                      item_masks: dict[str, np.ndarray | None], *, threshold: float | None = None
+                      item_masks: dict[str, np.ndarray | None], *, threshold: float | None = None,
+                      new_arrivals: np.random.Generator | None = None
                       ) -> tuple[dict[str, dict[str, np.ndarray]], float]:
     """Per-user metrics for each named item mask (None = every item), and the seconds spent scoring.
+
+    With `new_arrivals` (the generator of its random tie-break order), also the NEW_ARRIVALS view
+    (`new_arrival_metrics`) and, in the "all" view, each user's share of new items in their top 10
+    (`new_share@10`), when the split has new items.
 
     Users are scored a block at a time, so memory stays at about EVAL_FLOATS scores however many
     users there are (thousands of warm users x a large catalog would not fit as one array). Blocks
@@ -40,7 +68,11 @@ def evaluate_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: Col
     """
     n_items = split.data.n_items
     block = SCORE_CHUNK * max(1, EVAL_FLOATS // (SCORE_CHUNK * max(n_items, 1)))
+    new = split.new_items if new_arrivals is not None and split.new_items.any() else None
     parts: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in item_masks}
+    if new is not None:
+        parts[NEW_ARRIVALS] = []
+        order_rng = np.random.default_rng(new_arrivals.integers(2 ** 63))  # one tie-break order per block
     seconds = 0.0
     for start in range(0, len(ep), block):
         sub = ep if len(ep) <= block else ep.take(np.arange(start, min(start + block, len(ep))))
@@ -49,6 +81,10 @@ def evaluate_episodes(score_fn: Callable[[SupportBatch], np.ndarray], split: Col
         seconds += time.perf_counter() - t0
         for name, mask in item_masks.items():
             parts[name].append(metrics_for(scores, sub, threshold=threshold, item_mask=mask))
+        if new is not None:
+            parts[NEW_ARRIVALS].append(new_arrival_metrics(scores, sub, new, order_rng, threshold))
+            if "all" in parts:
+                parts["all"][-1]["new_share@10"] = new_share(scores, new)
     out = {name: {m: np.concatenate([p[m] for p in ps]) for m in ps[0]} for name, ps in parts.items() if ps}
     return out, seconds
 

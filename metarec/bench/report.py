@@ -122,6 +122,35 @@ def _min_support(name: str) -> int:
         return 0
 
 
+def _new_item_section(res: BenchmarkResult, df: pd.DataFrame) -> list[str]:
+    """Item cold start: each method ranking only the new items, and how many new items its
+    full-catalog top 10 holds (the trade-off between the two views)."""
+    arrivals = seed_means(res.records, split="test", scenario="new-arrivals")
+    if arrivals.empty:
+        return []
+    new_rel = seed_means(res.records, split="test", scenario="new-items")
+    lines = ["", "## New items (test users)", "",
+             "Ranking only the items first seen after the cut (the new arrivals), with the user's query items "
+             "among them as relevant; users with none are left out (n = users per seed). Ties are broken in a "
+             "seeded random order, so a method that scores every unseen item alike ranks them at random: the "
+             "floor. Beside it, in the full-catalog ranking: the share of new items in each user's top 10, and "
+             "recall@10 on new items.", "",
+             "| method | K | new arrivals: NDCG@10 | new arrivals: recall@10 | full catalog: new items in top 10 "
+             "| full catalog: recall@10 on new items |", "|---|---|---|---|---|---|"]
+
+    def cell(sd, m, k, metric, n=False):
+        v = sd[(sd["method"] == m) & (sd["shots"] == k) & (sd["metric"] == metric)]
+        if not len(v):
+            return "–"
+        return _fmt(*mean_ci(v["value"].astype(float))) + (f" (n={int(round(v['n_users'].mean()))})" if n else "")
+
+    for m in sorted(arrivals["method"].unique()):
+        for k in res.config.shots:
+            lines.append(f"| {m} | {k} | {cell(arrivals, m, k, HEADLINE, True)} | {cell(arrivals, m, k, 'recall@10')} | "
+                         f"{cell(df, m, k, 'new_share@10')} | {cell(new_rel, m, k, 'recall@10')} |")
+    return lines
+
+
 def render_report(res: BenchmarkResult, command: str) -> str:
     """The Markdown report of a run: per-K tables, scenarios, paired tests, counts, settings and the command."""
     cfg = res.config
@@ -202,6 +231,7 @@ def render_report(res: BenchmarkResult, command: str) -> str:
                 n = int(round(v["n_users"].mean())) if len(v) else 0
                 cells.append(_fmt(*mean_ci(v["value"].astype(float))) + f" (n={n})" if len(v) else "–")
             lines.append(f"| {m} | {k} | " + " | ".join(cells) + " |")
+    lines += _new_item_section(res, df)
     err = df[df["metric"].isin(RATING_METRICS)]
     if len(err):
         lines += ["", "## Rating error on query items (MeLU-comparable; not a ranking metric)", "",

@@ -29,7 +29,8 @@ from metarec.methods.registry import available_methods, create_method, method_cl
 log = logging.getLogger(__name__)
 
 DEFAULT_METHODS = ("popularity", "itemknn", "ease", "als", "random")
-SCENARIOS = ("all", "warm-items", "new-items")  # query relevance restricted to these items
+SCENARIOS = ("all", "warm-items", "new-items", "new-arrivals")  # relevance restricted to these items; the last
+# also ranks only the new items (bench.evaluate.new_arrival_metrics)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,7 +195,10 @@ def _run_method(cfg: BenchmarkConfig, shots: tuple[int, ...], data: InteractionD
                 continue
             # validation users only ever feed choices, not scenarios
             masks = {"all": None} if which == "val" else scen_masks
-            by_scen, secs = evaluate_episodes(method.score, split, ep, masks, threshold=cfg.relevance_threshold)
+            # the new-arrivals view's random tie-break order: one per seed, K and split, the same for every method
+            order = None if which == "val" else np.random.default_rng([seed, 17, k, ("test", "warm").index(which)])
+            by_scen, secs = evaluate_episodes(method.score, split, ep, masks, threshold=cfg.relevance_threshold,
+                                              new_arrivals=order)
             t_score += secs
             for scen, m in by_scen.items():
                 n_rel = m.pop("n_relevant")

@@ -1,4 +1,5 @@
-"""`metarec data info|split|download`: inspect a dataset and the protocol split, fetch a release."""
+"""`metarec data info|split|download|export`: inspect a dataset and the protocol split, fetch a release,
+write a dataset as RecBole atomic files."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from metarec.cli.common import (DataDirOpt, DatasetOpt, JsonOpt, SeedOpt, SplitM
 from metarec.core.errors import MetarecError
 from metarec.data import SplitConfig, load_dataset, make_split
 
-app = typer.Typer(help="Inspect datasets and the cold-start split; fetch a verified release.", no_args_is_help=True)
+app = typer.Typer(help="Inspect datasets and the cold-start split; fetch a verified release; export a dataset.",
+                  no_args_is_help=True)
 
 
 def _fmt_time(t) -> str:
@@ -56,6 +58,23 @@ def download(dataset: DatasetOpt,
     except MetarecError as e:
         fail(e)
     console.print(f"{dataset}: verified and unpacked at {path}", highlight=False)
+
+
+@app.command("export")
+def export(dataset: DatasetOpt, to: Path = typer.Option(..., "--to", help="Folder to write <dataset name>/ under."),
+           data_dir: DataDirOpt = None,
+           fmt: str = typer.Option("recbole", "--format", help="recbole: atomic files (.inter, .item, .user).")) -> None:
+    """Write a dataset in another library's format (RecBole's atomic files), text fields included."""
+    from metarec.core.errors import ConfigError
+    from metarec.data.recbole import write_recbole
+
+    try:
+        if fmt != "recbole":
+            raise ConfigError(f"--format {fmt!r}: the formats written are: recbole")
+        folder = write_recbole(load_dataset(dataset, data_dir), to)
+    except MetarecError as e:
+        fail(e)
+    console.print(f"wrote {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}", highlight=False)
 
 
 @app.command("split")

@@ -216,6 +216,7 @@ class CsvConfig:
     genres_col: str | None = "genres"
     genres_sep: str = "|"
     encoding: str = "utf-8"
+    quoted: bool = True  # fields may be double-quoted (False: '"' is an ordinary character)
 
 
 def read_frame(path: Path, cfg: CsvConfig) -> pd.DataFrame:
@@ -224,7 +225,7 @@ def read_frame(path: Path, cfg: CsvConfig) -> pd.DataFrame:
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: file not found")
     if path.suffix != ".parquet":
-        return read_csv_records(path, sep=cfg.sep, encoding=cfg.encoding)
+        return read_csv_records(path, sep=cfg.sep, encoding=cfg.encoding, quoted=cfg.quoted)
     import pyarrow
 
     try:
@@ -388,6 +389,28 @@ LOADERS: dict[str, tuple[Callable[[Path], InteractionData], tuple[str, ...]]] = 
 }
 for _n in ("ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small"):
     LOADERS[_n] = ((lambda r, n=_n: load_ml_latest(r, n)), ("ratings.csv", "movies.csv"))
+
+
+def _text_logs(name: str):
+    """A loader from `metarec.data.text_logs`, imported when first used (it imports this module)."""
+    def load(root: Path) -> InteractionData:
+        from metarec.data import text_logs
+
+        return getattr(text_logs, name)(root)
+    return load
+
+
+LOADERS["amazon"] = (_text_logs("load_amazon"), ())
+LOADERS["ml-100k-imdb"] = (_text_logs("load_ml100k_imdb"), ())
+
+
+def _recbole(root: Path) -> InteractionData:
+    from metarec.data.recbole import load_recbole
+
+    return load_recbole(root)
+
+
+LOADERS["recbole"] = (_recbole, ())
 
 
 def dataset_names() -> list[str]:

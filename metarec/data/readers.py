@@ -34,17 +34,18 @@ def read_text(path: Path, encoding: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def read_csv_records(path: Path, *, sep: str, encoding: str) -> pd.DataFrame:
+def read_csv_records(path: Path, *, sep: str, encoding: str, quoted: bool = True) -> pd.DataFrame:
     """A delimited file with a header line as a DataFrame of strings (empty fields are ""), with
     `attrs["line"]`: the 1-based line on which each row starts.
 
     Python's csv reader does the parsing, so quoted fields may hold the separator or newlines and
-    the line numbers stay exact; blank lines are skipped. A file that is empty, or whose rows do not
+    the line numbers stay exact (`quoted=False`: a '"' is an ordinary character, as in RecBole's files); blank lines are skipped. A file that is empty, or whose rows do not
     have as many fields as its header, is a DataFormatError naming the line."""
     text = read_text(path, encoding)
     if not text.strip():
         raise DataFormatError("the file is empty; expected a header line naming the columns", path=path, line=1)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', doublequote=True, strict=True)
+    reader = (csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', doublequote=True, strict=True)
+              if quoted else csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=csv.QUOTE_NONE))
     rows: list[list[str]] = []
     lines: list[int] = []
     header: list[str] | None = None

@@ -110,3 +110,50 @@ def test_validator_refuses_a_k_no_validation_user_can_be_scored_at(tiny_ml):
         make_validator(split, k=0)
     with pytest.raises(ConfigError, match="validation shots must be >= 1"):  # the benchmark's, before any data
         BenchmarkConfig(val_shots=0)
+
+
+def _episodes(query: list[list[int]], n_items: int):
+    from metarec.data.splits import Episodes
+
+    return Episodes(k=0, users=np.arange(len(query)), support_items=np.zeros((len(query), 0), np.int64),
+                    support_ratings=np.zeros((len(query), 0), np.float32),
+                    query_items=[np.asarray(q, np.int64) for q in query],
+                    query_ratings=[np.ones(len(q), np.float32) for q in query], n_items=n_items, n_dropped=0)
+
+
+def test_new_arrivals_rank_only_new_items_and_break_ties_at_random():
+    new = np.array([False, True, True, True])
+    ep = _episodes([[2], [0]], 4)  # user 1's only query item is warm: no relevant new item
+    m = evaluate.new_arrival_metrics(np.array([[9.0, 1, 3, 2], [9.0, 1, 3, 2]]), ep, new, np.random.default_rng(0))
+    assert m["ndcg@10"][0] == 1.0 and m["recall@10"][0] == 1.0  # the warm item 0 is not ranked
+    assert np.isnan(m["ndcg@10"][1]) and m["n_relevant"].tolist() == [1, 0]
+    # three new items tied: item 3 lands at each position alike, not always last (the index order)
+    tied = [evaluate.new_arrival_metrics(np.array([[9.0, 0, 0, 0]]), _episodes([[3]], 4), new,
+                                         np.random.default_rng(s))["ndcg@10"][0] for s in range(600)]
+    assert np.mean(tied) == pytest.approx((1 + 1 / np.log2(3) + 1 / np.log2(4)) / 3, abs=0.02)
+    assert evaluate.new_share(np.array([[5.0, 4, 3, 2], [1, 2, 3, 4]]), np.array([False, True, False, True]),
+                              k=2).tolist() == [0.5, 0.5]
+    assert evaluate.new_share(np.array([[5.0, -np.inf, -np.inf, 2]]), new, k=3).tolist() == [0.5]
+
+
+def test_the_benchmark_reports_the_new_items_view(tmp_path):
+    from metarec.bench.report import render_report
+    from metarec.bench.runner import run_benchmark
+    from metarec.data import load_dataset
+
+    # items 1-20 from the start; items 21-25 only from the last users, after any cut
+    rows = ["user_id,item_id,rating,timestamp"]
+    for u in range(1, 41):
+        late = u > 32
+        items = list(range(1 + u % 5, 21, 3)) + ([21 + u % 5, 21 + (u + 1) % 5] if late else [])
+        rows += [f"u{u},i{i},4,{u * 1000 + n}" for n, i in enumerate(items)]
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "interactions.csv").write_text("\n".join(rows) + "\n")
+    data = load_dataset("csv", tmp_path / "log")
+    res = run_benchmark(BenchmarkConfig(dataset="csv", methods=("popularity", "itemknn"), shots=(1, 3), seeds=1),
+                        data=data)
+    arrivals = [r for r in res.records if r["scenario"] == "new-arrivals" and r["split"] == "test"]
+    assert {r["metric"] for r in arrivals} == {"ndcg@10", "recall@10"} and all(r["n_users"] > 0 for r in arrivals)
+    share = [r for r in res.records if r["metric"] == "new_share@10" and r["split"] == "test"]
+    assert share and all(r["value"] == 0.0 for r in share)  # no new item was ever interacted with before T
+    assert "## New items (test users)" in render_report(res, "test")

@@ -42,3 +42,12 @@ def test_recbole_field_names_and_bad_files(tmp_path):
     (root / "books.inter").write_text("user_id\titem_id:token\n")
     with pytest.raises(DataFormatError, match=r"books.inter, line 1: header cell 'user_id'"):
         load_dataset("recbole", root)
+
+
+def test_a_benchmark_runs_on_a_recbole_folder(tmp_path):
+    src = write_ml100k(tmp_path / "ml-100k", n_users=40)
+    run_cli(["data", "export", "-d", "ml-100k", "--data-dir", src, "--to", tmp_path / "rb"])
+    out = tmp_path / "out"
+    r = run_cli(["--no-progress", "benchmark", "-d", "recbole", "--data-dir", tmp_path / "rb" / "ml-100k",
+                 "--methods", "popularity,itemknn", "--shots", "1", "--seeds", "1", "--out", out])
+    assert "K=1 test NDCG@10: popularity 0." in r.stdout and (out / "report.md").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -17,8 +18,12 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
     max_request_bytes: int = typer.Option(4 * 1024 * 1024, help="Largest request body accepted (else 413)."),
+    db: str = typer.Option("metarec-users.sqlite", help="SQLite file where /users keeps profiles and events "
+                           "(':memory:': forget them on exit)."),
+    api_key: Optional[str] = typer.Option(None, envvar="METAREC_API_KEY", help="Require the header X-API-Key with "
+                                          "this value on every endpoint but /health and /docs."),
 ) -> None:
-    """Serve POST /recommend, POST /recommend/batch, POST /score and GET /health for one model (docs at /docs)."""
+    """Serve one model over HTTP: /recommend, /recommend/batch, /score, the /users endpoints, /health (docs at /docs)."""
     try:
         if not (model / "config.json").is_file():
             raise ConfigError(f"{model}: no config.json here; expected a folder written by `metarec meta-train`")
@@ -32,12 +37,13 @@ def serve(
 
         # loaded here, once: a damaged or foreign model folder is one error line (exit 2) before the
         # server starts, not a traceback from inside uvicorn
-        app = create_app(MetaRecommender.load(model, device=device), limits=ServeLimits(max_request_bytes=max_request_bytes))
+        app = create_app(MetaRecommender.load(model, device=device), limits=ServeLimits(max_request_bytes=max_request_bytes),
+                         store=db, api_key=api_key or None)
     except MetarecError as e:
         fail(e)
-    if not _loopback(host):
-        err_console.print(f"[yellow]note:[/yellow] serving on {host}: every machine that reaches it can use the API "
-                          "(there is no authentication)", highlight=False)
+    if not _loopback(host) and not api_key:
+        err_console.print(f"[yellow]note:[/yellow] serving on {host} without --api-key: every machine that reaches it "
+                          "can read and change the users it keeps", highlight=False)
     uvicorn.run(app, host=host, port=port)
 
 

@@ -55,11 +55,13 @@ class AdaptedUser:
         ids = [self.rec.item_ids[i] for i in top]
         return (ids, scores, self._explain(top)) if explain else (ids, scores)
 
-    def ranked(self, k: int = 10, *, exclude=None, candidates=None, explain: bool = False) -> list[dict]:
-        """The k best items (support excluded) as rows {rank, item_id, title, score}, best first;
-        title is None when the model has no titles. What `metarec recommend` and the HTTP app show.
-        With `explain`, each row also has `explanation` (`Explanation.to_dict`) and `because` (a sentence)."""
-        top, scores = self._top(k, True, exclude, candidates)
+    def ranked(self, k: int = 10, *, exclude=None, candidates=None, explain: bool = False,
+               exclude_support: bool = True) -> list[dict]:
+        """The k best items (support excluded unless `exclude_support` is False) as rows {rank,
+        item_id, title, score}, best first; title is None when the model has no titles. What
+        `metarec recommend` and the HTTP app show. With `explain`, each row also has `explanation`
+        (`Explanation.to_dict`) and `because` (a sentence)."""
+        top, scores = self._top(k, exclude_support, exclude, candidates)
         titles = self.rec.titles
         rows = [{"rank": r + 1, "item_id": plain_id(self.rec.item_ids[i]), "title": titles[i] if titles else None,
                  "score": float(s)} for r, (i, s) in enumerate(zip(top, scores))]

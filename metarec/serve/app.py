@@ -20,14 +20,14 @@ vectors computed while serving stay in a bounded in-memory LRU; nothing is writt
 
 from __future__ import annotations
 
+import hmac
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Union
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -36,22 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from metarec import __version__
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
+from metarec.serve.limits import LIMITS, ServeLimits
+from metarec.serve.store import UserStore
+from metarec.serve.users import user_routes
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServeLimits:
-    """What one request may hold (the documented limits of the HTTP service)."""
-
-    max_request_bytes: int = 4 * 1024 * 1024  # a larger body is a 413 (about 100,000 interactions)
-    max_support: int = 1_000  # interactions per user
-    max_profile_chars: int = 5_000  # the encoder reads the first few hundred tokens of a profile anyway
-    max_users: int = 10_000  # users per /recommend/batch request
-    max_items: int = 100_000  # items in /score, and in exclude / candidates lists
-    max_k: int = 10_000
-    profile_cache: int = 10_000  # profile texts whose vectors are kept in memory (least recently used go)
-
-
-LIMITS = ServeLimits()
 
 # strict: JSON true is not item 1, and "1" is not 1 (a catalog of string ids and one of numbers differ)
 ItemId = Union[StrictInt, StrictStr]
@@ -174,13 +163,27 @@ class BodyLimit:
 
 
 def create_app(model: MetaRecommender | str | Path | None = None, device: str | None = None,
-               limits: ServeLimits | None = None) -> FastAPI:
+               limits: ServeLimits | None = None, store: UserStore | str | Path | None = None,
+               api_key: str | None = None) -> FastAPI:
     """The app over `model`: a loaded MetaRecommender, or a model folder (default: $METAREC_MODEL)
     loaded on `device` (default: $METAREC_DEVICE, else cpu). Raises ConfigError when no model is given.
+
+    `store`: where the /users endpoints keep users (a UserStore or a SQLite file; default: in memory,
+    gone with the process). `api_key` (default: $METAREC_API_KEY): when set, every endpoint but
+    /health and /docs answers 401 without the header `X-API-Key: <key>`.
 
     `limits.max_request_bytes` and `limits.profile_cache` may be changed; the other limits are the
     request schema's and stay at `LIMITS` (they are in the OpenAPI document)."""
     limits = limits or LIMITS
+    store = store if isinstance(store, UserStore) else UserStore(store or ":memory:")
+    api_key = api_key if api_key is not None else os.environ.get("METAREC_API_KEY") or None
+
+    def require_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+        # compared in constant time: the time to refuse says nothing about the key
+        if api_key is not None and not hmac.compare_digest((x_api_key or "").encode(), api_key.encode()):
+            raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
+
+    keyed = [Depends(require_key)]
     if isinstance(model, MetaRecommender):
         rec, model_dir = model, getattr(model, "path", None)
     else:
@@ -216,14 +219,14 @@ def create_app(model: MetaRecommender | str | Path | None = None, device: str | 
         return {"status": "ok", "model": str(model_dir), "dataset": rec.info.dataset, "items": rec.side.n_items,
                 "device": str(rec.device), "version": __version__}
 
-    @app.post("/recommend", response_model=RecommendOut)
+    @app.post("/recommend", response_model=RecommendOut, dependencies=keyed)
     def recommend(body: RecommendIn) -> RecommendOut:
         user = adapt(body)
         with lock:  # explaining re-adapts the user K times on the shared model
             rows = user.ranked(body.k, exclude=body.exclude, candidates=body.candidates, explain=body.explain)
         return RecommendOut(recommendations=[Recommendation(**r) for r in rows])
 
-    @app.post("/score", response_model=ScoreOut)
+    @app.post("/score", response_model=ScoreOut, dependencies=keyed)
     def score(body: ScoreIn) -> ScoreOut:
         # the answer is keyed by the id as text: 1 and "1" (one item, or two items whose keys
         # collide) would share a key, so each item is asked for once
@@ -236,7 +239,7 @@ def create_app(model: MetaRecommender | str | Path | None = None, device: str | 
         s = adapt(body).score(body.items)
         return ScoreOut(scores={str(i): float(v) for i, v in zip(body.items, s)})
 
-    @app.post("/recommend/batch", response_model=BatchOut)
+    @app.post("/recommend/batch", response_model=BatchOut, dependencies=keyed)
     def recommend_batch(body: BatchIn) -> BatchOut:
         ids = [u.user_id for u in body.users]
         if len(set(ids)) < len(ids):
@@ -254,6 +257,8 @@ def create_app(model: MetaRecommender | str | Path | None = None, device: str | 
             rows.setdefault(u, []).append(Recommendation(rank=int(r), item_id=i, title=t, score=float(sc)))
         return BatchOut(users=[UserRecommendations(user_id=u, recommendations=rows.get(u, [])) for u in ids])
 
+    app.include_router(user_routes(rec, store, lock, limits.profile_cache), dependencies=keyed)
+    app.state.store = store
     return app
 
 

@@ -18,6 +18,8 @@ def serve(
     port: int = typer.Option(8000, help="TCP port."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
     max_request_bytes: int = typer.Option(4 * 1024 * 1024, help="Largest request body accepted (else 413)."),
+    batch_wait_ms: float = typer.Option(2.0, help="How long the first of concurrent requests waits for others to "
+                                        "be adapted with it in one batch (0: no batching)."),
     db: str = typer.Option("metarec-users.sqlite", help="SQLite file where /users keeps profiles and events "
                            "(':memory:': forget them on exit)."),
     api_key: Optional[str] = typer.Option(None, envvar="METAREC_API_KEY", help="Require the header X-API-Key with "
@@ -37,7 +39,8 @@ def serve(
 
         # loaded here, once: a damaged or foreign model folder is one error line (exit 2) before the
         # server starts, not a traceback from inside uvicorn
-        app = create_app(MetaRecommender.load(model, device=device), limits=ServeLimits(max_request_bytes=max_request_bytes),
+        app = create_app(MetaRecommender.load(model, device=device), limits=ServeLimits(max_request_bytes=max_request_bytes,
+                                                                                  batch_wait_ms=batch_wait_ms),
                          store=db, api_key=api_key or None)
     except MetarecError as e:
         fail(e)

@@ -40,10 +40,12 @@ class AdaptedUser:
     """One user after adaptation: rank the catalog, score items, keep adapting."""
 
     def __init__(self, rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarray, profile_vec: np.ndarray,
-                 profile: str | None) -> None:
+                 profile: str | None, scores: np.ndarray | None = None) -> None:
+        """Adapts to the user (or takes `scores`, float32 [I], already computed in a batch)."""
         self.rec, self.support, self.ratings = rec, support, ratings
         self.profile_vec, self.profile = profile_vec, profile
-        self.scores = rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
+        self.scores = (rec.score_batch(support[None, :], ratings[None, :], profile_vec[None, :])[0]
+                       if scores is None else scores)
 
     def recommend(self, k: int = 10, exclude_support: bool = True, *, exclude=None,
                   candidates=None, explain: bool = False) -> tuple:

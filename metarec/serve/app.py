@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from metarec import __version__
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
+from metarec.serve.batching import MicroBatcher
 from metarec.serve.limits import LIMITS, ServeLimits
 from metarec.serve.store import UserStore
 from metarec.serve.users import user_routes
@@ -208,11 +209,12 @@ def create_app(model: MetaRecommender | str | Path | None = None, device: str | 
         # an unknown item, an item twice, a rating off the scale: the request's fault, said plainly
         return JSONResponse(status_code=422, content={"detail": str(e).strip("'\"")})
 
+    batcher = MicroBatcher(rec, lock, max_wait_s=limits.batch_wait_ms / 1000)
+
     def adapt(body: UserIn) -> AdaptedUser:
         ids = [x.item_id for x in body.support]
         ratings = [float("nan") if x.rating is None else x.rating for x in body.support]
-        with lock:
-            return rec.adapt(ids, ratings=ratings, profile=body.profile)
+        return batcher.adapt(ids, ratings=ratings, profile=body.profile)
 
     @app.get("/health")
     def health() -> dict:
@@ -257,8 +259,8 @@ def create_app(model: MetaRecommender | str | Path | None = None, device: str | 
             rows.setdefault(u, []).append(Recommendation(rank=int(r), item_id=i, title=t, score=float(sc)))
         return BatchOut(users=[UserRecommendations(user_id=u, recommendations=rows.get(u, [])) for u in ids])
 
-    app.include_router(user_routes(rec, store, lock, limits.profile_cache), dependencies=keyed)
-    app.state.store = store
+    app.include_router(user_routes(rec, store, lock, batcher, limits.profile_cache), dependencies=keyed)
+    app.state.store, app.state.batcher = store, batcher
     return app
 
 

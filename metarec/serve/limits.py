@@ -16,6 +16,7 @@ class ServeLimits:
     max_items: int = 100_000  # items in /score, and in exclude / candidates lists
     max_k: int = 10_000
     profile_cache: int = 10_000  # profile texts whose vectors are kept in memory (least recently used go)
+    batch_wait_ms: float = 2.0  # how long the first of a batch of concurrent requests waits for others (0: no batching)
 
 
 LIMITS = ServeLimits()

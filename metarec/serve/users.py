@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from metarec.core.errors import ConfigError
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
+from metarec.serve.batching import MicroBatcher
 from metarec.serve.limits import LIMITS
 from metarec.serve.store import UserStore
 
@@ -49,7 +50,7 @@ class EventsIn(BaseModel):
     events: list[Event] = Field(..., min_length=1, max_length=LIMITS.max_support)
 
 
-def user_routes(rec: MetaRecommender, store: UserStore, model_lock: threading.Lock,
+def user_routes(rec: MetaRecommender, store: UserStore, model_lock: threading.Lock, batcher: MicroBatcher,
                 cache_size: int = 10_000) -> APIRouter:
     """The /users endpoints over `rec` and `store`; `model_lock` is the app's lock on the model."""
     max_support = LIMITS.max_support
@@ -68,8 +69,7 @@ def user_routes(rec: MetaRecommender, store: UserStore, model_lock: threading.Lo
                 return hit[1]
         ids = [i for i, _ in stored.support]
         ratings = [math.nan if r is None else r for _, r in stored.support]
-        with model_lock:
-            user = rec.adapt(ids, ratings=ratings, profile=stored.profile)
+        user = batcher.adapt(ids, ratings=ratings, profile=stored.profile)
         with cache_lock:
             adapted[user_id] = (stored.version, user)
             adapted.move_to_end(user_id)

@@ -88,3 +88,31 @@ def test_an_api_key_guards_everything_but_health_and_docs(served):
     assert client.put("/users/x", json={}, headers=ok).status_code == 201
     assert client.post("/recommend", json={"k": 2}, headers=ok).status_code == 200
     assert client.get("/users").status_code in (404, 405)  # users are never listed
+
+
+def test_concurrent_requests_are_adapted_in_batches_with_the_scores_of_one_at_a_time(served, rec):
+    import threading as th
+
+    from metarec.serve.batching import MicroBatcher
+
+    batcher = MicroBatcher(rec, th.Lock(), max_wait_s=0.05)
+    supports = [[1 + u % 40, 1 + (u + 13) % 40, 41] if u % 3 else [1 + u % 40] for u in range(24)]
+    got = [None] * len(supports)
+    start = th.Barrier(len(supports))
+
+    def run(u):
+        start.wait()
+        got[u] = batcher.adapt(supports[u], ratings=[4.0] * len(supports[u]))
+
+    threads = [th.Thread(target=run, args=(u,)) for u in range(len(supports))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 <= batcher.batches < len(supports)  # requests that arrived together shared a pass
+    for s, user in zip(supports, got):
+        alone = rec.adapt(s, ratings=[4.0] * len(s))
+        np.testing.assert_allclose(user.scores, alone.scores, rtol=1e-5, atol=1e-6)
+        assert user.recommend(10)[0] == alone.recommend(10)[0]
+    with pytest.raises(Exception, match="424242"):
+        batcher.adapt([424242])

@@ -116,3 +116,25 @@ def test_concurrent_requests_are_adapted_in_batches_with_the_scores_of_one_at_a_
         assert user.recommend(10)[0] == alone.recommend(10)[0]
     with pytest.raises(Exception, match="424242"):
         batcher.adapt([424242])
+
+
+def test_a_write_that_fails_midway_leaves_the_user_as_before(tmp_path):
+    store = UserStore(tmp_path / "u.sqlite")
+    store.add_events("dee", [(1, 4.0, None)])
+    real = store._db
+
+    class FailsOnVersionBump:  # the events are inserted, then the transaction's last statement fails
+        def execute(self, sql, *args):
+            if sql.startswith("UPDATE users SET version"):
+                raise RuntimeError("power cut")
+            return real.execute(sql, *args)
+
+        def executemany(self, sql, rows):
+            return real.executemany(sql, rows)
+
+    store._db = FailsOnVersionBump()
+    with pytest.raises(RuntimeError, match="power cut"):
+        store.add_events("dee", [(2, 5.0, None), (3, 1.0, None)])
+    store._db = real
+    again = UserStore(tmp_path / "u.sqlite")  # what a restarted server reads
+    assert again.get("dee").support == [(1, 4.0)] and again.get("dee").version == 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from typing import Annotated
 
@@ -36,8 +37,8 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_id: StrictInt | StrictStr
     rating: Annotated[float, Field(strict=True, allow_inf_nan=False)] | None = None
-    time: Annotated[float, Field(strict=True, allow_inf_nan=False, description="Unix seconds; events are "
-                                 "ordered by it (earlier than the last one is accepted and ordered)")] | None = None
+    time: Annotated[float, Field(strict=True, allow_inf_nan=False, description="Unix seconds (default: when the "
+                                 "event arrives); events are ordered by it, an earlier one is accepted and ordered")] | None = None
 
 
 class ProfileIn(BaseModel):
@@ -101,7 +102,9 @@ def user_routes(rec: MetaRecommender, store: UserStore, model_lock: threading.Lo
             known = {i for i, _ in before.support} if before else set()
             if len(known | set(canonical)) > max_support:
                 raise ConfigError(f"events: the user would have more than {max_support} distinct items")
-            n = store.add_events(user_id, [(c, e.rating, e.time) for c, e in zip(canonical, body.events)])
+            now = time.time()  # an event without a time happened when it arrived
+            n = store.add_events(user_id, [(c, e.rating, now if e.time is None else e.time)
+                                           for c, e in zip(canonical, body.events)])
         return {"user_id": user_id, "events": n}
 
     @router.get("/{user_id}/recommendations")

@@ -27,8 +27,9 @@ def test_a_user_over_http_gets_the_python_list_and_survives_a_restart(served, re
     assert client.post("/users/ann/events", json={"events": events[:3]}).json()["events"] == 3
     assert client.post("/users/ann/events", json={"events": events[3:]}).json()["events"] == 5
     got = client.get("/users/ann/recommendations", params={"k": 10, "explain": True}).json()["recommendations"]
-    # by time (no time first), an item's newest rating counting: 41, 2 (100), 9 (200), 5 re-rated 1 (400)
-    want = rec.adapt([41, 2, 9, 5], ratings=[np.nan, 5, 2, 1], profile="A 30-year-old female writer.").ranked(
+    # by time (no time: when it arrived, now), an item's newest rating counting: 2 (100), 9 (200),
+    # 5 re-rated 1 (400), 41 (now)
+    want = rec.adapt([2, 9, 5, 41], ratings=[5, 2, 1, np.nan], profile="A 30-year-old female writer.").ranked(
         10, explain=True)
     assert [g["item_id"] for g in got] == [w["item_id"] for w in want] and len(got) == 10
     np.testing.assert_allclose([g["score"] for g in got], [w["score"] for w in want], rtol=1e-5)

@@ -22,8 +22,8 @@ from metarec.core.progress import progress
 from metarec.data import SplitConfig, load_dataset, make_split
 from metarec.data.splits import DEFAULT_SHOTS
 from metarec.data.interactions import InteractionData
-from metarec.data.protocol import (VAL_SAMPLE, VAL_SHOTS, Validator, check_val_shots, fit_data, make_validator,
-                                   sample_episodes)
+from metarec.data.protocol import (VAL_SAMPLE, VAL_SHOTS, Validator, check_val_shots, fit_data, keep_warm_users,
+                                   make_validator, sample_episodes)
 from metarec.methods.registry import available_methods, create_method, method_class
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class BenchmarkConfig:
     tune_each_k: bool = False  # fit every method once per K instead, each tuned at its K (K = 0 shares K = 1's)
     max_val_users: int | None = VAL_SAMPLE  # tuning sample of validation users (see make_validator)
     max_warm_users: int | None = WARM_SAMPLE  # sample of returning warm users for their scenarios
+    max_train_users: int | None = None  # fit every method on a seeded sample of this many warm users (None: all)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "cpu"  # where methods with a torch network (runs_on_device) fit and score
 
@@ -131,6 +132,8 @@ def run_benchmark(cfg: BenchmarkConfig, data: InteractionData | None = None, *,
                 if done is None:
                     if fd is None:
                         fd = fit_data(split)
+                        if cfg.max_train_users is not None:
+                            fd = keep_warm_users(fd, cfg.max_train_users, seed)
                     done = _run_method(cfg, shots, data, split, fd, validators[val_k], name, seed, bar)
                     if store is not None:
                         store.save(seed, key, done)

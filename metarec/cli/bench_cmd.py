@@ -19,10 +19,10 @@ from metarec.core.errors import MetarecError
 def benchmark(
     dataset: DatasetOpt = "ml-100k",
     data_dir: DataDirOpt = None,
-    methods: str = typer.Option("popularity,itemknn,ease,mf,random", help="Comma-separated, or 'all'."),
+    methods: str = typer.Option("popularity,itemknn,ease,als,random", help="Comma-separated, or 'all'."),
     shots: str = typer.Option(",".join(map(str, DEFAULT_SHOTS)), help="Support sizes K."),
     seeds: int = typer.Option(5, help="Number of seeds (0..N-1)."),
-    out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.csv, report.md, plot."),
+    out: Path = typer.Option(..., "--out", help="Output folder for results.json, per_user.parquet, report.md, plot."),
     split: str = typer.Option("time", help="'time' (protocol) or 'random' (no timestamps)."),
     threshold: Optional[float] = typer.Option(None, help="Only query items rated >= this are relevant."),
     val_shots: str = typer.Option(str(VAL_SHOTS), help="K at which validation users are scored for tuning and early stopping "
@@ -33,6 +33,10 @@ def benchmark(
     max_warm_users: int = typer.Option(WARM_SAMPLE, help="Returning warm users scored per K for the warm-user "
                                        "scenarios (a fixed seeded sample when there are more; 0 = all)."),
     device: str = typer.Option("cpu", help="Where metarec and pooled-finetune train and score: cpu, cuda, auto."),
+    max_train_users: int = typer.Option(0, help="Fit every method on a seeded sample of this many warm users "
+                                        "(0 = all): how methods do on a log with few users."),
+    transfer_from: Optional[Path] = typer.Option(None, help="metarec and pooled-finetune start from this model, "
+                                                 "meta-trained on another log (cross-domain transfer)."),
     restart: bool = typer.Option(False, "--restart", help="Discard the progress an interrupted run left in --out."),
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot.
@@ -55,7 +59,10 @@ def benchmark(
                               shots=parse_ints(shots, "--shots"), seeds=seeds, split=split,
                               relevance_threshold=threshold, val_shots=val_k, tune_each_k=each,
                               max_val_users=max_val_users or None,
-                              max_warm_users=max_warm_users or None, device=device)
+                              max_warm_users=max_warm_users or None, device=device,
+                              max_train_users=max_train_users or None,
+                              method_options={m: {"init_from": str(transfer_from)} for m in ("metarec", "pooled-finetune")}
+                              if transfer_from else {})
         progress_dir = out / "progress"
         if restart:
             shutil.rmtree(progress_dir, ignore_errors=True)

@@ -40,6 +40,8 @@ def meta_train(
     backend: str = typer.Option("functional", help="functional (batched) or learn2learn (per task)."),
     model: Optional[str] = typer.Option(None, help="Text encoder: HF model id or folder (default: bundled MiniLM)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue a run found in --out."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from a model meta-trained on another "
+                                             "log (same encoder): its projections and head carry over."),
     tensorboard: Optional[str] = typer.Option(None, help="Write TensorBoard logs to this folder."),
     device: str = typer.Option("cpu", help="Where the network trains: cpu, cuda, cuda:N or auto."),
     cuda_graphs: str = typer.Option(_T.cuda_graphs, help="Replay each meta-step as a CUDA graph: auto (on CUDA "
@@ -63,7 +65,7 @@ def meta_train(
                             loss=loss, outer_loss=outer_loss, backend=backend),
             train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed,
                               cuda_graphs=cuda_graphs),
-            encoder=EncoderConfig(model=model) if model else None,
+            encoder=EncoderConfig(model=model) if model else None, init_from=init_from,
         )
     except MetarecError as e:
         fail(e)

@@ -157,6 +157,27 @@ def fit_data(split: ColdStartSplit) -> FitData:
     )
 
 
+def keep_warm_users(fd: FitData, n: int, seed: int = 0) -> FitData:
+    """`fd` with only a seeded sample of `n` of its warm users (all of them when it has no more):
+    their rows, sequences, fields and times; the others' rows emptied. What "a log with few warm
+    users" looks like to every method, for transfer and data-size studies."""
+    if n >= len(fd.warm_users):
+        return fd
+    if n < 1:
+        raise ConfigError(f"warm users to keep must be >= 1, got {n}")
+    keep = np.sort(np.random.default_rng([seed, 19]).choice(fd.warm_users, size=n, replace=False))
+    rows = np.isin(np.arange(fd.matrix.shape[0]), keep)
+    only = sp.diags(rows.astype(np.float32))
+    pos = np.flatnonzero(np.isin(fd.warm_users, keep))  # positions in the warm-user order
+    users = fd.users.copy()
+    users.loc[~rows, [c for c in users.columns if c != "user_id"]] = None
+    return FitData(matrix=(only @ fd.matrix).tocsr(), ratings=(only @ fd.ratings).tocsr(),
+                   sequences=[fd.sequences[i] for i in pos], warm_users=fd.warm_users[pos], items=fd.items,
+                   users=users, explicit=fd.explicit, dataset=fd.dataset,
+                   first_times=None if fd.first_times is None else fd.first_times[pos],
+                   recent=None if fd.recent is None else (only @ fd.recent).tocsr())
+
+
 def support_batch(split: ColdStartSplit, ep: Episodes, rows: slice | np.ndarray = slice(None)) -> SupportBatch:
     """The `SupportBatch` of episodes `ep` (rows `rows`): support items, ratings and profile fields."""
     return SupportBatch(

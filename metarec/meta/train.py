@@ -74,11 +74,14 @@ class MetaRec:
     def __init__(self, seed: int = 0, head: ScoringConfig | None = None, meta: MetaConfig | None = None,
                  train: TrainConfig | None = None, encoder: EncoderConfig | None = None,
                  out: str | None = None, resume: bool = True, device: str = "cpu",
-                 start: StartSearch | None = None, limits: FitLimits | None = None) -> None:
+                 start: StartSearch | None = None, limits: FitLimits | None = None,
+                 init_from: str | Path | None = None) -> None:
         """`device`: where the network meta-trains and scores ("cpu", "cuda", "auto"...); the CPU by
         default, where the same seed gives the same numbers bit for bit (CUDA's index backward
         accumulates in a nondeterministic order). `out`: a checkpoint folder (an unfinished run there
-        resumes when `resume`)."""
+        resumes when `resume`). `init_from`: a model folder meta-trained on another log (same encoder,
+        same network shape) whose text and profile projections and head start this fit (see
+        `transfer_weights`); the item-id table and the catalog features are this log's."""
         self.seed = seed
         self.head = head or ScoringConfig()
         self.meta = meta or DEFAULT_META
@@ -86,6 +89,7 @@ class MetaRec:
         self.encoder = encoder
         self.out, self.resume, self.device = out, resume, device
         self.start = start or StartSearch()
+        self.init_from = None if init_from is None else Path(init_from)
         self.limits = limits or FitLimits()
         self.prior: dict | None = None
         self.start_val: float | None = None
@@ -107,6 +111,8 @@ class MetaRec:
         md = meta_data(data, side, self.encoder)
         model = ScoringModel(head, side.text.shape[1], side.n_items,
                              generator=torch.Generator().manual_seed(self.seed))
+        if self.init_from is not None:
+            transfer_weights(model, self.init_from)
         info = RecommenderInfo(dataset=data.dataset, rating_min=rating_min(data), rating_max=md.rating_max,
                                explicit=md.explicit, n_inner_neg=self.train.n_inner_neg,
                                encoder=to_dict(self.encoder) if self.encoder else None)
@@ -144,6 +150,40 @@ class MetaRec:
         return {"head": to_dict(self.rec.model.cfg), "meta": to_dict(self.meta), "train": to_dict(self.train),
                 "best_step": t.best_step, "best_val_ndcg@10": t.best, "steps_run": t.step,
                 "feature_prior": self.prior}
+
+
+CATALOG_PARAMS = ("shared.id_emb",)  # one row per item of the catalog it was trained on: never transferred
+
+
+def transfer_weights(model: ScoringModel, source: Path) -> list[str]:
+    """Copy into `model` every parameter of the model in folder `source` that carries over to another
+    catalog: the text and profile projections and the head (the item-id table is the source
+    catalog's and is left as initialised; catalog features are rebuilt from the new log anyway).
+    Returns the names copied. A source with another encoder width or network shape is a ConfigError."""
+    from metarec.core.errors import CheckpointError
+    from metarec.meta.checkpoint import load_tensors
+
+    cfg = load_json(source / "config.json")
+    own = model.state_dict()
+    text_dim = own["body.w_text"].shape[0]
+    if int(cfg.get("text_dim", -1)) != text_dim:
+        raise ConfigError(f"{source}: its text vectors have {cfg.get('text_dim')} dimensions, this encoder's "
+                          f"{text_dim}: transfer needs the same encoder")
+    state = {k[6:]: v for k, v in load_tensors(source / "model.safetensors").items() if k.startswith("model.")}
+    copied = []
+    for name, value in state.items():
+        if name in CATALOG_PARAMS or name not in own:
+            continue
+        if own[name].shape != value.shape:
+            raise ConfigError(f"{source}: parameter {name} is {tuple(value.shape)}, this network's "
+                              f"{tuple(own[name].shape)}: transfer needs the same network shape (ScoringConfig)")
+        own[name] = value
+        copied.append(name)
+    if not copied:
+        raise CheckpointError(f"{source}/model.safetensors holds no parameter this network has")
+    model.load_state_dict(own)
+    log.info("transferred %d parameters from %s (%s)", len(copied), source, ", ".join(copied))
+    return copied
 
 
 def _ease(data: FitData, validator: Validator | None) -> tuple[float, np.ndarray]:
@@ -200,17 +240,18 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                meta: MetaConfig | None = None, train: TrainConfig | None = None,
                encoder: EncoderConfig | None = None, device: str = "cpu", resume: bool = True,
                val_shots: int = VAL_SHOTS, max_val_users: int | None = VAL_SAMPLE,
-               head: ScoringConfig | None = None) -> MetaRec:
+               head: ScoringConfig | None = None, init_from: str | Path | None = None) -> MetaRec:
     """Fit metarec on `data` and (with `out`) save it there, with `training.png` (validation NDCG@10
     and training loss against the step); an unfinished run in `out` resumes.
 
     The split is the protocol's (a time cut when the log has timestamps, else a seeded random user
     split); every choice (the start, early stopping) reads validation users' NDCG@10 at
-    K = `val_shots`, and test users are never touched. `train.seed` follows `seed`.
+    K = `val_shots`, and test users are never touched. `train.seed` follows `seed`. `init_from`: start
+    from a model meta-trained on another log (cross-domain transfer; see `transfer_weights`).
     """
     # first: a device or option that cannot work is refused before anything is written to `out`
     model = MetaRec(seed=seed, head=head, meta=meta, train=train, encoder=encoder,
-                    out=str(out) if out is not None else None, resume=resume, device=device)
+                    out=str(out) if out is not None else None, resume=resume, device=device, init_from=init_from)
     cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
     split = make_split(data, cfg)
     validator = make_validator(split, k=val_shots, max_users=max_val_users)

@@ -31,11 +31,13 @@ class MetaRecMethod(Method):
     def __init__(self, seed: int = 0, head: ScoringConfig | None = None, meta: MetaConfig | None = None,
                  train: TrainConfig | None = None, encoder: EncoderConfig | None = None,
                  out: str | None = None, resume: bool = True, device: str = "cpu",
-                 start: StartSearch | None = None, limits: FitLimits | None = None) -> None:
+                 start: StartSearch | None = None, limits: FitLimits | None = None,
+                 init_from: str | None = None) -> None:
         """The arguments of `MetaRec`; `meta` and `train` default to this method's."""
         super().__init__(seed)
         self.model = MetaRec(seed=seed, head=head, meta=meta or self.default_meta, train=train or self.default_train,
-                             encoder=encoder, out=out, resume=resume, device=device, start=start, limits=limits)
+                             encoder=encoder, out=out, resume=resume, device=device, start=start, limits=limits,
+                             init_from=init_from)
 
     def fit(self, data: FitData, validator: Validator | None = None, *, item_ids=None,
             titles=None) -> "MetaRecMethod":

@@ -7,6 +7,7 @@ its sha256 verified. Every bad line raises DataFormatError naming the file and l
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import warnings
@@ -391,26 +392,16 @@ for _n in ("ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small"):
     LOADERS[_n] = ((lambda r, n=_n: load_ml_latest(r, n)), ("ratings.csv", "movies.csv"))
 
 
-def _text_logs(name: str):
-    """A loader from `metarec.data.text_logs`, imported when first used (it imports this module)."""
+def _lazy(module: str, function: str) -> Callable[[Path], InteractionData]:
+    """A loader imported when first used (those modules import this one)."""
     def load(root: Path) -> InteractionData:
-        from metarec.data import text_logs
-
-        return getattr(text_logs, name)(root)
+        return getattr(importlib.import_module(module), function)(root)
     return load
 
 
-LOADERS["amazon"] = (_text_logs("load_amazon"), ())
-LOADERS["ml-100k-imdb"] = (_text_logs("load_ml100k_imdb"), ())
-
-
-def _recbole(root: Path) -> InteractionData:
-    from metarec.data.recbole import load_recbole
-
-    return load_recbole(root)
-
-
-LOADERS["recbole"] = (_recbole, ())
+LOADERS["amazon"] = (_lazy("metarec.data.text_logs", "load_amazon"), ())
+LOADERS["ml-100k-imdb"] = (_lazy("metarec.data.text_logs", "load_ml100k_imdb"), ())
+LOADERS["recbole"] = (_lazy("metarec.data.recbole", "load_recbole"), ())
 
 
 def dataset_names() -> list[str]:

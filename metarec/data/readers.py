@@ -39,8 +39,9 @@ def read_csv_records(path: Path, *, sep: str, encoding: str, quoted: bool = True
     `attrs["line"]`: the 1-based line on which each row starts.
 
     Python's csv reader does the parsing, so quoted fields may hold the separator or newlines and
-    the line numbers stay exact (`quoted=False`: a '"' is an ordinary character, as in RecBole's files); blank lines are skipped. A file that is empty, or whose rows do not
-    have as many fields as its header, is a DataFormatError naming the line."""
+    the line numbers stay exact (`quoted=False`: a '"' is an ordinary character, as in RecBole's
+    files); blank lines are skipped. A file that is empty, or whose rows do not have as many fields
+    as its header, is a DataFormatError naming the line."""
     text = read_text(path, encoding)
     if not text.strip():
         raise DataFormatError("the file is empty; expected a header line naming the columns", path=path, line=1)

@@ -93,14 +93,8 @@ def signal_parts(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarra
                  items: np.ndarray) -> np.ndarray:
     """float64 [n, F]: w_f * feature_f for each requested item and each of the model's features, with
     the weights the user's inner loop adapted (the skip's weights are the head's, always adapted)."""
-    support = np.asarray(support, np.int64)[None, :]
-    full, inner = rec._inputs(support, np.asarray(ratings, np.float32)[None, :], np.asarray(profile_vec)[None, :])
-    params = rec.model.params()
-    if inner is not None:
-        with torch.no_grad():
-            proj = rec.learner.shared_projection(params)
-        fast = rec.learner.adapt(*inner, steps=rec.meta.inner_steps, create_graph=False, proj=proj)
-        params = {**params, **fast}
+    full, params = rec.adapted(np.asarray(support, np.int64)[None, :], np.asarray(ratings, np.float32)[None, :],
+                               np.asarray(profile_vec)[None, :])
     w = params["head.w_feat"].detach()
     w = w[0] if w.dim() == 2 else w  # [F]: one user's adapted copy, or the shared start
     feats = full.feats[0, torch.as_tensor(items)].to(w.dtype)  # [n, F]

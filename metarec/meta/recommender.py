@@ -118,14 +118,8 @@ class MetaRecommender:
         """float32 [U, I] for U users with the same K; `weights` from `scoring_weights`; `out`: a
         float32 [U, I] array to write the scores into. Each row depends on that user's inputs only
         (see `_negatives`), so a user scores the same alone, in any batch and at any position."""
-        full, inner = self._inputs(support, ratings, profiles)
-        params, proj = weights
-        fast = {}
-        if inner is not None:
-            # the step count is this recommender's, not the learner's: a pooled model's trainer
-            # has no inner loop, but it is still fine-tuned here with the same budget
-            fast = self.learner.adapt(*inner, steps=self.meta.inner_steps, create_graph=False, proj=proj)
-        params = {**params, **fast}
+        full, params = self.adapted(support, ratings, profiles, weights)
+        proj = weights[1]
         n_i = self.side.n_items
         out = np.empty((len(support), n_i), np.float32) if out is None else out
         step = self.catalog_block(len(support))
@@ -134,6 +128,18 @@ class MetaRecommender:
                 sl = slice(s, s + step)
                 out[:, sl] = self.model.score_fn(params, self.item_text, full.columns(sl), proj).float().cpu().numpy()
         return out
+
+    def adapted(self, support, ratings, profiles, weights: tuple | None = None) -> tuple:
+        """(the catalog's inputs, the parameters after each user's inner loop) for U users with the
+        same K; `weights` from `scoring_weights` (computed here when not given)."""
+        full, inner = self._inputs(support, ratings, profiles)
+        params, proj = weights or self.scoring_weights()
+        fast = {}
+        if inner is not None:
+            # the step count is this recommender's, not the learner's: a pooled model's trainer
+            # has no inner loop, but it is still fine-tuned here with the same budget
+            fast = self.learner.adapt(*inner, steps=self.meta.inner_steps, create_graph=False, proj=proj)
+        return full, {**params, **fast}
 
     def catalog_block(self, n_users: int) -> int:
         """Items per block when scoring `n_users` against the whole catalog. On a CPU the network's
@@ -266,6 +272,12 @@ class MetaRecommender:
 
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> "AdaptedUser":
         """Adapt to one user from their interactions (original item ids) and optional profile text."""
+        return AdaptedUser(self, *self.user_inputs(support_items, ratings, profile), profile)
+
+    def user_inputs(self, support_items, ratings=None, profile: str | None = None) -> tuple:
+        """(catalog indices int64 [K], ratings float32 [K], profile vector float32 [D]) of one user,
+        checked: unknown items, an item twice, a rating off the scale or a ratings list of another
+        length are errors."""
         ids = list(support_items)
         # checked as float64, cast after: a huge rating is refused, not rounded to inf on the way
         r = np.full(len(ids), np.nan) if ratings is None else np.asarray(ratings, np.float64)
@@ -273,7 +285,7 @@ class MetaRecommender:
             raise ConfigError(f"{len(r)} ratings for {len(ids)} support items")
         idx = self.index_of(ids)
         self.check_support(idx, r)
-        return AdaptedUser(self, idx, r.astype(np.float32), self.encode_profile(profile), profile)
+        return idx, r.astype(np.float32), self.encode_profile(profile)
 
     def recommend_many(self, interactions, k: int = 10, *, profiles=None, chunk: int | None = None):
         """The top k for many users at once, as rows user_id, rank, item_id, title, score: each user's

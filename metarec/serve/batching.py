@@ -15,7 +15,6 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from metarec.core.errors import ConfigError
 from metarec.core.threads import numpy_single_thread
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
 
@@ -34,20 +33,13 @@ class MicroBatcher:
 
     def adapt(self, support_items, ratings=None, profile: str | None = None) -> AdaptedUser:
         """`rec.adapt(...)`, scored in a batch with the requests that arrive with it."""
-        rec = self.rec
-        ids = list(support_items)
-        r = np.full(len(ids), np.nan) if ratings is None else np.asarray(ratings, np.float64)
-        if len(r) != len(ids):
-            raise ConfigError(f"{len(r)} ratings for {len(ids)} support items")
-        with self.lock:  # ids, checks and the profile cache, as rec.adapt does them
-            idx = rec.index_of(ids)
-            rec.check_support(idx, r)
-            vec = rec.encode_profile(profile)
+        with self.lock:  # the checks and the profile cache share the model
             if self.max_wait_s <= 0:
-                return AdaptedUser(rec, idx, r.astype(np.float32), vec, profile)
+                return self.rec.adapt(support_items, ratings, profile)
+            idx, r, vec = self.rec.user_inputs(support_items, ratings, profile)
         done: Future = Future()
-        self._queue.put((idx, r.astype(np.float32), vec, done))
-        return AdaptedUser(rec, idx, r.astype(np.float32), vec, profile, scores=done.result())
+        self._queue.put((idx, r, vec, done))
+        return AdaptedUser(self.rec, idx, r, vec, profile, scores=done.result())
 
     def _work(self) -> None:
         while True:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from metarec.core.errors import ConfigError
 from metarec.meta.recommender import AdaptedUser, MetaRecommender
+from metarec.meta.user import plain_id
 from metarec.serve.batching import MicroBatcher
 from metarec.serve.limits import LIMITS
 from metarec.serve.store import UserStore
@@ -95,8 +96,7 @@ def user_routes(rec: MetaRecommender, store: UserStore, model_lock: threading.Lo
             j = int(bad.argmax())
             raise ConfigError(f"events[{j}].rating: {ratings[j]:g} is outside this model's {rec.rating_scale}")
         # one catalog item may be named 1 or "1": stored under the catalog's own id, it is one item
-        canonical = [rec.item_ids[i] for i in idx]
-        canonical = [c.item() if hasattr(c, "item") else c for c in canonical]
+        canonical = [plain_id(rec.item_ids[i]) for i in idx]
         with store.lock(user_id):
             before = store.get(user_id)
             known = {i for i, _ in before.support} if before else set()

@@ -151,6 +151,51 @@ def _new_item_section(res: BenchmarkResult, df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _paired(pu: pd.DataFrame, a: str, b: str, k: int) -> dict:
+    """The paired test of method a against b on the same test users at K = k (see stats.paired_test)."""
+    x = pu[(pu["method"] == a) & (pu["shots"] == k)].sort_values(["seed", "user_id"])
+    y = pu[(pu["method"] == b) & (pu["shots"] == k)].sort_values(["seed", "user_id"])
+    if not np.array_equal(x[["seed", "user_id"]].to_numpy(), y[["seed", "user_id"]].to_numpy()):
+        raise ValueError(f"{a} and {b} were scored on different test users at K = {k}")
+    return paired_test(x[HEADLINE].to_numpy(), y[HEADLINE].to_numpy(), groups=x["user_id"].to_numpy())
+
+
+OWN = "metarec"  # the library's model: its own section of the report compares it with everything else
+
+
+def _against_best_other(res: BenchmarkResult, pu: pd.DataFrame) -> list[str]:
+    """metarec's paired difference at every K to the best other method (the highest mean test
+    NDCG@10 among methods that are not metarec or a variant of it, "metarec:..."), and to
+    pooled-finetune (the same network without meta-learning) when it ran."""
+    methods = {r["method"] for r in res.records}
+    if OWN not in methods or len(methods) < 2:
+        return []
+    lines = ["", f"## {OWN} vs the best other method at each K", "",
+             f"'best other': the highest mean test NDCG@10 at that K among the methods that are not {OWN} or a "
+             f"variant of it; paired over test users as above. A positive difference is {OWN} ahead.", "",
+             f"| K | best other | {OWN} | other | diff | t-test p | Wilcoxon p | vs pooled-finetune | its p |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    df = seed_means(res.records)
+    df = df[df["metric"] == HEADLINE]
+    for k in res.config.shots:
+        at = df[(df["shots"] == k) & (df["method"] != OWN) & ~df["method"].str.startswith(OWN + ":")]
+        if at.empty:
+            continue
+        other = str(at.groupby("method")["value"].mean().idxmax())
+        t = _paired(pu, OWN, other, k)
+        mine = df[(df["shots"] == k) & (df["method"] == OWN)]["value"].mean()
+        theirs = at[at["method"] == other]["value"].mean()
+        row = (f"| {k} | {other} | {mine:.4f} | {theirs:.4f} | {t['mean_diff']:+.4f} | "
+               f"{t['t_p']:.3g} | {t['wilcoxon_p']:.3g} |")
+        if "pooled-finetune" in methods:
+            tp = _paired(pu, OWN, "pooled-finetune", k)
+            row += f" {tp['mean_diff']:+.4f} | {tp['t_p']:.3g} |"
+        else:
+            row += " | |"
+        lines.append(row)
+    return lines
+
+
 def render_report(res: BenchmarkResult, command: str) -> str:
     """The Markdown report of a run: per-K tables, scenarios, paired tests, counts, settings and the command."""
     cfg = res.config
@@ -256,13 +301,10 @@ def render_report(res: BenchmarkResult, command: str) -> str:
         other = strongest(res, k, exclude=best)
         if best is None or other is None:
             continue
-        a = pu[(pu["method"] == best) & (pu["shots"] == k)].sort_values(["seed", "user_id"])
-        b = pu[(pu["method"] == other) & (pu["shots"] == k)].sort_values(["seed", "user_id"])
-        if not np.array_equal(a[["seed", "user_id"]].to_numpy(), b[["seed", "user_id"]].to_numpy()):
-            raise ValueError(f"{best} and {other} were scored on different test users at K = {k}")
-        t = paired_test(a[HEADLINE].to_numpy(), b[HEADLINE].to_numpy(), groups=a["user_id"].to_numpy())
+        t = _paired(pu, best, other, k)
         lines.append(f"| {k} | {best} | {other} | {t['mean_diff']:+.4f} | {t['n_pairs']} | {t['n_units']} | "
                      f"{t['t_p']:.3g} | {t['wilcoxon_p']:.3g} |")
+    lines += _against_best_other(res, pu)
     lines += ["", "## Chosen settings and wall time", "",
               "| method | fit s (mean) | score s (mean) | settings (seed 0) |",
               "|---|---|---|---|"]

@@ -25,7 +25,8 @@ def meta_train(
     data_dir: DataDirOpt = None,
     seed: int = typer.Option(0, help="Seed of the split (validation users) and of training."),
     val_shots: int = typer.Option(VAL_SHOTS, help="K at which validation users are scored for the start search and early "
-                                  "stopping (the support size you serve most)."),
+                                  "stopping (the support size you serve most); the start is also chosen at K = 1 and "
+                                  "10 and early stopping reads the mean over the three."),
     steps: int = typer.Option(_T.steps, help="Outer (meta) steps at most; early stopping may end sooner."),
     meta_batch: int = typer.Option(_T.meta_batch, help="Users (tasks) per meta-batch."),
     lr: float = typer.Option(_T.lr, help="Outer Adam learning rate."),
@@ -52,11 +53,17 @@ def meta_train(
     Shows progress bars on a terminal and one log line per step of the work (each start tried,
     each validation, with the time left) on stderr either way; an unfinished run resumes and says
     from which step."""
+    from metarec.core.distributed import init_from_env, is_main
+    from metarec.core.progress import set_progress
     from metarec.meta.train import meta_train as train_model
     from metarec.data import load_dataset
     from metarec.encoders import EncoderConfig
 
-    say_progress()
+    init_from_env(device)  # under torchrun: join the process group (data-parallel meta-training)
+    if is_main():
+        say_progress()
+    else:
+        set_progress(False)  # rank 0 reports for all
 
     try:
         model = train_model(
@@ -70,7 +77,8 @@ def meta_train(
     except MetarecError as e:
         fail(e)
     t = model.trainer
-    console.print(f"saved {out} (best validation NDCG@10 {t.best:.4f} at step {t.best_step}; {t.step} steps run)")
+    if is_main():
+        console.print(f"saved {out} (best validation NDCG@10 {t.best:.4f} at step {t.best_step}; {t.step} steps run)")
 
 
 def _parse_support(spec: str) -> tuple[list[str], list[float] | None]:

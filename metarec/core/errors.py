@@ -62,3 +62,7 @@ class UnknownItemError(MetarecError, KeyError):
 
 class CheckpointError(MetarecError, ValueError):
     """A checkpoint is missing, incomplete or inconsistent with the code."""
+
+
+class RankLostError(MetarecError, RuntimeError):
+    """A data-parallel process lost contact with the others (one died, hung or timed out)."""

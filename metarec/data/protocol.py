@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from metarec.core.distributed import shard, sum_over_ranks, world
 from metarec.core.errors import ConfigError
 from metarec.core.metrics import ranking_metrics
 from metarec.core.sparse import indicator
@@ -114,9 +115,14 @@ class Validator:
     """
 
     def __init__(self, split: ColdStartSplit, ep: Episodes, threshold: float | None = None,
-                 cache: dict | None = None) -> None:
-        self.split, self.ep, self.threshold = split, ep, threshold
+                 cache: dict | None = None, max_users: int | None = VAL_SAMPLE) -> None:
+        self.split, self.ep, self.threshold, self.max_users = split, ep, threshold, max_users
         self.cache = {} if cache is None else cache
+
+    @property
+    def k(self) -> int:
+        """The support size its users are scored at."""
+        return self.ep.k
 
     @property
     def n_users(self) -> int:
@@ -124,8 +130,12 @@ class Validator:
 
     def __call__(self, score_fn: ScoreFn) -> float:
         ep = self.ep
-        m = metrics_for(score_episodes(score_fn, self.split, ep), ep, threshold=self.threshold, ks=(10,))
-        return float(np.nanmean(m[HEADLINE])) if len(ep) else float("nan")
+        rank, size = world()
+        if size > 1:  # data-parallel: each process scores its share of the users, the sums are combined
+            ep = ep.take(np.arange(len(ep))[shard(len(ep), rank, size)])
+        m = metrics_for(score_episodes(score_fn, self.split, ep), ep, threshold=self.threshold, ks=(10,))[HEADLINE]
+        total, n = sum_over_ranks(np.array([np.nansum(m), np.count_nonzero(~np.isnan(m))], np.float64))
+        return float(total / n) if n else float("nan")
 
     def sample(self, n: int) -> "Validator":
         """The same over a fixed seeded sample of n of these users (itself when it has no more): a
@@ -133,7 +143,43 @@ class Validator:
         if n >= len(self.ep):
             return self
         return Validator(self.split, sample_episodes(self.ep, n, [self.split.config.seed, 12]), self.threshold,
-                         self.cache)
+                         self.cache, self.max_users)
+
+    def at(self, k: int) -> "Validator | None":
+        """The same validation users' sample rule at support size k (itself at its own k); None when
+        no validation user has more than k interactions."""
+        if k == self.k:
+            return self
+        ep = self.split.episodes("val", k)
+        if not len(ep):
+            return None
+        return Validator(self.split, sample_episodes(ep, self.max_users, [self.split.config.seed, 11]),
+                         self.threshold, self.cache, self.max_users)
+
+
+class MeanValidator:
+    """The mean of several validators' scores (the same users at several support sizes): what a
+    model that serves every K early-stops on, so that no one K is favoured."""
+
+    def __init__(self, parts: list[Validator]) -> None:
+        if not parts:
+            raise ConfigError("MeanValidator needs at least one validator")
+        self.parts = parts
+        self.cache = parts[0].cache
+
+    @property
+    def n_users(self) -> int:
+        return max(p.n_users for p in self.parts)
+
+    @property
+    def ks(self) -> tuple[int, ...]:
+        return tuple(p.k for p in self.parts)
+
+    def __call__(self, score_fn: ScoreFn) -> float:
+        return float(np.mean([p(score_fn) for p in self.parts]))
+
+    def sample(self, n: int) -> "MeanValidator":
+        return MeanValidator([p.sample(n) for p in self.parts])
 
 
 def fit_data(split: ColdStartSplit) -> FitData:
@@ -247,4 +293,4 @@ def make_validator(split: ColdStartSplit, k: int = VAL_SHOTS, threshold: float |
     if len(split.users_of("val")) and not len(ep):
         raise ConfigError(f"no validation user has more than {k} interactions, so none can be scored at K = {k} "
                           "(choose a smaller validation K)")
-    return Validator(split, sample_episodes(ep, max_users, [split.config.seed, 11]), threshold)
+    return Validator(split, sample_episodes(ep, max_users, [split.config.seed, 11]), threshold, max_users=max_users)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from metarec.models.scoring import skip_weights
+
 if TYPE_CHECKING:
     from metarec.meta.recommender import MetaRecommender
 
@@ -95,7 +97,7 @@ def signal_parts(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarra
     the weights the user's inner loop adapted (the skip's weights are the head's, always adapted)."""
     full, params = rec.adapted(np.asarray(support, np.int64)[None, :], np.asarray(ratings, np.float32)[None, :],
                                np.asarray(profile_vec)[None, :])
-    w = params["head.w_feat"].detach()
+    w = skip_weights(params, rec.model.cfg, full).detach()
     w = w[0] if w.dim() == 2 else w  # [F]: one user's adapted copy, or the shared start
     feats = full.feats[0, torch.as_tensor(items)].to(w.dtype)  # [n, F]
     return (feats * w).double().cpu().numpy()

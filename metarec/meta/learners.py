@@ -142,6 +142,11 @@ class FunctionalMeta:
         create_graph = self.cfg.second_order if create_graph is None else create_graph
         fast = {n: params[n].unsqueeze(0).expand(t, *params[n].shape) for n in self.names}
         lr = list(self.lrs.lrs) if self.lrs is not None else self.cfg.inner_lr  # MetaSGD's: in self.names' order
+        rate = getattr(self.model, "inner_rate", None)
+        factor = rate(params, inputs) if rate is not None and steps else None
+        if factor is not None:  # a rate per task, from its support size: [T, 1, ...] against each [T, ...] weight
+            lr = [(lr[j] if isinstance(lr, list) else lr) * factor.view(-1, *[1] * params[n].dim())
+                  for j, n in enumerate(self.names)]
         fixed = self._fixed(params, inputs, proj, create_graph) if steps else None
         inner_loss = loss_fn(self.cfg.loss, labels, mask)
         for _ in range(steps):
@@ -216,6 +221,13 @@ class L2LMeta:
     def adapt_task(self, batch: TaskBatch, t: int):
         task = batch.task(t)
         clone = self.learner.clone()
+        rate = getattr(self.model, "inner_rate", None)
+        factor = rate(self.model.params(), task.inner) if rate is not None else None
+        if factor is not None:  # the task's rate from its support size, as in the functional backend
+            if self.cfg.algorithm == "metasgd":
+                clone.lrs = [lr * factor[0] for lr in clone.lrs]
+            else:
+                clone.lr = clone.lr * factor[0]
         for _ in range(self.cfg.inner_steps):
             s = self.model.score_fn(self._params(clone), self.item_text, task.inner)
             clone.adapt(task_losses(self.cfg.loss, s, task.inner_labels, task.inner_mask).sum())

@@ -364,7 +364,8 @@ class MetaRecommender:
         if cfg.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(f"{path}: format_version {cfg.get('format_version')} != {FORMAT_VERSION}")
         ckpt.require(cfg, path / "config.json", "head", "meta", "info", "text_dim", "n_items")
-        head = from_dict(ScoringConfig, cfg["head"], where="config.head")
+        # a model saved before K conditioning existed has one start for every K
+        head = from_dict(ScoringConfig, {"k_anchors": None, "k_inner_lr": False, **cfg["head"]}, where="config.head")
         meta = from_dict(MetaConfig, cfg["meta"], where="config.meta")
         info = from_dict(RecommenderInfo, cfg["info"], where="config.info")
         t = ckpt.require(ckpt.load_tensors(path / "side.safetensors"), path / "side.safetensors",

@@ -10,6 +10,7 @@ search tries them, scored by the protocol's validator.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from metarec.core.progress import progress
-from metarec.data.protocol import SupportBatch, Validator
+from metarec.data.protocol import MeanValidator, SupportBatch, Validator
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender
 
@@ -71,9 +72,16 @@ class StartChoice:
 
 
 def search_start(rec: MetaRecommender, validator: Validator, score: Callable[[SupportBatch], np.ndarray],
-                 meta: MetaConfig, grid: StartSearch = StartSearch()) -> StartChoice:
+                 meta: MetaConfig, grid: StartSearch = StartSearch(),
+                 place: Callable[[torch.Tensor], None] | None = None, rates: bool = True,
+                 set_rate: Callable[[float], None] | None = None) -> StartChoice:
     """Try starts on `validator` and leave the best one set on `rec` (its model's feature weights, its
     inner loop). `score(batch)` scores users with whatever `rec` holds at the time.
+
+    `place(weights)` puts a candidate's feature weights [F] into the model (default: the head's
+    `w_feat`; the K-conditioned fit places them at one anchor's support size); `set_rate(lr)` puts a
+    candidate inner rate there instead of switching `rec`'s inner loop to it; with `rates` False the
+    inner rate stays `meta.inner_lr` and only the priors are searched.
 
     Coordinate search: every (content, pop) prior at the first rate (and larger content weights while
     the largest wins); then ease x pop and trend x pop with the winning content (when the model has
@@ -89,7 +97,11 @@ def search_start(rec: MetaRecommender, validator: Validator, score: Callable[[Su
 
     def use(prior: Prior, lr: float) -> None:
         with torch.no_grad():
-            w.copy_(torch.tensor([prior.get(n, 0.0) for n in features], dtype=w.dtype))
+            (place or w.copy_)(torch.tensor([prior.get(n, 0.0) for n in features], dtype=w.dtype))
+        if set_rate is not None:
+            learners.setdefault(lr, None)
+            set_rate(lr)
+            return
         if lr not in learners:  # one inner loop per rate, made when the search first tries it
             m = replace(meta, inner_lr=lr)
             learners[lr] = m, rec.learner_for(m)
@@ -102,6 +114,8 @@ def search_start(rec: MetaRecommender, validator: Validator, score: Callable[[Su
     scores: list[float] = []
     sample, n_val = getattr(validator, "sample", None), getattr(validator, "n_users", 0)
     quick = sample(grid.quick_users) if sample is not None and n_val >= 2 * grid.quick_users else None
+    if not rates:
+        grid = replace(grid, inner_lr_grid=(meta.inner_lr,), lr_range=(meta.inner_lr, meta.inner_lr))
     total = (len(grid.prior_grid) + len(grid.inner_lr_grid) - 1 + (len(grid.trend_grid) * len(pops) if trend else 0)
              + (len(grid.ease_grid) * len(pops) if ease else 0) + (grid.quick_keep if quick else 0))
     bar = progress(total=total, desc="feature prior, inner lr", unit="try", leave=False)
@@ -177,4 +191,61 @@ def search_start(rec: MetaRecommender, validator: Validator, score: Callable[[Su
     log.info("feature prior %s, inner lr %s chosen on validation users (%s)", prior, lr, how)
     report = {"chosen": prior, "inner_lr": lr, "val_ndcg@10": {name(g): round(x, 4) for g, x in zip(tried, scores)},
               **extra}
-    return StartChoice(prior=prior, inner_lr=lr, meta=rec.meta, val_score=start_val, report=report)
+    return StartChoice(prior=prior, inner_lr=lr, meta=rec.meta if set_rate is None else meta, val_score=start_val,
+                       report=report)
+
+
+MIN_ANCHOR_USERS = 30  # validation users an anchor's own search needs; with fewer, one start serves every K
+
+
+def search_conditioned_start(rec: MetaRecommender, validator: Validator, score: Callable[[SupportBatch], np.ndarray],
+                             meta: MetaConfig, grid: StartSearch = StartSearch()) -> tuple[StartChoice, Callable]:
+    """The start search for a network whose start depends on the support size (`ScoringConfig.k_anchors`):
+    the whole search (priors and inner rate) on validation users at the high anchor K, then the same
+    at the low anchor K (the priors at the high anchor's rate first, then the low anchor's own rate
+    when the network has `cond.lr_low`), each placed so the other anchor's start is kept.
+
+    Returns the choice (its `val_score` the mean over the anchors' and `validator`'s K) and the
+    validator to early-stop on: that mean. A plain callable validator, a network without anchors, or
+    too few validation users at an anchor K give the ordinary one-start search and `validator` itself."""
+    model = rec.model
+    anchors, at = model.cfg.k_anchors, getattr(validator, "at", None)
+    if anchors is None or at is None:
+        return search_start(rec, validator, score, meta, grid), validator
+    lo_v, hi_v = at(anchors[0]), at(anchors[1])
+    if any(v is None or v.n_users < MIN_ANCHOR_USERS for v in (lo_v, hi_v)):
+        log.info("one start for every K: fewer than %d validation users at K = %s", MIN_ANCHOR_USERS, anchors)
+        return search_start(rec, validator, score, meta, grid), validator
+    w, slope = model.head.w_feat, model.cond.w_feat_k
+    rate = model.params().get("cond.lr_low")
+    with torch.no_grad():
+        slope.zero_()  # the high anchor's candidates apply at every K while it is searched
+        if rate is not None:
+            rate.zero_()
+    log.info("start at K = %d (high anchor)", anchors[1])
+    hi = search_start(rec, hi_v, score, meta, grid)
+    high = w.detach().clone()
+
+    def place_low(v: torch.Tensor) -> None:  # the low anchor's weights; the high anchor's stay `high`
+        w.copy_(v)
+        slope.copy_(high - v)
+
+    set_rate = None
+    if rate is not None:  # the low anchor's own inner rate, as a multiple of the high anchor's
+        def set_rate(lr: float) -> None:
+            with torch.no_grad():
+                rate.fill_(math.log(lr / hi.inner_lr))
+
+        others = tuple(r for r in grid.inner_lr_grid if r != hi.inner_lr)
+        grid = replace(grid, inner_lr_grid=(hi.inner_lr, *others))  # the priors at the high anchor's rate
+    log.info("start at K = %d (low anchor), inner lr %s", anchors[0], hi.inner_lr)
+    lo = search_start(rec, lo_v, score, hi.meta, grid, place=place_low, rates=rate is not None, set_rate=set_rate)
+    parts = {v.k: v for v in (lo_v, validator, hi_v)}
+    mean = MeanValidator([parts[k] for k in sorted(parts)])
+    val = mean(score)
+    log.info("start by K: %s (inner lr %s) at K <= %d, %s (inner lr %s) at K >= %d; validation mean over K = %s: "
+             "%.4f", lo.prior, lo.inner_lr, anchors[0], hi.prior, hi.inner_lr, anchors[1], mean.ks, val)
+    report = {**hi.report, "by_k": {str(anchors[0]): lo.prior, str(anchors[1]): hi.prior},
+              "inner_lr_by_k": {str(anchors[0]): lo.inner_lr, str(anchors[1]): hi.inner_lr},
+              "low_anchor": lo.report, "val_ks": list(mean.ks), "val_ndcg@10_mean": round(val, 4)}
+    return StartChoice(prior=hi.prior, inner_lr=hi.inner_lr, meta=hi.meta, val_score=val, report=report), mean

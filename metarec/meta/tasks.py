@@ -84,10 +84,13 @@ def sample_negatives(rng: np.random.Generator, n_items: int, shape: tuple[int, i
                      forbidden: sp.csr_matrix | None, probs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Uniform (or `probs`-weighted) negatives [T, N] and a mask that drops any forbidden item."""
     neg = rng.choice(n_items, size=shape, p=probs) if probs is not None else rng.integers(0, n_items, size=shape)
-    ok = np.ones(shape, bool)
-    if forbidden is not None:
-        ok = np.take_along_axis(forbidden.toarray(), neg, axis=1) == 0
+    ok = np.ones(shape, bool) if forbidden is None else _allowed(neg, forbidden)
     return neg.astype(np.int64), ok
+
+
+def _allowed(neg: np.ndarray, forbidden: sp.csr_matrix) -> np.ndarray:
+    """bool [T, N]: which sampled negatives are not in their task's `forbidden` row."""
+    return np.take_along_axis(forbidden.toarray(), neg, axis=1) == 0
 
 
 def _feature_columns(cfg: ScoringConfig, feats: np.ndarray) -> torch.Tensor:
@@ -167,8 +170,12 @@ def inner_inputs(side: ItemSide, cfg: ScoringConfig, negatives: np.ndarray, neg_
 def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, n_tasks: int, k: int,
                  n_query: int = 20, n_neg: int = 100, n_inner_neg: int = 20,
                  id_dropout: float | None = None, loss: str = "bce", p_first: float = 0.0,
-                 neg_power: float = 0.0, recent_fraction: float = 1.0) -> TaskBatch:
+                 neg_power: float = 0.0, recent_fraction: float = 1.0, part: slice | None = None) -> TaskBatch:
     """Sample T tasks with support size k from users with at least k + 1 pre-T interactions.
+
+    part: build only these tasks of the T (a data-parallel rank's share). Every random draw is made
+    for all T first, so the tasks of `part` are exactly those rows of the whole batch and `rng` ends
+    in the same state on every rank; only the costly features are computed for the part alone.
 
     p_first: probability that a task's window starts at the user's first interaction (as a new
     user's support set always does at test time); otherwise the start is uniform.
@@ -200,13 +207,17 @@ def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, 
         sup[t], sup_r[t] = items[start:start + k], ratings[start:start + k]
         q = items[start + k:start + k + n_query]
         qry[t, :len(q)], qry_r[t, :len(q)], qmask[t, :len(q)] = q, ratings[start + k:start + k + len(q)], True
+    part = slice(0, n_tasks) if part is None else part
+    all_tasks = n_tasks
+    users, sup, sup_r, qry, qry_r, qmask = (a[part] for a in (users, sup, sup_r, qry, qry_r, qmask))
+    n_tasks = len(users)
     rows = md.user_rows[users]
     smask = np.ones((n_tasks, k), bool)
     sf = md.side.support_features(sup, smask, exclude=rows,
                                   exclude_recent=None if md.recent_rows is None else md.recent_rows[users],
                                   features=cfg.features)
     drop = id_dropout if id_dropout is not None else cfg.id_dropout
-    keep = (sf.full[..., FEATURES.index("new")] == 0) & (rng.random((n_tasks, n_i)) >= drop)
+    keep = (sf.full[..., FEATURES.index("new")] == 0) & (rng.random((all_tasks, n_i))[part] >= drop)
     w = support_weights(sup_r, smask, md.rating_max, md.explicit)
     prof = md.profiles[users]
     probs = None
@@ -217,7 +228,8 @@ def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, 
     # the inner loop knows only the support set, as at test time (recommender._negatives): its
     # negatives may be the user's later items. Excluding the user's whole row here would tell the
     # inner loop that none of them is a later positive, which a new user's inner loop cannot know.
-    in_neg, in_ok = sample_negatives(rng, n_i, (n_tasks, k * m), indicator(sup, n_i))
+    in_neg, in_ok = sample_negatives(rng, n_i, (all_tasks, k * m), None)
+    in_neg, in_ok = in_neg[part], in_ok[part] & _allowed(in_neg[part], indicator(sup, n_i))
     if n_neg < 0 or n_neg >= n_i:
         # the whole catalog as outer candidates; the user's other pre-T items are neither
         # positives nor negatives (masked), as at test time where support items are excluded
@@ -225,7 +237,9 @@ def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, 
         out_neg = np.broadcast_to(np.arange(n_i), (n_tasks, n_i)).copy()
         out_ok = rows.toarray() == 0
     else:
-        out_neg, out_ok = sample_negatives(rng, n_i, (n_tasks, n_neg), rows, probs)
+        out_neg, _ = sample_negatives(rng, n_i, (all_tasks, n_neg), None, probs)
+        out_neg = out_neg[part]
+        out_ok = _allowed(out_neg, rows)
     mse = loss == "mse"  # labels are ratings for MSE, 1/0 for the ranking losses
     inner, in_lab, in_mask = inner_inputs(md.side, cfg, in_neg.reshape(n_tasks, k, m), in_ok.reshape(n_tasks, k, m),
                                           sf, keep, sup, w, prof, ratings=sup_r if mse else None)

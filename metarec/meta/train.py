@@ -24,6 +24,7 @@ import torch
 
 from metarec.core.config import save_json, to_dict
 from metarec.core.device import resolve_device
+from metarec.core.distributed import is_main
 from metarec.core.errors import ConfigError
 from metarec.data.interactions import InteractionData
 from metarec.data.protocol import VAL_SAMPLE, VAL_SHOTS, FitData, SupportBatch, Validator, fit_data, make_validator
@@ -32,7 +33,7 @@ from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
 from metarec.meta.checkpoint import load_json
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender, RecommenderInfo
-from metarec.meta.start import StartSearch, search_start
+from metarec.meta.start import StartSearch, search_conditioned_start
 from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer, TrainConfig, use_cuda_graphs
 from metarec.models.ease import ease_gram, ease_inverse, sweep_lambda
@@ -121,7 +122,7 @@ class MetaRec:
         with self.rec.input_cache(self.limits.validation_cache_bytes):  # validators score the same users each time
             self.start_val = None
             if validator is not None:
-                choice = search_start(self.rec, validator, self.score, self.meta, self.start)
+                choice, validator = search_conditioned_start(self.rec, validator, self.score, self.meta, self.start)
                 self.meta, self.prior, self.start_val = choice.meta, choice.report, choice.val_score
             self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train)
             if self.meta.backend == "functional":
@@ -131,12 +132,12 @@ class MetaRec:
             out = Path(self.out) if self.out else None
             if out is not None:
                 resumed = self.resume and self.trainer.resume(out)
-                if not resumed:
+                if not resumed and is_main():
                     self.rec.save(out)  # catalog side, config and items first: a crash leaves a usable folder
             # checkpoints (live state + best model) at every evaluation; step 0 is the chosen start,
             # whose validation score the search already has
             self.trainer.fit(out, start_score=self.start_val)
-        if out is not None:
+        if out is not None and is_main():
             self.rec.save(out, state=self.trainer.best_state)
         return self
 
@@ -264,10 +265,11 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
             step = load_json(Path(out) / "trainer.json").get("step")
             log.info("%s holds an unfinished run: it goes on from step %s once the catalog side and the start "
                      "are rebuilt (--restart starts afresh)", out, step)
-        Path(out).mkdir(parents=True, exist_ok=True)
-        save_json(Path(out) / "split.json", record)
+        if is_main():
+            Path(out).mkdir(parents=True, exist_ok=True)
+            save_json(Path(out) / "split.json", record)
     model.fit(fit_data(split), validator, item_ids=data.item_ids.tolist(), titles=data.titles(range(data.n_items)))
-    if out is not None and model.trainer.history:
+    if out is not None and model.trainer.history and is_main():
         from metarec.meta.plots import plot_training
 
         t = model.trainer

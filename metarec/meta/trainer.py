@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
+from metarec.core.distributed import all_reduce_grads, check_batch, is_main, shard, world
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
@@ -92,8 +93,9 @@ class MetaTrainer:
         inner = meta if train.meta else MetaConfig(**{**to_dict(meta), "inner_steps": 0})
         self.learner = make_learner(model, inner, item_text)
         self.opt = torch.optim.Adam(self.learner.outer_parameters(), lr=train.lr, weight_decay=train.weight_decay)
-        self.graphed = GraphedMetaLoss(self.learner.meta_loss, self.learner.outer_parameters()) \
-            if use_cuda_graphs(train.cuda_graphs, item_text.device, inner.backend) else None
+        check_batch(train.meta_batch)
+        graphs = use_cuda_graphs(train.cuda_graphs, item_text.device, inner.backend) and world()[1] == 1
+        self.graphed = GraphedMetaLoss(self.learner.meta_loss, self.learner.outer_parameters()) if graphs else None
         self.evaluate = evaluate
         self.step = 0
         self.best = -math.inf
@@ -162,10 +164,13 @@ class MetaTrainer:
         n_neg = c.n_neg
         if n_neg < 0:
             n_neg = -1 if self.md.side.n_items <= c.max_full_catalog else c.max_full_catalog
+        rank, size = world()
         with numpy_single_thread():
+            # data-parallel: every rank draws the whole meta-batch and builds its own share of it
             batch = sample_tasks(self.md, self.model.cfg, self.rng, n_tasks=c.meta_batch, k=k, n_query=c.n_query,
                                  n_neg=n_neg, n_inner_neg=c.n_inner_neg, loss=self.meta_cfg.loss,
-                                 p_first=c.p_first, neg_power=c.neg_power, recent_fraction=c.recent_fraction)
+                                 p_first=c.p_first, neg_power=c.neg_power, recent_fraction=c.recent_fraction,
+                                 part=shard(c.meta_batch, rank, size) if size > 1 else None)
         dev = self.item_text.device
         batch = batch.to(device=dev, dtype=self.item_text.dtype)
         self.opt.zero_grad(set_to_none=True)
@@ -173,7 +178,11 @@ class MetaTrainer:
             loss = self.graphed(batch)
         else:
             loss = self.learner.meta_loss(batch)
+            if size > 1:  # this rank's share of the mean over the whole meta-batch
+                loss = loss * (batch.n_tasks / c.meta_batch)
             loss.backward()
+        if size > 1:
+            loss = all_reduce_grads(self.learner.outer_parameters(), loss, what=f"meta-step {self.step + 1}")
         if c.clip:
             torch.nn.utils.clip_grad_norm_(self.learner.outer_parameters(), c.clip)
         self.opt.step()
@@ -221,7 +230,7 @@ class MetaTrainer:
                          self.step, c.steps, mean, score, self.best, self.best_step,
                          _duration(per_step * (c.steps - self.step)))
                 losses = []
-                if out is not None:
+                if out is not None and is_main():
                     self.save(out)
         bar.close()
         if writer:

@@ -7,12 +7,21 @@ copy per user), and `linear` dispatches to matmul or `bmm`/`baddbmm`. Parameter 
   shared.*  never adapted (the item-id table: a per-user copy would be catalog-sized)
   body.*    text and profile projections (adapted only with adapt="all")
   head.*    the MLP over user x item interaction and side features (always adapted)
+  cond.*    how the start and the inner rate depend on the support size K (meta-learned, never adapted)
+
+The head's linear skip over the side features (knn, content, popularity...) is the largest part of
+a score. Its starting weights depend on how much is known about the user: `head.w_feat` is the
+start at K = k_anchors[0] and `head.w_feat + cond.w_feat_k` the start at K = k_anchors[1], with
+log(1 + K) interpolating between them (`skip_weights`): one user with a single interaction is best
+served by popularity and text, one with ten by their own neighbours.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Literal
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +44,12 @@ class ScoringConfig:
         use_profile: add the projected profile-text embedding to the user vector.
         features: which side features (see models.features) feed the head: all of them by default
             (metarec.meta.train leaves "ease" out on catalogs too large for its dense inverse).
+        k_anchors: the two support sizes (low, high) whose starts the skip weights interpolate
+            between, in log(1 + K), held flat outside them; None: one start for every K (the
+            layout of models saved before it existed).
+        k_inner_lr: with k_anchors, the inner loop's learning rate also depends on K: the meta
+            config's rate at the high anchor, exp(cond.lr_low) times it at the low one, interpolated
+            the same way (`inner_rate`).
     """
 
     dim: int = 32
@@ -43,8 +58,12 @@ class ScoringConfig:
     id_dropout: float = 0.25
     use_profile: bool = True
     features: tuple[str, ...] = ALL_FEATURES
+    k_anchors: tuple[int, int] | None = (1, 10)
+    k_inner_lr: bool = True
 
     def __post_init__(self) -> None:
+        if self.k_anchors is not None and not 0 <= self.k_anchors[0] < self.k_anchors[1]:
+            raise ConfigError(f"k_anchors must be two support sizes 0 <= low < high, got {self.k_anchors}")
         if self.dim < 1 or self.hidden < 1:
             raise ConfigError("dim and hidden must be positive")
         if not 0.0 <= self.id_dropout < 1.0:
@@ -196,7 +215,7 @@ HeadInput = Tensor | tuple[Tensor, Tensor]  # see `head_input`
 
 def _head(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> Tensor:
     """The MLP over user x item plus the linear skip over side features; u is [T, N or 1, d]."""
-    return head_mlp(params, x, head_input(params, cfg, x, v, u))
+    return head_mlp(params, cfg, x, head_input(params, cfg, x, v, u))
 
 
 def head_input(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs, v: Tensor, u: Tensor) -> HeadInput:
@@ -211,14 +230,32 @@ def head_input(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs, v:
     return torch.cat([u * v, x.feats], dim=-1)
 
 
-def head_mlp(params: dict[str, Tensor], x: ScoreInputs, inp: HeadInput) -> Tensor:
+def k_position(cfg: ScoringConfig, support_w: Tensor) -> Tensor:
+    """float [T]: where each task's support size K lies between the anchors, in log(1 + K): 0 at
+    or below k_anchors[0], 1 at or above k_anchors[1] (K counts the support slots with weight > 0)."""
+    lo, hi = (math.log1p(a) for a in cfg.k_anchors)
+    k = (support_w > 0).sum(1).to(support_w.dtype)
+    return ((torch.log1p(k) - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+
+def skip_weights(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs) -> Tensor:
+    """The linear skip's feature weights for each task's support size: [F] or [T, F] (see the
+    module docstring); `head.w_feat` alone for a network without K conditioning."""
+    w = params["head.w_feat"]
+    slope = params.get("cond.w_feat_k")
+    if slope is None:
+        return w
+    return w + k_position(cfg, x.support_w).unsqueeze(-1) * slope
+
+
+def head_mlp(params: dict[str, Tensor], cfg: ScoringConfig, x: ScoreInputs, inp: HeadInput) -> Tensor:
     """Scores [T, N] from `head_input`'s output and the head's weights."""
     w1, b1 = params["head.w1"], params["head.b1"]
     h = _first_layer_one_user(*inp, x.feats, w1, b1) if isinstance(inp, tuple) else linear(inp, w1, b1)
     h = torch.relu_(h)  # in place: the [T, N, hidden] block is the largest
     mlp = linear(h, params["head.w2"], params["head.b2"]).squeeze(-1)
     # linear skip over the side features: per-user adaptation re-weighs knn / content / popularity
-    skip = (x.feats * _over_rows(params["head.w_feat"])).sum(-1)
+    skip = (x.feats * _over_rows(skip_weights(params, cfg, x))).sum(-1)
     return skip + mlp
 
 
@@ -265,9 +302,23 @@ class ScoringModel(nn.Module):
         self.head = _Group(w_feat=torch.tensor([prior.get(n, 0.0) for n in cfg.features]),
                            w1=init(d + f, h, scale=(d + f) ** -0.5), b1=torch.zeros(h),
                            w2=init(h, 1, scale=0.1 * h ** -0.5), b2=torch.zeros(1))
+        if cfg.k_anchors is not None:  # the same start at every K until the start search or training moves it
+            cond = {"w_feat_k": torch.zeros(f)}
+            if cfg.k_inner_lr:
+                cond["lr_low"] = torch.zeros(())
+            self.cond = _Group(**cond)
 
     def params(self) -> dict[str, Tensor]:
         return dict(self.named_parameters())
+
+    def inner_rate(self, params: dict[str, Tensor], x: ScoreInputs) -> Tensor | None:
+        """float [T]: each task's inner learning rate as a multiple of the meta config's, from its
+        support size: 1 at or above the high anchor K, exp(cond.lr_low) at or below the low one
+        (None when the rate does not depend on K)."""
+        g = params.get("cond.lr_low")
+        if g is None:
+            return None
+        return torch.exp((1.0 - k_position(self.cfg, x.support_w)) * g)
 
     def adaptable_names(self, adapt: Literal["head", "all"]) -> list[str]:
         return [n for n, _ in self.named_parameters()
@@ -278,7 +329,7 @@ class ScoringModel(nn.Module):
         """The functional forward the meta-learners call (params may carry a task dimension);
         `fixed`: `inner_fixed`'s head input for these inputs, reused instead of recomputed."""
         if fixed is not None:
-            return head_mlp(params, x, fixed)
+            return head_mlp(params, self.cfg, x, fixed)
         return score(params, self.cfg, item_text, x, proj)
 
     def inner_fixed(self, params: dict[str, Tensor], item_text: Tensor, x: ScoreInputs, proj: Tensor | None,

@@ -91,3 +91,18 @@ def test_a_damaged_training_state_stops_the_resume_with_the_file_named(served, m
                            train=TrainConfig(steps=5, meta_batch=4, n_query=5, n_neg=10, n_inner_neg=5, eval_every=5))
     with pytest.raises(CheckpointError, match=r"trainer.json: no 'step' in it"):
         method.fit(fit_data(split), make_validator(split, k=2))
+
+
+def test_a_model_saved_before_k_conditioning_loads_with_one_start(served, model):
+    import torch
+
+    _edit_json(model / "config.json", lambda c: {**c, "head": _drop(_drop(c["head"], "k_anchors"), "k_inner_lr")})
+    t = load_file(model / "model.safetensors")
+    save_file({k: v for k, v in t.items() if not k.startswith("model.cond.")}, model / "model.safetensors")
+    old, now = MetaRecommender.load(model), MetaRecommender.load(served[0])
+    assert old.model.cfg.k_anchors is None and not any(n.startswith("cond.") for n in old.model.params())
+    with torch.no_grad():
+        for p in now.model.cond.parameters():
+            p.zero_()  # the same network with one start and one inner rate for every K
+    support = np.array([[0, 3, 7]])
+    np.testing.assert_allclose(old.score_batch(support), now.score_batch(support), rtol=1e-6, atol=1e-6)

@@ -1,6 +1,7 @@
 """Both backends compute the same MAML; the second-order meta-gradient matches finite differences."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -168,3 +169,23 @@ def test_an_integer_inner_rate_adapts_like_the_same_float():
         batch.inner, batch.inner_labels, batch.inner_mask, create_graph=False) for lr in (1, 1.0)]
     for n in got[0]:
         assert torch.equal(got[0][n], got[1][n])
+
+
+@pytest.mark.parametrize("k,factor", [(1, 2.0), (10, 1.0), (20, 1.0)])
+def test_the_inner_rate_follows_the_support_size(k, factor):
+    """cond.lr_low = log 2: a step at K <= 1 is twice the meta config's, at K >= 10 exactly it."""
+    from metarec.meta.tasks import sample_tasks
+
+    model, _, text, md = tiny_problem()
+    batch = sample_tasks(md, model.cfg, np.random.default_rng(5), n_tasks=3, k=k, n_query=5, n_neg=6,
+                         n_inner_neg=4).to(dtype=torch.float64)
+    cfg = MetaConfig(inner_steps=1, inner_lr=0.3)
+    deltas = []
+    for g in (0.0, math.log(2.0)):
+        with torch.no_grad():
+            model.cond.lr_low.fill_(g)
+        fast = FunctionalMeta(model, cfg, text).adapt(batch.inner, batch.inner_labels, batch.inner_mask,
+                                                      create_graph=False)
+        deltas.append(fast["head.w1"] - model.head.w1.detach())
+    assert deltas[0].abs().max() > 1e-6
+    torch.testing.assert_close(deltas[1], deltas[0] * factor, rtol=1e-12, atol=1e-15)

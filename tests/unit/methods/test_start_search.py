@@ -68,3 +68,53 @@ def test_the_extension_is_bounded(tiny_ml, tiny_models):
     assert content == StartSearch().content_max == contents[-1] == 128.0
     assert lr == 4.5 and rates == [0.1, 0.5, 1.5, 4.5]  # 13.5 would leave lr_range
     assert StartSearch().lr_range[1] == pytest.approx(5.0)
+
+
+class _ByK:
+    """A validator at support size `k` whose score is a known function of the start the model
+    applies at that K (its popularity weight and inner rate): each anchor has its own peak."""
+
+    n_users = 100
+
+    def __init__(self, k: int, peaks: dict[int, tuple[float, float]]) -> None:
+        self.k, self.peaks, self.cache = k, peaks, {}
+
+    def at(self, k: int) -> "_ByK":
+        return _ByK(k, self.peaks)
+
+    def __call__(self, score_fn) -> float:
+        import torch
+
+        from metarec.models.scoring import ScoreInputs, skip_weights
+
+        method = getattr(score_fn, "__self__", None)
+        if not isinstance(method, MetaRec):
+            return 0.0
+        model = method.rec.model
+        w = torch.zeros(1, 20)
+        w[0, :self.k] = 1.0
+        x = ScoreInputs(*[torch.zeros(1, 1)] * 4, support_w=w, support_keep=w, profile=w, drop=w)
+        with torch.no_grad():
+            pop = float(skip_weights(model.params(), model.cfg, x).reshape(-1)[model.cfg.features.index("pop")])
+            lr = method.rec.meta.inner_lr * float(model.inner_rate(model.params(), x))
+        want_pop, want_lr = self.peaks.get(self.k, (1.0, 0.3))
+        return -abs(pop - want_pop) - abs(math.log(lr / want_lr))
+
+
+def test_each_anchor_keeps_its_own_start(tiny_ml, tiny_models):
+    split = make_split(tiny_ml, SplitConfig(seed=0))
+    m = MetaRecMethod(seed=0, train=TrainConfig(steps=0), encoder=EncoderConfig(model=tiny_models["bert"]))
+    m.fit(fit_data(split), _ByK(5, {1: (3.0, 0.1), 10: (0.0, 0.5)}))
+    model, pop = m.rec.model, m.rec.model.cfg.features.index("pop")
+    assert float(model.head.w_feat.detach()[pop]) == 3.0  # the K = 1 search's winner
+    assert float(model.cond.w_feat_k.detach()[pop]) == -3.0  # the K = 10 winner (0) minus it
+    assert m.meta.inner_lr == 0.5  # the K = 10 rate is the inner loop's
+    assert float(model.cond.lr_low.detach()) == pytest.approx(math.log(0.1 / 0.5))  # K = 1's rate, relative to it
+    assert m.prior["by_k"] == {"1": m.prior["low_anchor"]["chosen"], "10": m.prior["chosen"]}
+    assert m.prior["inner_lr_by_k"] == {"1": 0.1, "10": 0.5}
+    assert m.prior["val_ks"] == [1, 5, 10]
+    # scored at K = 1, 5 and 10: the mean of each K's score; at K = 5, pop 3 - 3 t and rate
+    # 0.5 (0.1 / 0.5)^(1 - t), against K = 5's peak (1, 0.3)
+    t5 = (math.log(6) - math.log(2)) / (math.log(11) - math.log(2))
+    lr5 = 0.5 * (0.1 / 0.5) ** (1 - t5)
+    assert m.model.start_val == pytest.approx((-abs(3 - 3 * t5 - 1.0) - abs(math.log(lr5 / 0.3))) / 3, rel=1e-5)

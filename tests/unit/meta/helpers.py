@@ -19,7 +19,7 @@ def tiny_problem(seed=0, n_users=20, n_items=30, emb=8, dtype=torch.float64, use
         seqs.append((items.astype(np.int64), rng.integers(1, 6, size=len(items)).astype(np.float32)))
     md = MetaData(side=side, sequences=seqs, user_rows=sp.csr_matrix(x),
                   profiles=rng.normal(size=(n_users, emb)).astype(np.float32))
-    cfg = ScoringConfig(dim=4, hidden=5, use_ids=use_ids)
+    cfg = ScoringConfig(dim=4, hidden=5, use_ids=use_ids, k_inner_lr=True)  # every K-dependent part exercised
     gen = torch.Generator().manual_seed(seed)
     model = ScoringModel(cfg, emb, n_items, generator=gen).to(dtype)
     # give the zero-initialised biases and id table some mass so every path is exercised

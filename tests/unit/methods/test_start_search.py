@@ -96,25 +96,36 @@ class _ByK:
         x = ScoreInputs(*[torch.zeros(1, 1)] * 4, support_w=w, support_keep=w, profile=w, drop=w)
         with torch.no_grad():
             pop = float(skip_weights(model.params(), model.cfg, x).reshape(-1)[model.cfg.features.index("pop")])
-            lr = method.rec.meta.inner_lr * float(model.inner_rate(model.params(), x))
+            factor = model.inner_rate(model.params(), x)  # None: one rate for every K
+            lr = method.rec.meta.inner_lr * (1.0 if factor is None else float(factor))
         want_pop, want_lr = self.peaks.get(self.k, (1.0, 0.3))
         return -abs(pop - want_pop) - abs(math.log(lr / want_lr))
 
 
-def test_each_anchor_keeps_its_own_start(tiny_ml, tiny_models):
+@pytest.mark.parametrize("k_rate", [False, True])
+def test_each_anchor_keeps_its_own_start(tiny_ml, tiny_models, k_rate):
+    from metarec.models.scoring import ScoringConfig
+
     split = make_split(tiny_ml, SplitConfig(seed=0))
-    m = MetaRecMethod(seed=0, train=TrainConfig(steps=0), encoder=EncoderConfig(model=tiny_models["bert"]))
+    m = MetaRecMethod(seed=0, train=TrainConfig(steps=0), encoder=EncoderConfig(model=tiny_models["bert"]),
+                      head=ScoringConfig(k_inner_lr=k_rate))
     m.fit(fit_data(split), _ByK(5, {1: (3.0, 0.1), 10: (0.0, 0.5)}))
     model, pop = m.rec.model, m.rec.model.cfg.features.index("pop")
     assert float(model.head.w_feat.detach()[pop]) == 3.0  # the K = 1 search's winner
     assert float(model.cond.w_feat_k.detach()[pop]) == -3.0  # the K = 10 winner (0) minus it
     assert m.meta.inner_lr == 0.5  # the K = 10 rate is the inner loop's
-    assert float(model.cond.lr_low.detach()) == pytest.approx(math.log(0.1 / 0.5))  # K = 1's rate, relative to it
+    low = 0.1 if k_rate else 0.5  # K = 1's own rate, or the one rate for every K
+    if k_rate:
+        assert float(model.cond.lr_low.detach()) == pytest.approx(math.log(0.1 / 0.5))  # relative to K = 10's
+    else:
+        assert "cond.lr_low" not in model.params()
     assert m.prior["by_k"] == {"1": m.prior["low_anchor"]["chosen"], "10": m.prior["chosen"]}
-    assert m.prior["inner_lr_by_k"] == {"1": 0.1, "10": 0.5}
+    assert m.prior["inner_lr_by_k"] == {"1": low, "10": 0.5}
     assert m.prior["val_ks"] == [1, 5, 10]
     # scored at K = 1, 5 and 10: the mean of each K's score; at K = 5, pop 3 - 3 t and rate
-    # 0.5 (0.1 / 0.5)^(1 - t), against K = 5's peak (1, 0.3)
+    # 0.5 (low / 0.5)^(1 - t), against K = 5's peak (1, 0.3)
     t5 = (math.log(6) - math.log(2)) / (math.log(11) - math.log(2))
-    lr5 = 0.5 * (0.1 / 0.5) ** (1 - t5)
-    assert m.model.start_val == pytest.approx((-abs(3 - 3 * t5 - 1.0) - abs(math.log(lr5 / 0.3))) / 3, rel=1e-5)
+    lr5 = 0.5 * (low / 0.5) ** (1 - t5)
+    at = {1: -abs(math.log(low / 0.1)), 5: -abs(3 - 3 * t5 - 1.0) - abs(math.log(lr5 / 0.3)),
+          10: -abs(math.log(0.5 / 0.5))}
+    assert m.model.start_val == pytest.approx(sum(at.values()) / 3, rel=1e-5)

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 def worker(args) -> None:
     import torch
 
-    from metarec.core.distributed import init_from_env, world
+    from metarec.core.distributed import init_from_env, shutdown, world
     from metarec.meta.train import DEFAULT_META
     from metarec.meta.trainer import MetaTrainer, TrainConfig
 
@@ -52,6 +52,7 @@ def worker(args) -> None:
     if rank == 0:
         Path(args.worker).write_text(json.dumps({"ranks": size, "steps_per_s": args.steps / took, "seconds": took,
                                                  "threads_per_rank": torch.get_num_threads()}))
+    shutdown()
 
 
 def launch(args, n: int, out: Path) -> dict:

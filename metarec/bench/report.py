@@ -83,12 +83,18 @@ def read_per_user(folder: str | Path) -> pd.DataFrame:
     raise FileNotFoundError(f"{folder}: no {PER_USER} (written by `metarec benchmark --out`)")
 
 
+def records_json(records: list[dict]) -> str:
+    """A JSON array with one record per line (keys sorted): a third of the indented size, and a
+    changed number is a one-line diff."""
+    return "[\n" + ",\n".join(json.dumps(r, sort_keys=True) for r in records) + "\n]\n"
+
+
 def write_artifacts(res: BenchmarkResult, out: Path, command: str) -> None:
     """Write a run's results.json, per_user.parquet, report.md, run_info.json and ndcg_vs_shots.png to `out`."""
     out.mkdir(parents=True, exist_ok=True)
     recs = sorted(res.records, key=lambda r: (r["method"], r["shots"], r["seed"], r["split"],
                                                r["scenario"], r["metric"]))
-    save_json(out / "results.json", recs)
+    atomic_write_text(out / "results.json", records_json(recs))
     write_per_user(res.per_user, out / PER_USER)
     atomic_write_text(out / "report.md", render_report(res, command))
     save_json(out / "run_info.json", {
@@ -208,7 +214,10 @@ def render_report(res: BenchmarkResult, command: str) -> str:
               "mean over test users, ± the 95% t-interval over seeds. "
               + ("Every method was fitted once per K, tuned and early-stopped on validation users' NDCG@10 at "
                  "that K (K = 0 with K = 1's fit)." if cfg.tune_each_k else
-                 f"Methods tune and early-stop on validation users' NDCG@10 at K = {cfg.val_shots}.")
+                 f"Methods tune and early-stop on validation users' NDCG@10 at K = {cfg.val_shots}."
+                 + (" metarec and pooled-finetune also choose their start at K = 1 and 10 (with enough validation "
+                    "users there) and early-stop on the mean over those K."
+                    if {OWN, "pooled-finetune"} & {r["method"] for r in res.records} else ""))
               + (f" Networks ran on `{resolve_device(cfg.device)}` (`--device {cfg.device}`)."
                  if cfg.device != "cpu" else ""), ""]
     n_val = max((s.get("n_val_users", 0) for s in res.splits), default=0)

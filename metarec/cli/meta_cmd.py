@@ -53,7 +53,7 @@ def meta_train(
     Shows progress bars on a terminal and one log line per step of the work (each start tried,
     each validation, with the time left) on stderr either way; an unfinished run resumes and says
     from which step."""
-    from metarec.core.distributed import init_from_env, is_main
+    from metarec.core.distributed import init_from_env, is_main, shutdown
     from metarec.core.progress import set_progress
     from metarec.meta.train import meta_train as train_model
     from metarec.data import load_dataset
@@ -76,6 +76,7 @@ def meta_train(
         )
     except MetarecError as e:
         fail(e)
+    shutdown()
     t = model.trainer
     if is_main():
         console.print(f"saved {out} (best validation NDCG@10 {t.best:.4f} at step {t.best_step}; {t.step} steps run)")

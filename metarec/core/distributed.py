@@ -54,6 +54,16 @@ def init_from_env(device: str = "cpu", timeout_s: float = TIMEOUT_S) -> bool:
     return True
 
 
+def shutdown() -> None:
+    """Leave the process group cleanly (every rank waits for the others first); nothing without one.
+    A process that exits while gloo's threads still run aborts ("terminate called...")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        barrier("the end of the run")
+        dist.destroy_process_group()
+
+
 def shard(n: int, rank: int, size: int) -> slice:
     """Rank `rank`'s contiguous share of n items (the first n % size ranks get one more)."""
     base, extra = divmod(n, size)
@@ -79,6 +89,20 @@ def all_reduce_sum(flat, what: str):
         raise RankLostError(f"rank {rank} of {size} lost contact with the others during {what}: a process died, "
                             f"hung or waited past the {TIMEOUT_S} s timeout ({e})") from e
     return flat
+
+
+def barrier(what: str) -> None:
+    """Wait until every rank gets here (e.g. rank 0 has written a checkpoint the others may read);
+    nothing without a process group."""
+    if world()[1] == 1:
+        return
+    import torch.distributed as dist
+
+    try:
+        dist.barrier()
+    except (RuntimeError, dist.DistBackendError) as e:
+        rank, size = world()
+        raise RankLostError(f"rank {rank} of {size} lost contact with the others at {what} ({e})") from e
 
 
 def all_reduce_grads(params, extra=None, what: str = "a meta-step"):

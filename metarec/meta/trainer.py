@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from metarec.core.config import to_dict
-from metarec.core.distributed import all_reduce_grads, check_batch, is_main, shard, world
+from metarec.core.distributed import all_reduce_grads, barrier, check_batch, is_main, shard, world
 from metarec.core.errors import ConfigError
 from metarec.core.progress import progress
 from metarec.core.threads import numpy_single_thread
@@ -230,8 +230,10 @@ class MetaTrainer:
                          self.step, c.steps, mean, score, self.best, self.best_step,
                          _duration(per_step * (c.steps - self.step)))
                 losses = []
-                if out is not None and is_main():
-                    self.save(out)
+                if out is not None:
+                    if is_main():
+                        self.save(out)
+                    barrier(f"the checkpoint of step {self.step}")  # no rank reads it before it is whole
         bar.close()
         if writer:
             writer.close()

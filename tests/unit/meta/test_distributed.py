@@ -60,6 +60,18 @@ def test_two_ranks_give_the_parameters_of_one(tmp_path):
     assert all((a[k] - init[k]).abs().max().item() > 1e-4 for k in ("head.w1", "head.w_feat", "body.w_text"))
 
 
+def test_two_ranks_resume_exactly(tmp_path):
+    straight, resumed = tmp_path / "straight.safetensors", tmp_path / "resumed.safetensors"
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    runs = _wait(_launch(straight, 1) + _launch(resumed, 2, RESUME_DIR=str(ckpt), STOP_AT="3"))
+    assert all(rc == 0 for rc, _ in runs), runs
+    assert (ckpt / "trainer.json").is_file()  # rank 0 checkpointed at step 3 (and 5)
+    a, b = load_file(straight), load_file(resumed)
+    for k in a:
+        assert (a[k] - b[k]).abs().max().item() <= 1e-6, k
+
+
 def test_a_dead_rank_fails_the_run_with_a_message(tmp_path):
     out = tmp_path / "dead.safetensors"
     start = time.perf_counter()

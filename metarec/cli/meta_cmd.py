@@ -76,9 +76,10 @@ def meta_train(
         )
     except MetarecError as e:
         fail(e)
+    main = is_main()  # asked before leaving the process group, after which every rank is "rank 0 of 1"
     shutdown()
     t = model.trainer
-    if is_main():
+    if main:
         console.print(f"saved {out} (best validation NDCG@10 {t.best:.4f} at step {t.best_step}; {t.step} steps run)")
 
 

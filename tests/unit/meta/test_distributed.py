@@ -81,3 +81,32 @@ def test_a_dead_rank_fails_the_run_with_a_message(tmp_path):
     msg = Path(str(out) + ".err").read_text()
     assert "rank 0 of 2 lost contact" in msg and "meta-step 3" in msg
     assert not out.exists() and time.perf_counter() - start < 100
+
+
+def test_torchrun_meta_train_cli_matches_one_process(tiny_models, tmp_path):
+    """`torchrun --nproc-per-node 2 -m metarec.cli meta-train ...` end to end: one model folder, one
+    "saved" line, and the weights of the same command in one process to within one Adam step (3e-4:
+    in float32 the summed gradients differ in the last bits, and Adam's normalised step turns that
+    into a visible difference on weights whose gradient is near 0; the float64 test above is exact)."""
+    from tests.fixtures import write_ml100k
+
+    data = write_ml100k(tmp_path / "ml-100k")
+    args = ["-m", "metarec.cli", "--no-progress", "meta-train", "--dataset", "ml-100k", "--data-dir", str(data),
+            "--meta-batch", "4", "--model", tiny_models["bert"], "--steps", "4"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], env=env, capture_output=True,
+                         text=True, timeout=300)
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", str(_free_port()), *args, "--out", str(tmp_path / "two")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("saved ") == 1 and "Traceback" not in two.stderr
+    assert (tmp_path / "two" / "model.safetensors").is_file()
+    # the weights after the 4 steps (the trainer's live state; the kept model may be the start)
+    a, b = (load_file(tmp_path / run / "trainer.safetensors") for run in ("one", "two"))
+    live = [k for k in a if k.startswith("live.model.")]
+    assert live and a.keys() == b.keys()
+    start = load_file(tmp_path / "one" / "model.safetensors")  # at least one of the two states moved
+    for k in live:
+        assert (a[k] - b[k]).abs().max().item() <= 3e-4, k
+    assert any((a[k] - start["model." + k[len("live.model."):]]).abs().max().item() > 1e-6 for k in live)

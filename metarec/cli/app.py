@@ -28,11 +28,24 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+PARALLEL_COMMANDS = ("meta-train",)  # the commands that know how to share work under torchrun
+
+
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
+def _root(ctx: typer.Context,
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
           no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
           version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and ctx.invoked_subcommand not in PARALLEL_COMMANDS:
+        # every process would run the whole command and write the same files
+        from metarec.cli.common import fail
+        from metarec.core.errors import ConfigError
+
+        fail(ConfigError(f"`metarec {ctx.invoked_subcommand}` runs in one process; of the commands only "
+                         f"{', '.join(PARALLEL_COMMANDS)} runs under torchrun (WORLD_SIZE is {os.environ['WORLD_SIZE']})"))
     setup_logging(verbose)
     if no_progress:
         set_progress(False)

@@ -110,3 +110,12 @@ def test_torchrun_meta_train_cli_matches_one_process(tiny_models, tmp_path):
     for k in live:
         assert (a[k] - b[k]).abs().max().item() <= 3e-4, k
     assert any((a[k] - start["model." + k[len("live.model."):]]).abs().max().item() > 1e-6 for k in live)
+
+
+def test_commands_that_cannot_share_work_refuse_torchrun(monkeypatch):
+    from tests.fixtures import run_cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = run_cli(["data", "info", "--dataset", "ml-100k"], check=False)
+    assert out.exit_code == 2 and "runs in one process" in " ".join(out.stderr.split())
+    assert "meta-train runs under torchrun" in " ".join(out.stderr.split())

@@ -37,15 +37,15 @@ def _root(ctx: typer.Context,
           no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
           version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit.")) -> None:
-    import os
+    from metarec.core.distributed import launched_size
 
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and ctx.invoked_subcommand not in PARALLEL_COMMANDS:
+    if launched_size() > 1 and ctx.invoked_subcommand not in PARALLEL_COMMANDS:
         # every process would run the whole command and write the same files
         from metarec.cli.common import fail
         from metarec.core.errors import ConfigError
 
         fail(ConfigError(f"`metarec {ctx.invoked_subcommand}` runs in one process; of the commands only "
-                         f"{', '.join(PARALLEL_COMMANDS)} runs under torchrun (WORLD_SIZE is {os.environ['WORLD_SIZE']})"))
+                         f"{', '.join(PARALLEL_COMMANDS)} runs under torchrun (WORLD_SIZE is {launched_size()})"))
     setup_logging(verbose)
     if no_progress:
         set_progress(False)

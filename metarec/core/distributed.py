@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from datetime import timedelta
 
 import numpy as np
@@ -37,6 +38,11 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
+def launched_size() -> int:
+    """How many processes torchrun started (WORLD_SIZE in the environment; 1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE") or 1)
+
+
 def init_from_env(device: str = "cpu", timeout_s: float = TIMEOUT_S) -> bool:
     """Join the process group that torchrun describes in the environment (RANK, WORLD_SIZE,
     MASTER_ADDR, MASTER_PORT): gloo for the CPU, NCCL for CUDA, with `timeout_s` on every
@@ -44,7 +50,7 @@ def init_from_env(device: str = "cpu", timeout_s: float = TIMEOUT_S) -> bool:
     import torch
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    if launched_size() <= 1 or dist.is_initialized():
         return False
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
@@ -82,12 +88,8 @@ def all_reduce_sum(flat, what: str):
     """Sum a tensor over the ranks in place; a lost rank is a RankLostError naming `what`."""
     import torch.distributed as dist
 
-    try:
+    with _or_rank_lost(f"during {what}"):
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    except (RuntimeError, dist.DistBackendError) as e:
-        rank, size = world()
-        raise RankLostError(f"rank {rank} of {size} lost contact with the others during {what}: a process died, "
-                            f"hung or waited past the {TIMEOUT_S} s timeout ({e})") from e
     return flat
 
 
@@ -98,11 +100,19 @@ def barrier(what: str) -> None:
         return
     import torch.distributed as dist
 
-    try:
+    with _or_rank_lost(f"at {what}"):
         dist.barrier()
-    except (RuntimeError, dist.DistBackendError) as e:
+
+
+@contextmanager
+def _or_rank_lost(where: str):
+    """A collective's failure (a rank died, hung or timed out) as a RankLostError saying `where`."""
+    try:
+        yield
+    except RuntimeError as e:  # torch.distributed's DistBackendError and DistNetworkError are RuntimeErrors
         rank, size = world()
-        raise RankLostError(f"rank {rank} of {size} lost contact with the others at {what} ({e})") from e
+        raise RankLostError(f"rank {rank} of {size} lost contact with the others {where}: a process died, hung or "
+                            f"waited past the {TIMEOUT_S} s timeout ({e})") from e
 
 
 def all_reduce_grads(params, extra=None, what: str = "a meta-step"):

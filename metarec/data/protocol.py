@@ -151,10 +151,7 @@ class Validator:
         if k == self.k:
             return self
         ep = self.split.episodes("val", k)
-        if not len(ep):
-            return None
-        return Validator(self.split, sample_episodes(ep, self.max_users, [self.split.config.seed, 11]),
-                         self.threshold, self.cache, self.max_users)
+        return _validator(self.split, ep, self.threshold, self.max_users, self.cache) if len(ep) else None
 
 
 class MeanValidator:
@@ -165,11 +162,6 @@ class MeanValidator:
         if not parts:
             raise ConfigError("MeanValidator needs at least one validator")
         self.parts = parts
-        self.cache = parts[0].cache
-
-    @property
-    def n_users(self) -> int:
-        return max(p.n_users for p in self.parts)
 
     @property
     def ks(self) -> tuple[int, ...]:
@@ -177,9 +169,6 @@ class MeanValidator:
 
     def __call__(self, score_fn: ScoreFn) -> float:
         return float(np.mean([p(score_fn) for p in self.parts]))
-
-    def sample(self, n: int) -> "MeanValidator":
-        return MeanValidator([p.sample(n) for p in self.parts])
 
 
 def fit_data(split: ColdStartSplit) -> FitData:
@@ -293,4 +282,10 @@ def make_validator(split: ColdStartSplit, k: int = VAL_SHOTS, threshold: float |
     if len(split.users_of("val")) and not len(ep):
         raise ConfigError(f"no validation user has more than {k} interactions, so none can be scored at K = {k} "
                           "(choose a smaller validation K)")
-    return Validator(split, sample_episodes(ep, max_users, [split.config.seed, 11]), threshold, max_users=max_users)
+    return _validator(split, ep, threshold, max_users)
+
+
+def _validator(split: ColdStartSplit, ep: Episodes, threshold: float | None, max_users: int | None,
+               cache: dict | None = None) -> Validator:
+    """A Validator over `ep`, or its fixed seeded sample of `max_users` users (see make_validator)."""
+    return Validator(split, sample_episodes(ep, max_users, [split.config.seed, 11]), threshold, cache, max_users)

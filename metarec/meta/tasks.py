@@ -228,8 +228,8 @@ def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, 
     # the inner loop knows only the support set, as at test time (recommender._negatives): its
     # negatives may be the user's later items. Excluding the user's whole row here would tell the
     # inner loop that none of them is a later positive, which a new user's inner loop cannot know.
-    in_neg, in_ok = sample_negatives(rng, n_i, (all_tasks, k * m), None)
-    in_neg, in_ok = in_neg[part], in_ok[part] & _allowed(in_neg[part], indicator(sup, n_i))
+    in_neg = sample_negatives(rng, n_i, (all_tasks, k * m), None)[0][part]
+    in_ok = _allowed(in_neg, indicator(sup, n_i))
     if n_neg < 0 or n_neg >= n_i:
         # the whole catalog as outer candidates; the user's other pre-T items are neither
         # positives nor negatives (masked), as at test time where support items are excluded
@@ -237,8 +237,7 @@ def sample_tasks(md: MetaData, cfg: ScoringConfig, rng: np.random.Generator, *, 
         out_neg = np.broadcast_to(np.arange(n_i), (n_tasks, n_i)).copy()
         out_ok = rows.toarray() == 0
     else:
-        out_neg, _ = sample_negatives(rng, n_i, (all_tasks, n_neg), None, probs)
-        out_neg = out_neg[part]
+        out_neg = sample_negatives(rng, n_i, (all_tasks, n_neg), None, probs)[0][part]
         out_ok = _allowed(out_neg, rows)
     mse = loss == "mse"  # labels are ratings for MSE, 1/0 for the ranking losses
     inner, in_lab, in_mask = inner_inputs(md.side, cfg, in_neg.reshape(n_tasks, k, m), in_ok.reshape(n_tasks, k, m),

@@ -30,6 +30,7 @@ _EXPORTS = {
     "EncoderConfig": "metarec.encoders.hf",
     "TemplateConfig": "metarec.encoders.templates",
     "ScoringConfig": "metarec.models.scoring",
+    "RetrievalConfig": "metarec.models.retrieval",
     "MetaConfig": "metarec.meta.learners",
     "TrainConfig": "metarec.meta.trainer",
     "StartSearch": "metarec.meta.start",
@@ -43,8 +44,8 @@ _EXPORTS = {
 }
 __all__ = [  # the same names as _EXPORTS (a test checks), spelled out for tools that read them statically
     "__version__", "load_dataset", "CsvConfig", "InteractionData", "split", "SplitConfig", "ColdStartSplit",
-    "EncoderConfig", "TemplateConfig", "ScoringConfig", "MetaConfig", "TrainConfig", "StartSearch", "meta_train",
-    "MetaRec", "MetaRecommender", "AdaptedUser", "run_benchmark", "BenchmarkConfig", "evaluate_model",
+    "EncoderConfig", "TemplateConfig", "ScoringConfig", "RetrievalConfig", "MetaConfig", "TrainConfig", "StartSearch",
+    "meta_train", "MetaRec", "MetaRecommender", "AdaptedUser", "run_benchmark", "BenchmarkConfig", "evaluate_model",
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on first use
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from metarec.meta.learners import MetaConfig
     from metarec.meta.recommender import MetaRecommender
     from metarec.meta.start import StartSearch
+    from metarec.models.retrieval import RetrievalConfig
     from metarec.meta.train import MetaRec, meta_train
     from metarec.meta.trainer import TrainConfig
     from metarec.meta.user import AdaptedUser

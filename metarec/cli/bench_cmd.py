@@ -38,6 +38,11 @@ def benchmark(
     transfer_from: Optional[Path] = typer.Option(None, help="metarec and pooled-finetune start from this model, "
                                                  "meta-trained on another log (cross-domain transfer)."),
     restart: bool = typer.Option(False, "--restart", help="Discard the progress an interrupted run left in --out."),
+    retrieval: str = typer.Option("off", help="How metarec and pooled-finetune score test users: 'off' (every item "
+                                  "through the network), 'on' or 'auto' (FAISS candidates re-scored exactly; "
+                                  "scores -inf elsewhere)."),
+    adapters: bool = typer.Option(False, "--adapters", help="metarec and pooled-finetune also train LoRA adapters "
+                                  "of the text encoder (peft)."),
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot.
 
@@ -61,8 +66,10 @@ def benchmark(
                               max_val_users=max_val_users or None,
                               max_warm_users=max_warm_users or None, device=device,
                               max_train_users=max_train_users or None,
-                              method_options={m: {"init_from": str(transfer_from)} for m in ("metarec", "pooled-finetune")}
-                              if transfer_from else {})
+                              method_options={m: {"retrieval": retrieval, **({"init_from": str(transfer_from)}
+                                                                             if transfer_from else {}),
+                                                  **({"adapters": True} if adapters else {})}
+                                              for m in ("metarec", "pooled-finetune")})
         progress_dir = out / "progress"
         if restart:
             shutil.rmtree(progress_dir, ignore_errors=True)

@@ -27,6 +27,28 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the validation/te
 SplitModeOpt = Annotated[
     str, typer.Option("--split", help="'time' (protocol) or 'random' (data without timestamps).")
 ]
+RetrievalOpt = Annotated[
+    str, typer.Option("--retrieval", help="Score through FAISS candidates, re-scored exactly: 'auto' (catalogs of "
+                      "--retrieval-min-items or more), 'on' or 'off' (every item through the network).")
+]
+RetrievalMinOpt = Annotated[int, typer.Option("--retrieval-min-items", help="Catalog size from which "
+                                              "--retrieval auto retrieves.")]
+
+
+def load_model(model: Path, device: str, retrieval: str = "auto", min_items: int | None = None):
+    """A MetaRecommender from `model` on `device`, scoring through candidates as `retrieval` says
+    (the index is built here when it is used, not at the first request)."""
+    from dataclasses import replace
+
+    from metarec.meta.recommender import MetaRecommender
+    from metarec.models.retrieval import RetrievalConfig
+
+    rec = MetaRecommender.load(model, device=device)
+    cfg = RetrievalConfig(mode=retrieval)
+    rec.set_retrieval(cfg if min_items is None else replace(cfg, min_items=min_items))
+    if rec.retriever.active:
+        rec.retriever.index()
+    return rec
 
 
 def parse_ints(s: str, what: str) -> tuple[int, ...]:

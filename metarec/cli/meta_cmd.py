@@ -8,15 +8,18 @@ from typing import Optional
 
 import typer
 
-from metarec.cli.common import DataDirOpt, DatasetOpt, JsonOpt, console, emit_json, fail, parse_ints, say_progress
+from metarec.cli.common import (DataDirOpt, DatasetOpt, JsonOpt, RetrievalMinOpt, RetrievalOpt, console, emit_json, fail,
+                                load_model, parse_ints, say_progress)
 from metarec.core.errors import ConfigError, MetarecError
+from metarec.encoders.adapters import AdapterConfig
 from metarec.meta.learners import MetaConfig
 from metarec.meta.trainer import TrainConfig
 from metarec.data.protocol import VAL_SHOTS
 from metarec.data.splits import DEFAULT_SHOTS
 from metarec.meta.train import DEFAULT_META
+from metarec.models.retrieval import RetrievalConfig
 
-_T, _M = TrainConfig(), DEFAULT_META  # the CLI's defaults are the library's
+_T, _M, _A = TrainConfig(), DEFAULT_META, AdapterConfig()  # the CLI's defaults are the library's
 
 
 def meta_train(
@@ -47,6 +50,12 @@ def meta_train(
     device: str = typer.Option("cpu", help="Where the network trains: cpu, cuda, cuda:N or auto."),
     cuda_graphs: str = typer.Option(_T.cuda_graphs, help="Replay each meta-step as a CUDA graph: auto (on CUDA "
                                     "with the functional backend), on (that, or an error) or off."),
+    adapters: bool = typer.Option(False, "--adapters", help="Also train LoRA adapters of the text encoder (peft); "
+                                  "the catalog is re-encoded at each validation."),
+    adapter_rank: int = typer.Option(_A.rank, help="LoRA rank, with --adapters."),
+    adapter_lr: float = typer.Option(_A.lr, help="The adapters' learning rate, with --adapters."),
+    adapter_items: int = typer.Option(_A.items_per_step, help="Item texts re-encoded with gradients per meta-step, "
+                                      "with --adapters."),
 ) -> None:
     """Meta-train the scoring head on warm users (pre-T); early-stop on validation users.
 
@@ -73,6 +82,7 @@ def meta_train(
             train=TrainConfig(steps=steps, meta_batch=meta_batch, lr=lr, tensorboard=tensorboard, seed=seed,
                               cuda_graphs=cuda_graphs),
             encoder=EncoderConfig(model=model) if model else None, init_from=init_from,
+            adapters=AdapterConfig(rank=adapter_rank, lr=adapter_lr, items_per_step=adapter_items) if adapters else None,
         )
     except MetarecError as e:
         fail(e)
@@ -105,12 +115,12 @@ def recommend(
     explain: bool = typer.Option(False, "--explain", help="Say why each item is there: the interactions and "
                                  "signals that raised its score."),
     json_out: JsonOpt = False,
+    retrieval: RetrievalOpt = "auto",
+    retrieval_min_items: RetrievalMinOpt = RetrievalConfig.min_items,
 ) -> None:
     """Adapt to one new user and print the top-k items with titles and scores."""
-    from metarec.meta.recommender import MetaRecommender
-
     try:
-        rec = MetaRecommender.load(model, device=device)
+        rec = load_model(model, device, retrieval, retrieval_min_items)
         ids, ratings = _parse_support(support)
         user = rec.adapt(ids, ratings=ratings, profile=profile)
         rows = user.ranked(k, exclude=[x.strip() for x in exclude.split(",") if x.strip()], explain=explain)
@@ -142,16 +152,17 @@ def recommend_many(
                                             "found only here is served from the profile alone."),
     k: int = typer.Option(10, "-k", help="How many items per user."),
     device: str = typer.Option("cpu", help="Where to adapt and score: cpu, cuda, cuda:N or auto."),
+    retrieval: RetrievalOpt = "auto",
+    retrieval_min_items: RetrievalMinOpt = RetrievalConfig.min_items,
 ) -> None:
     """Adapt to many new users at once; write rows user_id, rank, item_id, title, score."""
     from metarec.core.config import atomic_write_bytes
     from metarec.data.loaders import CsvConfig, read_interactions
-    from metarec.meta.recommender import MetaRecommender
 
     if out.suffix not in (".csv", ".parquet"):
         fail(ConfigError(f"--out {out}: expected a .csv or .parquet file"))
     try:
-        rec = MetaRecommender.load(model, device=device)
+        rec = load_model(model, device, retrieval, retrieval_min_items)
         log = read_interactions(users, CsvConfig(items=None), optional_ratings=True)
         texts = _read_profiles(profiles) if profiles else None
         recs = rec.recommend_many(log, k, profiles=texts)

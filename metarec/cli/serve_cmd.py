@@ -8,8 +8,9 @@ from typing import Optional
 
 import typer
 
-from metarec.cli.common import err_console, fail
+from metarec.cli.common import RetrievalMinOpt, RetrievalOpt, err_console, fail, load_model
 from metarec.core.errors import ConfigError, MetarecError
+from metarec.models.retrieval import RetrievalConfig
 
 
 def serve(
@@ -24,6 +25,8 @@ def serve(
                            "(':memory:': forget them on exit)."),
     api_key: Optional[str] = typer.Option(None, envvar="METAREC_API_KEY", help="Require the header X-API-Key with "
                                           "this value on every endpoint but /health and /docs."),
+    retrieval: RetrievalOpt = "auto",
+    retrieval_min_items: RetrievalMinOpt = RetrievalConfig.min_items,
 ) -> None:
     """Serve one model over HTTP: /recommend, /recommend/batch, /score, the /users endpoints, /health (docs at /docs)."""
     try:
@@ -35,11 +38,9 @@ def serve(
             from metarec.serve.app import ServeLimits, create_app
         except ModuleNotFoundError:
             raise ConfigError("serving needs fastapi and uvicorn: pip install 'metarec[serve]'") from None
-        from metarec.meta.recommender import MetaRecommender
-
         # loaded here, once: a damaged or foreign model folder is one error line (exit 2) before the
         # server starts, not a traceback from inside uvicorn
-        app = create_app(MetaRecommender.load(model, device=device), limits=ServeLimits(max_request_bytes=max_request_bytes,
+        app = create_app(load_model(model, device, retrieval, retrieval_min_items), limits=ServeLimits(max_request_bytes=max_request_bytes,
                                                                                   batch_wait_ms=batch_wait_ms),
                          store=db, api_key=api_key or None)
     except MetarecError as e:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from metarec.meta.retrieve import adapt_restricted
 from metarec.models.scoring import skip_weights
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ def explain(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarray, pr
         keep = ~np.eye(k, dtype=bool)
         sup = np.stack([support[m] for m in keep]).reshape(k, k - 1)
         rat = np.stack([ratings[m] for m in keep]).reshape(k, k - 1)
-        without = rec.score_batch(sup, rat, np.repeat(profile_vec[None], k, axis=0))
-        by_support = scores[items][None, :] - without[:, items]  # [K, n]
+        without = rec.score_items(sup, rat, np.repeat(profile_vec[None], k, axis=0), items)  # [K, n]
+        by_support = scores[items][None, :] - without
     signals = signal_parts(rec, support, ratings, profile_vec, items)  # [n, F]
     names = rec.model.cfg.features
     out = []
@@ -95,9 +96,9 @@ def signal_parts(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarra
                  items: np.ndarray) -> np.ndarray:
     """float64 [n, F]: w_f * feature_f for each requested item and each of the model's features, with
     the weights the user's inner loop adapted (the skip's weights are the head's, always adapted)."""
-    full, params = rec.adapted(np.asarray(support, np.int64)[None, :], np.asarray(ratings, np.float32)[None, :],
-                               np.asarray(profile_vec)[None, :])
+    cols, full, params = adapt_restricted(rec, np.asarray(support, np.int64), np.asarray(ratings, np.float32),
+                                          np.asarray(profile_vec, np.float32), rec.scoring_weights(), items)
     w = skip_weights(params, rec.model.cfg, full).detach()
     w = w[0] if w.dim() == 2 else w  # [F]: one user's adapted copy, or the shared start
-    feats = full.feats[0, torch.as_tensor(items)].to(w.dtype)  # [n, F]
+    feats = full.feats[0, torch.as_tensor(np.searchsorted(cols, items))].to(w.dtype)  # [n, F]
     return (feats * w).double().cpu().numpy()

@@ -26,9 +26,11 @@ from metarec.core.errors import CheckpointError, ConfigError, UnknownItemError
 from metarec.core.threads import numpy_single_thread
 from metarec.meta import checkpoint as ckpt
 from metarec.meta.learners import MetaConfig, make_learner
+from metarec.meta.retrieve import Retriever, score_items
 from metarec.meta.tasks import catalog_inputs, inner_inputs, support_weights
 from metarec.meta.user import AdaptedUser, plain_id
 from metarec.models.features import ItemSide
+from metarec.models.retrieval import RetrievalConfig
 from metarec.models.scoring import ScoringConfig, ScoringModel
 
 FORMAT_VERSION = 3  # 3: knn feature = sum / sqrt(K); 2: n_inner_neg per support item (1: per user)
@@ -44,6 +46,7 @@ class RecommenderInfo:
     explicit: bool = True
     n_inner_neg: int = 20  # inner-loop negatives per support item
     encoder: dict | None = None  # EncoderConfig as a dict (None = the default)
+    adapters: dict | None = None  # AdapterConfig the catalog's vectors were tuned with (None = frozen encoder)
     template: dict | None = None
 
 
@@ -73,6 +76,7 @@ class MetaRecommender:
         self.path: Path | None = None  # the folder it was loaded from, if any
         self._cache: dict | None = None  # see input_cache
         self.cache_hits = 0
+        self.retriever = Retriever(self, RetrievalConfig())  # see set_retrieval
 
     def learner_for(self, meta: MetaConfig):
         """A functional-backend learner over this model for the inner loop `meta` (how it scores)."""
@@ -82,6 +86,11 @@ class MetaRecommender:
         """Score with another inner loop (steps, learning rate...): `meta` and a learner for it. A
         MetaSGD model's learned rates are not carried over (the new learner starts its own)."""
         self.meta, self.learner = meta, self.learner_for(meta)
+
+    def set_retrieval(self, cfg: RetrievalConfig) -> None:
+        """Score through candidates (models.retrieval) as `cfg` says: by default on catalogs of
+        100,000 items or more, where each user's scores are exact at its candidates and -inf elsewhere."""
+        self.retriever = Retriever(self, cfg)
 
     # -- batch scoring (the benchmark path) ---------------------------------------------------
     def score_batch(self, support: np.ndarray, ratings: np.ndarray | None = None,
@@ -111,13 +120,24 @@ class MetaRecommender:
         """(the model's parameters, the catalog's shared text projection or None): what every chunk of
         a scoring pass starts from, computed once per pass."""
         params = self.model.params()
-        with torch.no_grad():
-            return params, self.learner.shared_projection(params)
+        # kept while the weights stay as they are (a tensor's version counter moves with every
+        # in-place change: optimiser steps, loads): a server scores many users with the same weights
+        text = self.learner.item_text
+        version = (*((p.data_ptr(), p._version) for p in self.model.parameters()), text.data_ptr(), text._version)
+        if getattr(self, "_proj_version", None) != version or getattr(self, "_proj_learner", None) is not self.learner:
+            with torch.no_grad():
+                self._proj = self.learner.shared_projection(params)
+            self._proj_version, self._proj_learner = version, self.learner
+        return params, self._proj
 
     def _score_chunk(self, support, ratings, profiles, weights: tuple, out: np.ndarray | None = None) -> np.ndarray:
         """float32 [U, I] for U users with the same K; `weights` from `scoring_weights`; `out`: a
         float32 [U, I] array to write the scores into. Each row depends on that user's inputs only
-        (see `_negatives`), so a user scores the same alone, in any batch and at any position."""
+        (see `_negatives`), so a user scores the same alone, in any batch and at any position.
+        Through candidates (`set_retrieval`), one user at a time: exact at each user's candidates,
+        -inf elsewhere."""
+        if self.retriever.active:
+            return self._score_candidates(support, ratings, profiles, weights, out)
         full, params = self.adapted(support, ratings, profiles, weights)
         proj = weights[1]
         n_i = self.side.n_items
@@ -128,6 +148,20 @@ class MetaRecommender:
                 sl = slice(s, s + step)
                 out[:, sl] = self.model.score_fn(params, self.item_text, full.columns(sl), proj).float().cpu().numpy()
         return out
+
+    def _score_candidates(self, support, ratings, profiles, weights: tuple, out: np.ndarray | None) -> np.ndarray:
+        out = np.empty((len(support), self.side.n_items), np.float32) if out is None else out
+        for r in range(len(support)):
+            cols, s = self.retriever.score_user(support[r], ratings[r], profiles[r], weights)
+            out[r] = -np.inf
+            out[r, cols] = s
+        return out
+
+    def score_items(self, support, ratings, profiles, items) -> np.ndarray:
+        """float32 [U, n]: exact scores of catalog indices `items` for U users (support [U, K], ratings,
+        profiles as in `score_batch`), at the cost of those items, on any catalog size."""
+        return score_items(self, np.asarray(support, np.int64), np.asarray(ratings, np.float32),
+                           np.asarray(profiles, np.float32), items)
 
     def adapted(self, support, ratings, profiles, weights: tuple | None = None) -> tuple:
         """(the catalog's inputs, the parameters after each user's inner loop) for U users with the
@@ -162,29 +196,53 @@ class MetaRecommender:
                 self.cache_hits += 1
                 return self._cache[key]
         u_n, k = support.shape
-        n_i = self.side.n_items
-        mask = np.ones((u_n, k), bool)
-        sf = self.side.support_features(support, mask, features=self.model.cfg.features)
-        keep = np.broadcast_to(self.warm, (u_n, n_i))
-        w = support_weights(ratings, mask, self.info.rating_max, self.info.explicit)
-        cfg = self.model.cfg
-        dtype, dev = self.item_text.dtype, self.item_text.device
-        full = catalog_inputs(cfg, sf, self.warm, support, w, profiles).to(dtype=dtype, device=dev)
-        inner = None
+        neg = None
         if k and self.meta.inner_steps:
             m = self.info.n_inner_neg  # negatives per support item (as in training)
             neg = self._negatives(support, k * m).reshape(u_n, k, m)
-            x, labels, lmask = inner_inputs(self.side, cfg, neg, np.ones(neg.shape, bool), sf, keep, support, w,
-                                            profiles, ratings=ratings if self.meta.loss == "mse" else None)
-            as_t = lambda a: torch.tensor(a, dtype=dtype, device=dev)  # noqa: E731
-            inner = (x.to(dtype=dtype, device=dev), as_t(labels), as_t(lmask))
+        full, inner = self.build_inputs(self.side, support, ratings, profiles, neg)
         if key is not None:
             size = full.feats.numel() * full.feats.element_size() + (
                 sum(t.numel() * t.element_size() for t in (inner[0].feats, inner[1], inner[2])) if inner else 0)
             if size <= self._cache_left:  # full: later users are built each time, as without the cache
                 self._cache[key] = (full, inner)
+                self._cache_sizes[key] = size
                 self._cache_left -= size
         return full, inner
+
+    def build_inputs(self, side: ItemSide, support, ratings, profiles, negatives=None, cols=None) -> tuple:
+        """(catalog inputs, inner-loop (inputs, labels, mask) or None) on the device, for users with
+        `support` [U, K] and inner-loop `negatives` [U, K, M] (None: no inner loop) as indices of
+        `side`: this catalog's, or its restriction to the sorted catalog indices `cols`
+        (ItemSide.restrict), whose inputs then name items by their catalog index again."""
+        u_n, k = support.shape
+        mask = np.ones((u_n, k), bool)
+        sf = side.support_features(support, mask, features=self.model.cfg.features)
+        warm = side.counts > 0
+        w = support_weights(ratings, mask, self.info.rating_max, self.info.explicit)
+        cfg = self.model.cfg
+        dtype, dev = self.item_text.dtype, self.item_text.device
+        full = catalog_inputs(cfg, sf, warm, support, w, profiles)
+        inner = None
+        if negatives is not None:
+            keep = np.broadcast_to(warm, (u_n, side.n_items))
+            x, labels, lmask = inner_inputs(side, cfg, negatives, np.ones(negatives.shape, bool), sf, keep, support, w,
+                                            profiles, ratings=ratings if self.meta.loss == "mse" else None)
+            as_t = lambda a: torch.tensor(a, dtype=dtype, device=dev)  # noqa: E731
+            inner = (x, as_t(labels), as_t(lmask))
+        if cols is not None:
+            c = torch.from_numpy(np.asarray(cols, np.int64))
+            full = full.relabel(c)
+            inner = None if inner is None else (inner[0].relabel(c), *inner[1:])
+        full = full.to(dtype=dtype, device=dev)
+        return full, None if inner is None else (inner[0].to(dtype=dtype, device=dev), *inner[1:])
+
+    def clear_input_cache(self) -> None:
+        """Forget the inputs `input_cache` kept (the catalog's text changed under them)."""
+        if self._cache is not None:
+            self._cache_left += sum(self._cache_sizes.values())
+            self._cache.clear()
+            self._cache_sizes.clear()
 
     @contextmanager
     def input_cache(self, max_bytes: int):
@@ -193,7 +251,7 @@ class MetaRecommender:
         are scored again. A validator scores the same users dozens of times while only the weights
         change (the start search, early stopping), and those inputs are a third of each scoring on
         large catalogs. The scores are the same either way; the cache is dropped on exit."""
-        self._cache, self._cache_left, self.cache_hits = {}, max_bytes, 0
+        self._cache, self._cache_left, self.cache_hits, self._cache_sizes = {}, max_bytes, 0, {}
         try:
             yield self
         finally:

@@ -30,6 +30,7 @@ from metarec.data.interactions import InteractionData
 from metarec.data.protocol import VAL_SAMPLE, VAL_SHOTS, FitData, SupportBatch, Validator, fit_data, make_validator
 from metarec.data.splits import SplitConfig, make_split
 from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
+from metarec.encoders.adapters import AdapterConfig
 from metarec.meta.checkpoint import load_json
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender, RecommenderInfo
@@ -38,6 +39,7 @@ from metarec.meta.tasks import MetaData
 from metarec.meta.trainer import MetaTrainer, TrainConfig, use_cuda_graphs
 from metarec.models.ease import ease_gram, ease_inverse, sweep_lambda
 from metarec.models.features import ItemSide
+from metarec.models.retrieval import RetrievalConfig
 from metarec.models.scoring import ScoringConfig, ScoringModel
 
 log = logging.getLogger(__name__)
@@ -76,13 +78,18 @@ class MetaRec:
                  train: TrainConfig | None = None, encoder: EncoderConfig | None = None,
                  out: str | None = None, resume: bool = True, device: str = "cpu",
                  start: StartSearch | None = None, limits: FitLimits | None = None,
-                 init_from: str | Path | None = None) -> None:
+                 init_from: str | Path | None = None, retrieval: RetrievalConfig | None = None,
+                 adapters: AdapterConfig | None = None) -> None:
         """`device`: where the network meta-trains and scores ("cpu", "cuda", "auto"...); the CPU by
         default, where the same seed gives the same numbers bit for bit (CUDA's index backward
         accumulates in a nondeterministic order). `out`: a checkpoint folder (an unfinished run there
         resumes when `resume`). `init_from`: a model folder meta-trained on another log (same encoder,
         same network shape) whose text and profile projections and head start this fit (see
-        `transfer_weights`); the item-id table and the catalog features are this log's."""
+        `transfer_weights`); the item-id table and the catalog features are this log's. `retrieval`:
+        how the fitted model scores (`MetaRecommender.set_retrieval`; the default above 100,000 items
+        is candidate retrieval); validation during the fit always scores the whole catalog.
+        `adapters`: train LoRA adapters of the text encoder with the network (`MetaTrainer`'s
+        `tuner`); the saved catalog vectors are then the adapted encoder's at the kept step."""
         self.seed = seed
         self.head = head or ScoringConfig()
         self.meta = meta or DEFAULT_META
@@ -92,6 +99,8 @@ class MetaRec:
         self.start = start or StartSearch()
         self.init_from = None if init_from is None else Path(init_from)
         self.limits = limits or FitLimits()
+        self.retrieval = retrieval or RetrievalConfig()
+        self.adapters = adapters
         self.prior: dict | None = None
         self.start_val: float | None = None
         # an unusable device or graph setting fails here, not after the side features are built
@@ -116,15 +125,26 @@ class MetaRec:
             transfer_weights(model, self.init_from)
         info = RecommenderInfo(dataset=data.dataset, rating_min=rating_min(data), rating_max=md.rating_max,
                                explicit=md.explicit, n_inner_neg=self.train.n_inner_neg,
-                               encoder=to_dict(self.encoder) if self.encoder else None)
+                               encoder=to_dict(self.encoder) if self.encoder else None,
+                               adapters=to_dict(self.adapters) if self.adapters else None)
         self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed,
                                    device=self.device)  # moves the model there
+        self.rec.set_retrieval(RetrievalConfig(mode="off"))  # the weights move: every choice scores exactly
         with self.rec.input_cache(self.limits.validation_cache_bytes):  # validators score the same users each time
             self.start_val = None
             if validator is not None:
                 choice, validator = search_conditioned_start(self.rec, validator, self.score, self.meta, self.start)
                 self.meta, self.prior, self.start_val = choice.meta, choice.report, choice.val_score
-            self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train)
+            tuner = None
+            if self.adapters is not None:
+                from metarec.encoders import TemplateConfig, TextEncoder, item_texts
+                from metarec.encoders.adapters import ItemTextTuner
+
+                tuner = ItemTextTuner(TextEncoder(self.encoder or EncoderConfig()),
+                                      item_texts(data.items, TemplateConfig()), self.adapters, seed=self.seed)
+            # re-encoded catalog text changes the validation users' features: rebuild them
+            self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train, tuner=tuner,
+                                       on_text=lambda _: self.rec.clear_input_cache())
             if self.meta.backend == "functional":
                 self.rec.learner = self.trainer.learner
             if validator is not None:
@@ -139,6 +159,7 @@ class MetaRec:
             self.trainer.fit(out, start_score=self.start_val)
         if out is not None and is_main():
             self.rec.save(out, state=self.trainer.best_state)
+        self.rec.set_retrieval(self.retrieval)
         return self
 
     def score(self, batch: SupportBatch) -> np.ndarray:
@@ -241,7 +262,8 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                meta: MetaConfig | None = None, train: TrainConfig | None = None,
                encoder: EncoderConfig | None = None, device: str = "cpu", resume: bool = True,
                val_shots: int = VAL_SHOTS, max_val_users: int | None = VAL_SAMPLE,
-               head: ScoringConfig | None = None, init_from: str | Path | None = None) -> MetaRec:
+               head: ScoringConfig | None = None, init_from: str | Path | None = None,
+               adapters: AdapterConfig | None = None) -> MetaRec:
     """Fit metarec on `data` and (with `out`) save it there, with `training.png` (validation NDCG@10
     and training loss against the step); an unfinished run in `out` resumes.
 
@@ -249,10 +271,12 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
     split); every choice (the start, early stopping) reads validation users' NDCG@10 at
     K = `val_shots`, and test users are never touched. `train.seed` follows `seed`. `init_from`: start
     from a model meta-trained on another log (cross-domain transfer; see `transfer_weights`).
+    `adapters`: also train LoRA adapters of the text encoder (see `MetaRec`).
     """
     # first: a device or option that cannot work is refused before anything is written to `out`
     model = MetaRec(seed=seed, head=head, meta=meta, train=train, encoder=encoder,
-                    out=str(out) if out is not None else None, resume=resume, device=device, init_from=init_from)
+                    out=str(out) if out is not None else None, resume=resume, device=device, init_from=init_from,
+                    adapters=adapters)
     cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
     split = make_split(data, cfg)
     validator = make_validator(split, k=val_shots, max_users=max_val_users)

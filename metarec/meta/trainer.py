@@ -88,13 +88,22 @@ def use_cuda_graphs(mode: str, device: torch.device, backend: str) -> bool:
 class MetaTrainer:
     """Runs the outer loop over a model: meta-steps, validation, early stopping, exact resume."""
     def __init__(self, model: ScoringModel, item_text: torch.Tensor, md: MetaData, meta: MetaConfig,
-                 train: TrainConfig, evaluate: Callable[[ScoringModel, object], float] | None = None) -> None:
+                 train: TrainConfig, evaluate: Callable[[ScoringModel, object], float] | None = None,
+                 tuner=None, on_text: Callable[[np.ndarray], None] | None = None) -> None:
+        """`tuner`: an `encoders.adapters.ItemTextTuner` whose LoRA adapters train with the network
+        (see `_text_for`); `on_text(vectors)`: called with the catalog's new unit vectors whenever it
+        is re-encoded (at each evaluation), after `item_text` and the side's text hold them."""
         self.model, self.item_text, self.md, self.meta_cfg, self.cfg = model, item_text, md, meta, train
         inner = meta if train.meta else MetaConfig(**{**to_dict(meta), "inner_steps": 0})
         self.learner = make_learner(model, inner, item_text)
         self.opt = torch.optim.Adam(self.learner.outer_parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        self.tuner, self.on_text = tuner, on_text
+        if tuner is not None:
+            self.opt.add_param_group({"params": tuner.parameters(), "lr": tuner.cfg.lr, "weight_decay": 0.0})
+        self.best_text: np.ndarray | None = None  # the catalog's vectors at the best step, with adapters
         check_batch(train.meta_batch)
-        graphs = use_cuda_graphs(train.cuda_graphs, item_text.device, inner.backend) and world()[1] == 1
+        graphs = use_cuda_graphs(train.cuda_graphs, item_text.device, inner.backend) and world()[1] == 1 \
+            and tuner is None
         self.graphed = GraphedMetaLoss(self.learner.meta_loss, self.learner.outer_parameters()) if graphs else None
         self.evaluate = evaluate
         self.step = 0
@@ -108,12 +117,18 @@ class MetaTrainer:
     # -- state ------------------------------------------------------------------------------
     def _state(self) -> dict[str, torch.Tensor]:
         st = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.tuner is not None:
+            st.update({f"tuner.{n}": p.detach().clone() for n, p in self.tuner.named_parameters()})
         if getattr(self.learner, "lrs", None) is not None:
             st.update({f"lrs.{n}": p.detach().clone() for n, p in self.learner.lrs.as_dict().items()})
         return st
 
     def _load_state(self, st: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in st.items() if k.startswith("model.")})
+        if self.tuner is not None:
+            with torch.no_grad():
+                for n, p in self.tuner.named_parameters():
+                    p.copy_(st[f"tuner.{n}"])
         if getattr(self.learner, "lrs", None) is not None:
             with torch.no_grad():
                 for n, p in self.learner.lrs.as_dict().items():
@@ -174,6 +189,8 @@ class MetaTrainer:
         dev = self.item_text.device
         batch = batch.to(device=dev, dtype=self.item_text.dtype)
         self.opt.zero_grad(set_to_none=True)
+        if self.tuner is not None:
+            self.learner.item_text = self._text_for(batch)
         if self.graphed is not None:
             loss = self.graphed(batch)
         else:
@@ -189,6 +206,34 @@ class MetaTrainer:
         self.step += 1
         return loss.detach()
 
+    def _text_for(self, batch) -> torch.Tensor:
+        """The catalog's text vectors for one meta-step with adapters: the batch's support and query
+        items (at most `items_per_step`, in a seeded order) re-encoded with gradients, every other
+        item as last re-encoded. The features (content) read the last re-encoding throughout."""
+        sup = batch.inner.support.reshape(-1).cpu().numpy()
+        pos = batch.outer.items[(batch.outer_labels > 0) & (batch.outer_mask > 0)].cpu().numpy()
+        first = np.unique(sup)
+        rest = np.setdiff1d(np.unique(pos), first)
+        idx = np.concatenate([self.rng.permutation(first), self.rng.permutation(rest)])[:self.tuner.cfg.items_per_step]
+        fresh = torch.nn.functional.normalize(self.tuner.embed(idx).to(self.item_text), dim=-1)
+        return self.item_text.index_put((torch.from_numpy(idx).to(self.item_text.device),), fresh)
+
+    def refresh_text(self) -> None:
+        """Re-encode the whole catalog through the adapters (no gradients) into `item_text` and the
+        side's text, then tell `on_text`."""
+        vec = self.tuner.encode_all()
+        self._set_text(vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12))
+
+    def _set_text(self, vec: np.ndarray) -> None:
+        side = self.md.side
+        side.text[:] = vec
+        side._text64_t = None  # its float64 transposed copy is rebuilt on next use
+        with torch.no_grad():
+            self.item_text.copy_(torch.from_numpy(vec).to(self.item_text))
+        self.learner.item_text = self.item_text
+        if self.on_text is not None:
+            self.on_text(vec)
+
     def fit(self, out: Path | None = None, start_score: float | None = None) -> "MetaTrainer":
         """Meta-train to `cfg.steps` (or early stopping), checkpointing into `out` at each evaluation.
 
@@ -203,6 +248,10 @@ class MetaTrainer:
         bar = progress(total=c.steps, initial=self.step, desc="meta-train", unit="step")
         losses: list[torch.Tensor] = []
         started, first_step = time.perf_counter(), self.step
+        if self.tuner is not None:
+            if self.step > 0:  # resumed: the adapters are the saved ones, the side's text the frozen encoder's
+                self.refresh_text()
+            self.best_text = self.md.side.text.copy()
         if self.step == 0 and self.evaluate is not None and not self.history:
             # the initialisation is a candidate too: early stopping may keep it
             self.best = start_score if start_score is not None else self.evaluate(self.model, self.learner)
@@ -215,6 +264,8 @@ class MetaTrainer:
                 writer.add_scalar("train/loss", float(losses[-1]), self.step)
             if self.step % c.eval_every == 0 or self.step == c.steps:
                 mean = float(np.mean([float(v) for v in losses]))  # each step's loss as it always was read
+                if self.tuner is not None:
+                    self.refresh_text()
                 score = self.evaluate(self.model, self.learner) if self.evaluate else -mean
                 self.history.append({"step": self.step, "loss": mean, "val": score})
                 if writer:
@@ -222,6 +273,8 @@ class MetaTrainer:
                 if score > self.best or not c.keep_best:
                     self.best, self.best_step, self.bad_evals = score, self.step, 0
                     self.best_state = self._state()
+                    if self.tuner is not None:
+                        self.best_text = self.md.side.text.copy()
                 else:
                     self.bad_evals += 1
                 bar.set_postfix(loss=f"{mean:.4f}", val=f"{score:.4f}", best=f"{self.best:.4f}")
@@ -240,6 +293,8 @@ class MetaTrainer:
         if self.graphed is not None:  # hand back the graphs' GPU memory; another fit() captures anew
             self.graphed.reset()
         self._load_state(self.best_state)
+        if self.tuner is not None and self.best_text is not None:
+            self._set_text(self.best_text)
         return self
 
 

@@ -83,7 +83,9 @@ class AdaptedUser:
     def _explain(self, idx: np.ndarray) -> list:
         from metarec.meta.explain import explain
 
-        out = explain(self.rec, self.support, self.ratings, self.profile_vec, self.scores, idx)
+        scores = self.scores.copy()
+        scores[idx] = self._exact(idx)
+        out = explain(self.rec, self.support, self.ratings, self.profile_vec, scores, idx)
         for e in out:
             e.item_id = plain_id(e.item_id)
             e.support = [(plain_id(i), c) for i, c in e.support]
@@ -100,8 +102,10 @@ class AdaptedUser:
         s = self.scores.astype(np.float64)  # a copy: the filters below write -inf into it
         if candidates is not None:
             keep = np.zeros(len(s), bool)
-            keep[self.rec.index_of(list(candidates))] = True
+            cand = self.rec.index_of(list(candidates))
+            keep[cand] = True
             s[~keep] = -np.inf
+            s[cand] = self._exact(cand)  # in stock but outside the retrieved candidates: scored now
         if exclude_support:
             s[self.support] = -np.inf
         if exclude is not None and len(exclude):
@@ -111,7 +115,17 @@ class AdaptedUser:
         return top[0][ok], vals[0][ok]
 
     def score(self, items) -> np.ndarray:
-        return self.scores[self.rec.index_of(list(items))]
+        """float32: the user's exact scores of `items` (item ids)."""
+        return self._exact(self.rec.index_of(list(items)))
+
+    def _exact(self, idx: np.ndarray) -> np.ndarray:
+        """Scores of catalog indices `idx`: the stored ones, and, where candidate retrieval left an
+        item out (-inf), its exact score computed now."""
+        s = self.scores[idx].copy()
+        miss = ~np.isfinite(s)
+        if miss.any():
+            s[miss] = self.rec.score_items(self.support[None], self.ratings[None], self.profile_vec[None], idx[miss])[0]
+        return s
 
     def update(self, interactions) -> "AdaptedUser":
         """A new AdaptedUser adapted on the support set plus `interactions` (item ids, or (item_id,

@@ -9,6 +9,7 @@ import numpy as np
 
 from metarec.data.protocol import FitData, SupportBatch, Validator
 from metarec.encoders import EncoderConfig
+from metarec.encoders.adapters import AdapterConfig
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender
 from metarec.meta.start import StartSearch
@@ -16,6 +17,7 @@ from metarec.meta.train import DEFAULT_META, FitLimits, MetaRec
 from metarec.meta.trainer import MetaTrainer, TrainConfig
 from metarec.methods.base import Method
 from metarec.methods.registry import register
+from metarec.models.retrieval import RetrievalConfig
 from metarec.models.scoring import ScoringConfig
 
 
@@ -32,12 +34,16 @@ class MetaRecMethod(Method):
                  train: TrainConfig | None = None, encoder: EncoderConfig | None = None,
                  out: str | None = None, resume: bool = True, device: str = "cpu",
                  start: StartSearch | None = None, limits: FitLimits | None = None,
-                 init_from: str | None = None) -> None:
-        """The arguments of `MetaRec`; `meta` and `train` default to this method's."""
+                 init_from: str | None = None, retrieval: str = "off",
+                 adapters: AdapterConfig | bool | None = None) -> None:
+        """The arguments of `MetaRec`; `meta` and `train` default to this method's. `retrieval`: how
+        test users are scored, "off" (the whole catalog, the default here), "auto" or "on" (candidate
+        retrieval, models.retrieval). `adapters`: True for the default LoRA adapters."""
         super().__init__(seed)
+        adapters = AdapterConfig() if adapters is True else (adapters or None)
         self.model = MetaRec(seed=seed, head=head, meta=meta or self.default_meta, train=train or self.default_train,
                              encoder=encoder, out=out, resume=resume, device=device, start=start, limits=limits,
-                             init_from=init_from)
+                             init_from=init_from, retrieval=RetrievalConfig(mode=retrieval), adapters=adapters)
 
     def fit(self, data: FitData, validator: Validator | None = None, *, item_ids=None,
             titles=None) -> "MetaRecMethod":

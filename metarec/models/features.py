@@ -75,6 +75,9 @@ class ItemSide:
     ease_p: np.ndarray | None = None  # float64 [I, I] (X^T X + lambda I)^-1, for the ease feature
     ease_scale: float = 1.0
     ease_lambda: float | None = None  # the lambda of ease_p (None in checkpoints written before it was kept)
+    # {"counts" | "recent": (mean, sd) of log(1 + it)} over the whole catalog, for a side that is a
+    # `restrict`ion of it (pop and trend keep the catalog's scale); None: from this side's own arrays
+    stats: dict | None = None
 
     @classmethod
     def build(cls, text: np.ndarray, matrix: sp.csr_matrix, recent: sp.csr_matrix | None = None,
@@ -110,10 +113,40 @@ class ItemSide:
             self._text64_t = self.text.T.astype(np.float64)
         return self._text64_t
 
-    def pop_stats(self, counts: np.ndarray | None = None) -> tuple[float, float]:
-        """Mean and sd of log(1 + counts) over the catalog (default: the all-time counts)."""
-        lp = np.log1p(self.counts if counts is None else counts)
-        return float(lp.mean()), float(lp.std() + 1e-6)
+    def pop_stats(self, which: str = "counts") -> tuple[float, float]:
+        """Mean and sd of log(1 + counts) over the catalog: the all-time `counts` or the `recent` window's."""
+        if self.stats is not None:
+            return self.stats[which]
+        arr = getattr(self, which)
+        cache = self.__dict__.setdefault("_stats_cache", {})  # catalog-wide: computed once per array
+        if cache.get(which, (None,))[0] is not arr:
+            lp = np.log1p(arr)
+            cache[which] = (arr, (float(lp.mean()), float(lp.std() + 1e-6)))
+        return cache[which][1]
+
+    def restrict(self, cols: np.ndarray, cooc_rows: np.ndarray | None = None) -> "ItemSide":
+        """The side of the items `cols` (sorted, unique catalog indices) alone: their text, counts and
+        the co-occurrences among them, with popularity and trend on the whole catalog's scale. Features
+        of a support set inside `cols` are then the full catalog's at those items, computed at their
+        cost only (candidate re-scoring on catalogs too large to score whole; models.retrieval).
+        `cooc_rows`: keep only these items' co-occurrence rows (the support set's: the only rows
+        `support_features` reads), the others empty."""
+        cols = np.asarray(cols, np.int64)
+        stats = {"counts": self.pop_stats("counts")}
+        if self.recent is not None:
+            stats["recent"] = self.pop_stats("recent")
+        rows = cols if cooc_rows is None else np.asarray(cooc_rows, np.int64)
+        part = self.cooc[rows]  # a few rows of the catalog's matrix, then their entries inside `cols`
+        pos = np.minimum(np.searchsorted(cols, part.indices), len(cols) - 1)
+        hit = cols[pos] == part.indices
+        r = np.repeat(np.searchsorted(cols, rows), np.diff(part.indptr))
+        cooc = sp.csr_matrix((part.data[hit], (r[hit], pos[hit])), shape=(len(cols), len(cols)), dtype=np.float32)
+        sub = ItemSide(text=self.text[cols], cooc=cooc, counts=self.counts[cols],
+                       recent=None if self.recent is None else self.recent[cols],
+                       ease_p=None if self.ease_p is None else self.ease_p[np.ix_(cols, cols)],
+                       ease_scale=self.ease_scale, ease_lambda=self.ease_lambda, stats=stats)
+        sub.cooc.sort_indices()
+        return sub
 
     def support_features(self, support: np.ndarray, mask: np.ndarray, exclude: sp.csr_matrix | None = None,
                          exclude_recent: sp.csr_matrix | None = None,
@@ -176,7 +209,7 @@ class ItemSide:
         content = _cos_rows(text_sum, self.text64_t) if "content" in features else np.zeros((u_n, i_n))
         # pop, new and trend: functions of the catalog's counts, for every user alike; a task's own
         # row changes them only at its entries, corrected after the fill: (column, function, counts, row)
-        pop, trend = partial(self._log_z, reference=self.counts), partial(self._log_z, reference=self.recent)
+        pop, trend = partial(self._log_z, which="counts"), partial(self._log_z, which="recent")
         own = [(FEATURES.index("pop"), pop, self.counts, exclude),
                (FEATURES.index("new"), _is_new, self.counts, exclude)]
         if self.recent is not None:
@@ -220,10 +253,10 @@ class ItemSide:
         b[np.arange(len(support))[:, None], np.arange(support.shape[1])[None, :], support] = 0.0  # zero diagonal
         return b * mask[..., None]
 
-    def _log_z(self, counts: np.ndarray, reference: np.ndarray) -> np.ndarray:
-        """log(1 + counts) standardised with the catalog statistics of `reference` (fixed at fit time,
+    def _log_z(self, counts: np.ndarray, which: str) -> np.ndarray:
+        """log(1 + counts) standardised with the catalog statistics of `which` (fixed at fit time,
         so a training task's excluded counts are on the same scale as a new user's)."""
-        mu, sd = self.pop_stats(reference)
+        mu, sd = self.pop_stats(which)
         return (np.log1p(np.maximum(counts, 0)) - mu) / sd
 
     def leave_one_out(self, sf: SupportFeatures, items: np.ndarray) -> np.ndarray:

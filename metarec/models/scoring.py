@@ -121,6 +121,14 @@ class ScoreInputs:
 
         return ScoreInputs(*(move(getattr(self, f)) for f in self._TENSORS), task_drops=flags)
 
+    def relabel(self, cols: Tensor) -> "ScoreInputs":
+        """The same inputs with item indices (candidates and support) read through `cols`: inputs
+        built on a restricted catalog (ItemSide.restrict) mapped back to the whole catalog's indices.
+        Candidates shared by every task (stride 0) stay shared."""
+        its = self.items
+        items = cols[its[0]].expand(its.shape) if its.dim() == 2 and its.stride(0) == 0 else cols[its]
+        return replace(self, items=items, support=cols[self.support])
+
     def has_drop(self) -> bool:
         return any(self.task_drops) if self.task_drops is not None else bool((self.drop >= 0).any())
 

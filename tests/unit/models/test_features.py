@@ -278,8 +278,8 @@ def test_exclude_equals_a_side_built_without_that_user():
         np.testing.assert_allclose(got.cos_sum[row], ref.cos_sum[0], rtol=1e-12, atol=1e-15)
         # popularity and trend are standardised with the statistics fixed at fit time (the whole
         # log), so compare the counts they encode
-        for col, counts, ref_counts in ((POP, side.counts, ref_side.counts), (TREND, side.recent, ref_side.recent)):
-            mu, sd = side.pop_stats(counts)
+        for col, which, ref_counts in ((POP, "counts", ref_side.counts), (TREND, "recent", ref_side.recent)):
+            mu, sd = side.pop_stats(which)
             np.testing.assert_allclose(np.expm1(got.full[row][:, col].astype(np.float64) * sd + mu), ref_counts,
                                        rtol=1e-4, atol=1e-4)
 

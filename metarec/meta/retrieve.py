@@ -98,7 +98,9 @@ class Retriever:
             rec = self.rec
             t0 = time.perf_counter()
             z = item_matrix(rec.side, rec.model.params(), rec.model.cfg, rec.item_text)
-            self._index = CandidateIndex(z, rec.side.counts, rec.side.recent, self.cfg)
+            dev = rec.device
+            self._index = CandidateIndex(z, rec.side.counts, rec.side.recent, self.cfg,
+                                         gpu=(dev.index or 0) if dev.type == "cuda" else None)
             self.build_seconds = time.perf_counter() - t0
             log.info("candidate index over %d items built in %.1f s", len(z), self.build_seconds)
         return self._index

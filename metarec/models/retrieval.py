@@ -98,7 +98,10 @@ def item_matrix(side: ItemSide, params: dict[str, Tensor], cfg: ScoringConfig, i
 class CandidateIndex:
     """A FAISS inner-product index over z (`item_matrix`) plus the fixed popular list."""
 
-    def __init__(self, z: np.ndarray, counts: np.ndarray, recent: np.ndarray | None, cfg: RetrievalConfig) -> None:
+    def __init__(self, z: np.ndarray, counts: np.ndarray, recent: np.ndarray | None, cfg: RetrievalConfig,
+                 gpu: int | None = None) -> None:
+        """`gpu`: a CUDA device to search on, where the installed faiss has GPU support (faiss-gpu);
+        otherwise the index stays on the CPU."""
         faiss = _faiss()
         n, dim = z.shape
         nlist = cfg.nlist or int(min(1024, max(1, round(np.sqrt(n))), max(1, n // 39)))  # faiss wants 39 points a list
@@ -110,6 +113,10 @@ class CandidateIndex:
         self.index.train(z)
         self.index.add(z)
         self.index.nprobe = min(cfg.nprobe, nlist)
+        if gpu is not None and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > gpu:
+            self._gpu = faiss.StandardGpuResources()  # kept: the GPU index uses it
+            self.index = faiss.index_cpu_to_gpu(self._gpu, gpu, self.index)
+            self.index.nprobe = min(cfg.nprobe, nlist)
         self.cfg, self.n_items, self._quantizer = cfg, n, quantizer  # the quantizer must outlive the index
         top = [np.argsort(-counts, kind="stable")[:cfg.popular]]
         if recent is not None:

@@ -132,3 +132,24 @@ def test_recommend_cli_through_candidates_lists_what_full_scoring_lists(served):
     assert np.allclose([r["score"] for r in on], [r["score"] for r in off], atol=1e-5)
     bad = run_cli(args + ["--retrieval", "fast"], check=False)
     assert bad.exit_code == 2 and "retrieval mode" in bad.stderr
+
+
+def test_the_benchmark_method_fits_exactly_and_scores_through_candidates_when_asked(tiny_ml, tiny_models):
+    from metarec.data import make_split
+    from metarec.data.protocol import fit_data, make_validator
+    from metarec.encoders import EncoderConfig
+    from metarec.meta.trainer import TrainConfig
+    from metarec.methods.metarec import MetaRecMethod
+
+    split = make_split(tiny_ml)
+    train = TrainConfig(steps=2, meta_batch=4, n_query=5, n_neg=10, n_inner_neg=5, eval_every=2)
+    default = MetaRecMethod(seed=0, encoder=EncoderConfig(model=tiny_models["bert"]), train=train)
+    asked = MetaRecMethod(seed=0, encoder=EncoderConfig(model=tiny_models["bert"]), train=train, retrieval="on")
+    for m in (default, asked):
+        m.fit(fit_data(split), make_validator(split, k=2))
+    assert not default.rec.retriever.active and asked.rec.retriever.active
+    assert asked.trainer.best == default.trainer.best  # validation scored the whole catalog either way
+    batch = split.episodes("test", 2)
+    sup = batch.support_items[:3]
+    # a tiny catalog: the candidates are all of it, so the scores are the exact ones
+    np.testing.assert_allclose(asked.rec.score_batch(sup), default.rec.score_batch(sup), rtol=1e-5, atol=1e-5)

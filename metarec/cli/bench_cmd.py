@@ -12,7 +12,7 @@ import typer
 from metarec.data.protocol import VAL_SAMPLE, VAL_SHOTS
 from metarec.data.splits import DEFAULT_SHOTS
 from metarec.bench.evaluate import WARM_SAMPLE
-from metarec.cli.common import DataDirOpt, DatasetOpt, console, fail, parse_ints
+from metarec.cli.common import DataDirOpt, DatasetOpt, ItemFieldsOpt, console, fail, item_template, parse_ints
 from metarec.core.errors import MetarecError
 
 
@@ -43,6 +43,7 @@ def benchmark(
                                   "scores -inf elsewhere)."),
     adapters: bool = typer.Option(False, "--adapters", help="metarec and pooled-finetune also train LoRA adapters "
                                   "of the text encoder (peft)."),
+    item_fields: ItemFieldsOpt = None,
 ) -> None:
     """Run methods x shots x seeds on new users; write tables, per-user results and a plot.
 
@@ -66,10 +67,7 @@ def benchmark(
                               max_val_users=max_val_users or None,
                               max_warm_users=max_warm_users or None, device=device,
                               max_train_users=max_train_users or None,
-                              method_options={m: {"retrieval": retrieval, **({"init_from": str(transfer_from)}
-                                                                             if transfer_from else {}),
-                                                  **({"adapters": True} if adapters else {})}
-                                              for m in ("metarec", "pooled-finetune")})
+                              method_options=_method_options(retrieval, transfer_from, adapters, item_fields))
         progress_dir = out / "progress"
         if restart:
             shutil.rmtree(progress_dir, ignore_errors=True)
@@ -92,3 +90,13 @@ def benchmark(
             vals = df[(df["method"] == m) & (df["shots"] == k)]["value"].astype(float)
             parts.append(f"{m} {mean_ci(vals)[0]:.4f}" if len(vals) else f"{m} not run")
         console.print(f"K={k} test NDCG@10: " + ", ".join(parts))
+
+
+def _method_options(retrieval: str, transfer_from: Path | None, adapters: bool, item_fields: str | None) -> dict:
+    """Per-method options from the command line: the metarec family's, and the item text of every
+    method that reads it."""
+    own = {"retrieval": retrieval, **({"init_from": str(transfer_from)} if transfer_from else {}),
+           **({"adapters": True} if adapters else {})}
+    template = item_template(item_fields)
+    text = {"template": template} if template is not None else {}
+    return {"metarec": {**own, **text}, "pooled-finetune": {**own, **text}, "content-knn": dict(text)}

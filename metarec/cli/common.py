@@ -27,6 +27,19 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the validation/te
 SplitModeOpt = Annotated[
     str, typer.Option("--split", help="'time' (protocol) or 'random' (data without timestamps).")
 ]
+ItemFieldsOpt = Annotated[
+    Optional[str], typer.Option("--item-fields", help="Item fields that make the text, comma-separated, from "
+                                "title, genres, brand, description, features, director, cast (default: all).")
+]
+
+
+def item_template(fields: str | None):
+    """The TemplateConfig of --item-fields (None: the default, every field)."""
+    from metarec.encoders.templates import TemplateConfig
+
+    return None if not fields else TemplateConfig.with_fields(fields.split(","))
+
+
 RetrievalOpt = Annotated[
     str, typer.Option("--retrieval", help="Score through FAISS candidates, re-scored exactly: 'auto' (catalogs of "
                       "--retrieval-min-items or more), 'on' or 'off' (every item through the network).")

@@ -8,8 +8,8 @@ from typing import Optional
 
 import typer
 
-from metarec.cli.common import (DataDirOpt, DatasetOpt, JsonOpt, RetrievalMinOpt, RetrievalOpt, console, emit_json, fail,
-                                load_model, parse_ints, say_progress)
+from metarec.cli.common import (DataDirOpt, DatasetOpt, ItemFieldsOpt, JsonOpt, RetrievalMinOpt, RetrievalOpt, console,
+                                emit_json, fail, item_template, load_model, parse_ints, say_progress)
 from metarec.core.errors import ConfigError, MetarecError
 from metarec.encoders.adapters import AdapterConfig
 from metarec.meta.learners import MetaConfig
@@ -56,6 +56,7 @@ def meta_train(
     adapter_lr: float = typer.Option(_A.lr, help="The adapters' learning rate, with --adapters."),
     adapter_items: int = typer.Option(_A.items_per_step, help="Item texts re-encoded with gradients per meta-step, "
                                       "with --adapters."),
+    item_fields: ItemFieldsOpt = None,
 ) -> None:
     """Meta-train the scoring head on warm users (pre-T); early-stop on validation users.
 
@@ -75,6 +76,7 @@ def meta_train(
         set_progress(False)  # rank 0 reports for all
 
     try:
+        template = item_template(item_fields)  # a bad option is refused before the data is read
         model = train_model(
             load_dataset(dataset, data_dir), out, seed=seed, resume=resume, device=device, val_shots=val_shots,
             meta=MetaConfig(algorithm=algorithm, adapt=adapt, inner_steps=inner_steps, inner_lr=inner_lr,
@@ -83,6 +85,7 @@ def meta_train(
                               cuda_graphs=cuda_graphs),
             encoder=EncoderConfig(model=model) if model else None, init_from=init_from,
             adapters=AdapterConfig(rank=adapter_rank, lr=adapter_lr, items_per_step=adapter_items) if adapters else None,
+            template=template,
         )
     except MetarecError as e:
         fail(e)

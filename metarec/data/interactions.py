@@ -17,7 +17,8 @@ from metarec.core.errors import UnknownItemError
 
 log = logging.getLogger(__name__)
 
-ITEM_FIELDS = ("title", "year", "genres", "description")
+# what a loader may know of an item (None where it does not); templates choose which become its text
+ITEM_FIELDS = ("title", "year", "genres", "brand", "description", "features", "director", "cast")
 USER_FIELDS = ("age", "gender", "occupation", "description")
 
 
@@ -176,7 +177,8 @@ def build(
         if col not in items:
             items[col] = None
     # one representation of "missing" (None) whatever the source: NaN, "" or a pandas NA
-    items["description"] = _objects(v if isinstance(v, str) and v.strip() else None for v in items["description"])
+    for col in ("brand", "description", "features", "director", "cast"):
+        items[col] = _objects(v if isinstance(v, str) and v.strip() else None for v in items[col])
     items["year"] = _objects(int(v) if isinstance(v, (int, float, np.integer, np.floating)) and v == v else None
                              for v in items["year"])
     items["genres"] = _objects(tuple(g) if isinstance(g, (list, tuple)) else () for g in items["genres"])

@@ -104,9 +104,9 @@ def load_amazon(root: Path) -> InteractionData:
             asin = m.get("parent_asin") or m.get("asin")
             if asin not in wanted or asin in text:
                 continue
-            by = _text(m.get("brand") or m.get("store"))
-            parts = [f"By {by}." if by else None, _text(m.get("description")), _text(m.get("feature") or m.get("features"))]
-            text[asin] = {"title": _text(m.get("title")), "description": " ".join(p for p in parts if p) or None,
+            text[asin] = {"title": _text(m.get("title")), "brand": _text(m.get("brand") or m.get("store")),
+                          "description": _text(m.get("description")),
+                          "features": _text(m.get("feature") or m.get("features")),
                           "genres": tuple(c for c in (m.get("categories") or []) if isinstance(c, str))}
         missing = len(wanted - set(text))
         if missing:
@@ -153,12 +153,13 @@ def load_ml100k_imdb(root: Path) -> InteractionData:
         desc = _text(r.get("description"))
         if desc and desc.startswith(IMDB_PLACEHOLDER):
             desc = None
-        director, cast = _text(", ".join(r.get("director") or [])), _text(", ".join((r.get("cast") or [])[:3]))
-        parts = [desc, f"Directed by {director}." if director else None, f"Starring {cast}." if cast else None]
-        text[r["movie_id"]] = " ".join(p for p in parts if p) or None
+        text[r["movie_id"]] = {"description": desc, "director": _text(", ".join(r.get("director") or [])),
+                               "cast": _text(", ".join((r.get("cast") or [])[:3]))}
     items = data.items.copy()
-    described = [text.get(int(i)) for i in items["item_id"]]
-    items["description"] = pd.Series(described, dtype=object)
+    found = [text.get(int(i), {}) for i in items["item_id"]]
+    for field in ("description", "director", "cast"):
+        items[field] = pd.Series([f.get(field) for f in found], dtype=object)
+    described = [any(f.values()) or None for f in found]
     ratings = pd.DataFrame({"user_id": data.user_ids[data.user], "item_id": data.item_ids[data.item],
                             "rating": data.rating, "timestamp": data.timestamp})
     users = data.users.copy()

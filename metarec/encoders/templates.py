@@ -15,8 +15,8 @@ import pandas as pd
 
 from metarec.core.config import to_dict
 from metarec.core.errors import ConfigError
+from metarec.data.interactions import ITEM_FIELDS
 
-_ITEM_FIELDS = {"title", "year", "genres", "description"}
 _YEAR_RE = re.compile(r"\(\d{4}\)")
 
 
@@ -24,22 +24,36 @@ _YEAR_RE = re.compile(r"\(\d{4}\)")
 class TemplateConfig:
     """How fields become text. Each item segment is rendered only when its field is present.
 
-    `item_segments` pairs a field name with a format string taking that field's value as `{}`
-    (genres are joined with ", "). The user profile reads "A 24-year-old male technician." followed by
-    the free-text description, with missing parts omitted.
+    `item_segments` pairs a field name (`metarec.data.interactions.ITEM_FIELDS`: what loaders fill)
+    with a format string taking that field's value as `{}` (genres are joined with ", "); the
+    default renders every field a loader may fill, and `with_fields` keeps some of them. The year
+    joins the title. The user profile reads "A 24-year-old male technician." followed by the
+    free-text description, with missing parts omitted. Texts longer than the encoder's
+    `EncoderConfig.max_length` tokens (256) are cut there.
     """
 
     item_segments: tuple[tuple[str, str], ...] = (
-        ("title", "{}."), ("genres", "Genres: {}."), ("description", "{}"),
+        ("title", "{}."), ("genres", "Genres: {}."), ("brand", "By {}."), ("description", "{}"),
+        ("features", "{}"), ("director", "Directed by {}."), ("cast", "Starring {}."),
     )
     year_if_missing_from_title: bool = True
     user_profile: bool = True
 
     def __post_init__(self) -> None:
         for seg in self.item_segments:
-            if len(seg) != 2 or seg[0] not in _ITEM_FIELDS or "{}" not in seg[1]:
-                raise ConfigError(f"item segment {seg!r}: expected (field in {sorted(_ITEM_FIELDS)}, "
+            if len(seg) != 2 or seg[0] not in ITEM_FIELDS or "{}" not in seg[1]:
+                raise ConfigError(f"item segment {seg!r}: expected (field in {list(ITEM_FIELDS)}, "
                                   "format with '{}')")
+
+    @classmethod
+    def with_fields(cls, fields, **kw) -> "TemplateConfig":
+        """The default segments of `fields` only (names from ITEM_FIELDS, e.g. ("title", "description")),
+        in the default order; "title" keeps its year."""
+        fields = [f.strip() for f in fields if f.strip()]
+        bad = [f for f in fields if f not in ITEM_FIELDS or f == "year"]
+        if bad or not fields:
+            raise ConfigError(f"item fields {bad or fields}: choose from {[f for f in ITEM_FIELDS if f != 'year']}")
+        return cls(item_segments=tuple(s for s in cls.item_segments if s[0] in fields), **kw)
 
     def fingerprint(self) -> str:
         blob = json.dumps(to_dict(self), sort_keys=True)
@@ -70,11 +84,12 @@ def item_text(row: dict, cfg: TemplateConfig) -> str:
             continue
         if isinstance(v, (tuple, list)):
             v = ", ".join(map(str, v))
-        s = fmt.format(str(v).strip())
-        # avoid doubled final punctuation ("Amélie!." -> "Amélie!")
-        if s.endswith("..") or s.endswith("!.") or s.endswith("?."):
-            s = s[:-1]
-        parts.append(s)
+        v = str(v).strip()
+        # no doubled final punctuation: a value that ends a sentence itself ("Amélie!", "Ford Beebe
+        # Jr.") does not get the format's closing period
+        if fmt.endswith("{}.") and v.endswith((".", "!", "?")):
+            fmt = fmt[:-1]
+        parts.append(fmt.format(v))
     return " ".join(parts)
 
 

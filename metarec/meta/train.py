@@ -29,7 +29,7 @@ from metarec.core.errors import ConfigError
 from metarec.data.interactions import InteractionData
 from metarec.data.protocol import VAL_SAMPLE, VAL_SHOTS, FitData, SupportBatch, Validator, fit_data, make_validator
 from metarec.data.splits import SplitConfig, make_split
-from metarec.encoders import EncoderConfig, item_embeddings, profile_vectors
+from metarec.encoders import EncoderConfig, TemplateConfig, item_embeddings, profile_vectors
 from metarec.encoders.adapters import AdapterConfig
 from metarec.meta.checkpoint import load_json
 from metarec.meta.learners import MetaConfig
@@ -79,7 +79,7 @@ class MetaRec:
                  out: str | None = None, resume: bool = True, device: str = "cpu",
                  start: StartSearch | None = None, limits: FitLimits | None = None,
                  init_from: str | Path | None = None, retrieval: RetrievalConfig | None = None,
-                 adapters: AdapterConfig | None = None) -> None:
+                 adapters: AdapterConfig | None = None, template: TemplateConfig | None = None) -> None:
         """`device`: where the network meta-trains and scores ("cpu", "cuda", "auto"...); the CPU by
         default, where the same seed gives the same numbers bit for bit (CUDA's index backward
         accumulates in a nondeterministic order). `out`: a checkpoint folder (an unfinished run there
@@ -89,7 +89,8 @@ class MetaRec:
         how the fitted model scores (`MetaRecommender.set_retrieval`; the default above 100,000 items
         is candidate retrieval); validation during the fit always scores the whole catalog.
         `adapters`: train LoRA adapters of the text encoder with the network (`MetaTrainer`'s
-        `tuner`); the saved catalog vectors are then the adapted encoder's at the kept step."""
+        `tuner`); the saved catalog vectors are then the adapted encoder's at the kept step.
+        `template`: which item fields make the catalog's text (default: every field the data has)."""
         self.seed = seed
         self.head = head or ScoringConfig()
         self.meta = meta or DEFAULT_META
@@ -101,6 +102,7 @@ class MetaRec:
         self.limits = limits or FitLimits()
         self.retrieval = retrieval or RetrievalConfig()
         self.adapters = adapters
+        self.template = template or TemplateConfig()
         self.prior: dict | None = None
         self.start_val: float | None = None
         # an unusable device or graph setting fails here, not after the side features are built
@@ -115,7 +117,7 @@ class MetaRec:
                         data.n_items, self.limits.ease_max_items)
             head = replace(head, features=tuple(f for f in head.features if f != "ease"))
         lam, p = _ease(data, validator) if "ease" in head.features else (None, None)
-        side = ItemSide.build(item_embeddings(data.items, self.encoder), data.matrix,
+        side = ItemSide.build(item_embeddings(data.items, self.encoder, self.template), data.matrix,
                               data.recent if "trend" in head.features else None, ease_lambda=lam, ease_p=p)
         del p
         md = meta_data(data, side, self.encoder)
@@ -126,7 +128,8 @@ class MetaRec:
         info = RecommenderInfo(dataset=data.dataset, rating_min=rating_min(data), rating_max=md.rating_max,
                                explicit=md.explicit, n_inner_neg=self.train.n_inner_neg,
                                encoder=to_dict(self.encoder) if self.encoder else None,
-                               adapters=to_dict(self.adapters) if self.adapters else None)
+                               adapters=to_dict(self.adapters) if self.adapters else None,
+                               template=to_dict(self.template))
         self.rec = MetaRecommender(model, self.meta, side, info, item_ids=item_ids, titles=titles, seed=self.seed,
                                    device=self.device)  # moves the model there
         self.rec.set_retrieval(RetrievalConfig(mode="off"))  # the weights move: every choice scores exactly
@@ -137,11 +140,11 @@ class MetaRec:
                 self.meta, self.prior, self.start_val = choice.meta, choice.report, choice.val_score
             tuner = None
             if self.adapters is not None:
-                from metarec.encoders import TemplateConfig, TextEncoder, item_texts
+                from metarec.encoders import TextEncoder, item_texts
                 from metarec.encoders.adapters import ItemTextTuner
 
                 tuner = ItemTextTuner(TextEncoder(self.encoder or EncoderConfig()),
-                                      item_texts(data.items, TemplateConfig()), self.adapters, seed=self.seed)
+                                      item_texts(data.items, self.template), self.adapters, seed=self.seed)
             # re-encoded catalog text changes the validation users' features: rebuild them
             self.trainer = MetaTrainer(model, self.rec.item_text, md, self.meta, self.train, tuner=tuner,
                                        on_text=lambda _: self.rec.clear_input_cache())
@@ -263,7 +266,7 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
                encoder: EncoderConfig | None = None, device: str = "cpu", resume: bool = True,
                val_shots: int = VAL_SHOTS, max_val_users: int | None = VAL_SAMPLE,
                head: ScoringConfig | None = None, init_from: str | Path | None = None,
-               adapters: AdapterConfig | None = None) -> MetaRec:
+               adapters: AdapterConfig | None = None, template: TemplateConfig | None = None) -> MetaRec:
     """Fit metarec on `data` and (with `out`) save it there, with `training.png` (validation NDCG@10
     and training loss against the step); an unfinished run in `out` resumes.
 
@@ -271,12 +274,13 @@ def meta_train(data: InteractionData, out: str | Path | None = None, *, seed: in
     split); every choice (the start, early stopping) reads validation users' NDCG@10 at
     K = `val_shots`, and test users are never touched. `train.seed` follows `seed`. `init_from`: start
     from a model meta-trained on another log (cross-domain transfer; see `transfer_weights`).
-    `adapters`: also train LoRA adapters of the text encoder (see `MetaRec`).
+    `adapters`: also train LoRA adapters of the text encoder (see `MetaRec`); `template`: which item
+    fields make the text (`TemplateConfig.with_fields`).
     """
     # first: a device or option that cannot work is refused before anything is written to `out`
     model = MetaRec(seed=seed, head=head, meta=meta, train=train, encoder=encoder,
                     out=str(out) if out is not None else None, resume=resume, device=device, init_from=init_from,
-                    adapters=adapters)
+                    adapters=adapters, template=template)
     cfg = SplitConfig(seed=seed, mode="time" if data.has_timestamps else "random")
     split = make_split(data, cfg)
     validator = make_validator(split, k=val_shots, max_users=max_val_users)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metarec.encoders import EncoderConfig, item_embeddings
+from metarec.encoders import EncoderConfig, TemplateConfig, item_embeddings
 from metarec.data.protocol import FitData, SupportBatch, Validator
 from metarec.methods.base import Method
 from metarec.methods.registry import register
@@ -17,12 +17,14 @@ class ContentKNN(Method):
     name = "content-knn"
     min_support = 1
 
-    def __init__(self, seed: int = 0, encoder: EncoderConfig | None = None) -> None:
+    def __init__(self, seed: int = 0, encoder: EncoderConfig | None = None,
+                 template: TemplateConfig | None = None) -> None:
+        """`template`: which item fields make the text (default: every field the data has)."""
         super().__init__(seed)
-        self.encoder = encoder
+        self.encoder, self.template = encoder, template
 
     def fit(self, data: FitData, validator: Validator | None = None) -> "ContentKNN":
-        v = item_embeddings(data.items, self.encoder).astype(np.float64)
+        v = item_embeddings(data.items, self.encoder, self.template).astype(np.float64)
         self.vecs = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         return self
 

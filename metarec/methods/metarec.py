@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from metarec.data.protocol import FitData, SupportBatch, Validator
-from metarec.encoders import EncoderConfig
+from metarec.encoders import EncoderConfig, TemplateConfig
 from metarec.encoders.adapters import AdapterConfig
 from metarec.meta.learners import MetaConfig
 from metarec.meta.recommender import MetaRecommender
@@ -35,7 +35,7 @@ class MetaRecMethod(Method):
                  out: str | None = None, resume: bool = True, device: str = "cpu",
                  start: StartSearch | None = None, limits: FitLimits | None = None,
                  init_from: str | None = None, retrieval: str = "off",
-                 adapters: AdapterConfig | bool | None = None) -> None:
+                 adapters: AdapterConfig | bool | None = None, template: TemplateConfig | None = None) -> None:
         """The arguments of `MetaRec`; `meta` and `train` default to this method's. `retrieval`: how
         test users are scored, "off" (the whole catalog, the default here), "auto" or "on" (candidate
         retrieval, models.retrieval). `adapters`: True for the default LoRA adapters."""
@@ -43,7 +43,8 @@ class MetaRecMethod(Method):
         adapters = AdapterConfig() if adapters is True else (adapters or None)
         self.model = MetaRec(seed=seed, head=head, meta=meta or self.default_meta, train=train or self.default_train,
                              encoder=encoder, out=out, resume=resume, device=device, start=start, limits=limits,
-                             init_from=init_from, retrieval=RetrievalConfig(mode=retrieval), adapters=adapters)
+                             init_from=init_from, retrieval=RetrievalConfig(mode=retrieval), adapters=adapters,
+                             template=template)
 
     def fit(self, data: FitData, validator: Validator | None = None, *, item_ids=None,
             titles=None) -> "MetaRecMethod":

@@ -40,7 +40,10 @@ def test_amazon_2018_reviews_and_metadata(tmp_path):
     d = load_dataset("amazon", root)
     assert (d.n_users, d.n_items, d.n_interactions) == (2, 3, 4)
     assert d.items["title"].tolist() == ["Tea & Cake Card", "Book Card", "C"]  # C has no metadata
-    assert d.items["description"].tolist() == ["By Teashop. Good for tea.", "Never expires", None]
+    assert d.items["description"].tolist() == ["Good for tea.", None, None]
+    assert d.items["brand"].tolist() == ["Teashop", None, None] and d.items["features"].tolist() == [None, "Never expires", None]
+    # the default template renders every field, in its order
+    assert item_texts(d.items)[:2] == ["Tea & Cake Card. By Teashop. Good for tea.", "Book Card. Never expires"]
     text = " ".join(item_texts(d.items))
     assert "B." not in text.split("Cake Card")[1][:3] and "also" not in text  # behaviour lists are never text
     assert any("1 reviewed item(s) have no metadata" in n for n in d.notes)
@@ -59,7 +62,9 @@ def test_amazon_2023_jsonl_and_bad_lines(tmp_path):
          "categories": ["Beauty", "Soap"]}], gz=False)
     d = load_dataset("amazon", root)
     assert d.item_ids.tolist() == ["P1"] and d.timestamp.tolist() == [1588687728, 1588687729]  # ms -> s
-    assert d.items["description"][0] == "By Suds. Lavender. Vegan" and d.items["genres"][0] == ("Beauty", "Soap")
+    assert (d.items["brand"][0], d.items["description"][0], d.items["features"][0]) == ("Suds", "Lavender.", "Vegan")
+    assert d.items["genres"][0] == ("Beauty", "Soap")
+    assert item_texts(d.items) == ["Soap. Genres: Beauty, Soap. By Suds. Lavender. Vegan"]
     (root / "All_Beauty.jsonl").write_text('{"user_id": "u1", "parent_asin": "P1", "rating": 5, "timestamp": 1}\n'
                                            '{"user_id": "u1", "parent_asin": "P1"\n')
     with pytest.raises(DataFormatError, match=r"All_Beauty.jsonl, line 2: not a JSON object"):
@@ -82,9 +87,14 @@ def test_ml100k_with_imdb_details(tmp_path):
          "director": ["Bo Ray"], "cast": [], "year": 1952.0},
         {"movie_id": 3, "description": "A remake, decades later.", "year": 2014}]))  # the wrong page
     d = load_dataset("ml-100k-imdb", tmp_path)
-    desc = d.items.set_index("item_id")["description"]
-    assert desc[1] == "A movie about one. Directed by Ann Lee. Starring A, B, C."  # no rating, no num_review
-    assert desc[2] == "Directed by Bo Ray." and desc[3] is None and desc[4] is None
+    items = d.items.set_index("item_id")
+    assert (items["description"][1], items["director"][1], items["cast"][1]) == ("A movie about one.", "Ann Lee",
+                                                                                 "A, B, C")  # no rating, no num_review
+    assert items["description"][2] is None and items["director"][2] == "Bo Ray" and items["cast"][2] is None
+    assert items.loc[[3, 4], ["description", "director", "cast"]].isna().all().all()
+    texts = item_texts(d.items)
+    assert texts[0].endswith("A movie about one. Directed by Ann Lee. Starring A, B, C.")
+    assert texts[1].endswith("Directed by Bo Ray.")
     plain = load_dataset("ml-100k", tmp_path / "ml-100k")
     np.testing.assert_array_equal(d.user, plain.user)  # the same log, richer items
     assert d.items["title"].tolist() == plain.items["title"].tolist()
@@ -97,7 +107,8 @@ def test_the_shared_gift_cards_load():
         pytest.skip(f"{root} not found")
     d = load_dataset("amazon", root)
     assert (d.n_users, d.n_items, d.n_interactions) == (458, 148, 2965)  # 2,972 reviews less 7 repeats
-    desc = d.items.set_index("item_id")["description"]
-    # 145 items have a description; of the 3 without, brand and features still describe two
-    assert desc.notna().sum() == 147 and desc["B004LLIKVU"] is None
-    assert desc["B015NKJ6D8"].startswith("By Hooters.") and d.items["title"].str.startswith(" ").sum() == 0
+    items = d.items.set_index("item_id")
+    # the description, brand and features of 147 items describe them
+    assert items[["brand", "description", "features"]].notna().any(axis=1).sum() == 147
+    assert items.loc["B004LLIKVU", ["brand", "description", "features"]].isna().all()
+    assert items["brand"]["B015NKJ6D8"] == "Hooters" and d.items["title"].str.startswith(" ").sum() == 0

@@ -77,6 +77,8 @@ class MetaRecommender:
         self._cache: dict | None = None  # see input_cache
         self.cache_hits = 0
         self.retriever = Retriever(self, RetrievalConfig())  # see set_retrieval
+        self._proj_key: tuple | None = None  # see scoring_weights
+        self._proj = None
 
     def learner_for(self, meta: MetaConfig):
         """A functional-backend learner over this model for the inner loop `meta` (how it scores)."""
@@ -120,15 +122,20 @@ class MetaRecommender:
         """(the model's parameters, the catalog's shared text projection or None): what every chunk of
         a scoring pass starts from, computed once per pass."""
         params = self.model.params()
-        # kept while the weights stay as they are (a tensor's version counter moves with every
-        # in-place change: optimiser steps, loads): a server scores many users with the same weights
-        text = self.learner.item_text
-        version = (*((p.data_ptr(), p._version) for p in self.model.parameters()), text.data_ptr(), text._version)
-        if getattr(self, "_proj_version", None) != version or getattr(self, "_proj_learner", None) is not self.learner:
+        # kept while the weights stay as they are: a server scores many users with the same weights
+        key = (self.weights_version(), id(self.learner))
+        if key != self._proj_key:
             with torch.no_grad():
                 self._proj = self.learner.shared_projection(params)
-            self._proj_version, self._proj_learner = version, self.learner
+            self._proj_key = key
         return params, self._proj
+
+    def weights_version(self) -> tuple:
+        """Changes whenever the network's weights or the catalog's text vectors do (a tensor's
+        in-place version counter moves with every optimiser step, load or re-encoding): the key of
+        what is computed from them once and reused (the shared projection, the candidate index)."""
+        text = self.learner.item_text
+        return (*((p.data_ptr(), p._version) for p in self.model.parameters()), text.data_ptr(), text._version)
 
     def _score_chunk(self, support, ratings, profiles, weights: tuple, out: np.ndarray | None = None) -> np.ndarray:
         """float32 [U, I] for U users with the same K; `weights` from `scoring_weights`; `out`: a
@@ -195,18 +202,12 @@ class MetaRecommender:
             if key in self._cache:
                 self.cache_hits += 1
                 return self._cache[key]
-        u_n, k = support.shape
-        neg = None
-        if k and self.meta.inner_steps:
-            m = self.info.n_inner_neg  # negatives per support item (as in training)
-            neg = self._negatives(support, k * m).reshape(u_n, k, m)
-        full, inner = self.build_inputs(self.side, support, ratings, profiles, neg)
+        full, inner = self.build_inputs(self.side, support, ratings, profiles, self.inner_negatives(support))
         if key is not None:
             size = full.feats.numel() * full.feats.element_size() + (
                 sum(t.numel() * t.element_size() for t in (inner[0].feats, inner[1], inner[2])) if inner else 0)
             if size <= self._cache_left:  # full: later users are built each time, as without the cache
                 self._cache[key] = (full, inner)
-                self._cache_sizes[key] = size
                 self._cache_left -= size
         return full, inner
 
@@ -240,9 +241,8 @@ class MetaRecommender:
     def clear_input_cache(self) -> None:
         """Forget the inputs `input_cache` kept (the catalog's text changed under them)."""
         if self._cache is not None:
-            self._cache_left += sum(self._cache_sizes.values())
             self._cache.clear()
-            self._cache_sizes.clear()
+            self._cache_left = self._cache_max
 
     @contextmanager
     def input_cache(self, max_bytes: int):
@@ -251,11 +251,20 @@ class MetaRecommender:
         are scored again. A validator scores the same users dozens of times while only the weights
         change (the start search, early stopping), and those inputs are a third of each scoring on
         large catalogs. The scores are the same either way; the cache is dropped on exit."""
-        self._cache, self._cache_left, self.cache_hits, self._cache_sizes = {}, max_bytes, 0, {}
+        self._cache, self._cache_left, self._cache_max, self.cache_hits = {}, max_bytes, max_bytes, 0
         try:
             yield self
         finally:
             self._cache = None
+
+    def inner_negatives(self, support: np.ndarray) -> np.ndarray | None:
+        """int64 [U, K, M] the inner loop's negatives for users with `support` [U, K] (M per support
+        item, as in training); None when there is no inner loop (K = 0 or no inner steps)."""
+        u_n, k = support.shape
+        if not k or not self.meta.inner_steps:
+            return None
+        m = self.info.n_inner_neg
+        return self._negatives(support, k * m).reshape(u_n, k, m)
 
     def _negatives(self, support: np.ndarray, n: int) -> np.ndarray:
         """Per-user deterministic negatives for the inner loop (never a support item), drawn from

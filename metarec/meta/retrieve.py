@@ -31,22 +31,25 @@ def adapt_restricted(rec: "MetaRecommender", support: np.ndarray, ratings: np.nd
     """(catalog indices `cols`, inputs of the catalog restricted to them, adapted parameters) for one
     user (support int64 [K], ratings [K], profile [D]): cols = the support set, its inner-loop
     negatives and `extra`, sorted."""
-    k = len(support)
-    neg = None
-    parts = [support, np.asarray(extra, np.int64)]
-    if k and rec.meta.inner_steps:
-        m = rec.info.n_inner_neg
-        neg = rec._negatives(support[None], k * m)[0]
-        parts.append(neg)
+    neg = rec.inner_negatives(support[None])  # [1, K, M] or None
+    parts = [support, np.asarray(extra, np.int64)] + ([] if neg is None else [neg.ravel()])
     cols = np.unique(np.concatenate(parts))
     local = lambda a: np.searchsorted(cols, a)  # noqa: E731
     full, inner = rec.build_inputs(rec.side.restrict(cols, support), local(support)[None], ratings[None], profile[None],
-                                   None if neg is None else local(neg).reshape(1, k, -1), cols=cols)
+                                   None if neg is None else local(neg), cols=cols)
     params, proj = weights
     fast = {}
     if inner is not None:
         fast = rec.learner.adapt(*inner, steps=rec.meta.inner_steps, create_graph=False, proj=proj)
     return cols, full, {**params, **fast}
+
+
+def scores_at(rec: "MetaRecommender", params: dict, proj, full, cols: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """float32 [n]: one adapted user's scores of catalog indices `items`, all inside the sorted `cols`
+    whose restricted catalog inputs `full` are."""
+    with torch.no_grad():
+        s = rec.model.score_fn(params, rec.item_text, full, proj).float().cpu().numpy()[0]
+    return s[np.searchsorted(cols, items)]
 
 
 def score_restricted(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarray, profile: np.ndarray,
@@ -55,9 +58,7 @@ def score_restricted(rec: "MetaRecommender", support: np.ndarray, ratings: np.nd
     cols = np.unique(np.concatenate([support, items]))
     full, _ = rec.build_inputs(rec.side.restrict(cols, support), np.searchsorted(cols, support)[None], ratings[None],
                                profile[None], cols=cols)
-    with torch.no_grad():
-        s = rec.model.score_fn(params, rec.item_text, full, proj).float().cpu().numpy()[0]
-    return s[np.searchsorted(cols, items)]
+    return scores_at(rec, params, proj, full, cols, items)
 
 
 def score_items(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarray, profiles: np.ndarray,
@@ -70,8 +71,9 @@ def score_items(rec: "MetaRecommender", support: np.ndarray, ratings: np.ndarray
     out = np.empty((len(support), len(items)), np.float32)
     for r in range(len(support)):
         sup = np.asarray(support[r], np.int64)
-        _, _, params = adapt_restricted(rec, sup, ratings[r], profiles[r], weights, uniq)
-        out[r] = score_restricted(rec, sup, ratings[r], profiles[r], params, weights[1], uniq)[back]
+        # the inputs the inner loop was built on already hold `uniq`: scored there, not rebuilt
+        cols, full, params = adapt_restricted(rec, sup, ratings[r], profiles[r], weights, uniq)
+        out[r] = scores_at(rec, params, weights[1], full, cols, uniq)[back]
     return out
 
 
@@ -90,9 +92,9 @@ class Retriever:
         return self.cfg.active(self.rec.side.n_items)
 
     def index(self) -> CandidateIndex:
-        """The index under the model's current weights: rebuilt when they changed since it was built
-        (a tensor's in-place version counter moves with every optimiser step or load)."""
-        version = tuple((p.data_ptr(), p._version) for p in self.rec.model.parameters())
+        """The index under the model's current weights and text vectors: rebuilt when they changed
+        since it was built (`MetaRecommender.weights_version`)."""
+        version = self.rec.weights_version()
         if self._index is None or version != self._version:
             self._version = version
             rec = self.rec

@@ -225,9 +225,7 @@ class MetaTrainer:
         self._set_text(vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12))
 
     def _set_text(self, vec: np.ndarray) -> None:
-        side = self.md.side
-        side.text[:] = vec
-        side._text64_t = None  # its float64 transposed copy is rebuilt on next use
+        self.md.side.set_text(vec)
         with torch.no_grad():
             self.item_text.copy_(torch.from_numpy(vec).to(self.item_text))
         self.learner.item_text = self.item_text

@@ -121,7 +121,7 @@ class AdaptedUser:
     def _exact(self, idx: np.ndarray) -> np.ndarray:
         """Scores of catalog indices `idx`: the stored ones, and, where candidate retrieval left an
         item out (-inf), its exact score computed now."""
-        s = self.scores[idx].copy()
+        s = self.scores[idx]  # a copy (fancy indexing)
         miss = ~np.isfinite(s)
         if miss.any():
             s[miss] = self.rec.score_items(self.support[None], self.ratings[None], self.profile_vec[None], idx[miss])[0]

@@ -113,6 +113,12 @@ class ItemSide:
             self._text64_t = self.text.T.astype(np.float64)
         return self._text64_t
 
+    def set_text(self, text: np.ndarray) -> None:
+        """Replace the catalog's unit text vectors in place (float32 [I, E], e.g. re-encoded through
+        tuned adapters): arrays that share `text`'s memory see them, and `text64_t` is rebuilt."""
+        self.text[:] = text
+        self._text64_t = None
+
     def pop_stats(self, which: str = "counts") -> tuple[float, float]:
         """Mean and sd of log(1 + counts) over the catalog: the all-time `counts` or the `recent` window's."""
         if self.stats is not None:
